@@ -1,0 +1,242 @@
+"""WebexClient: the only module that speaks HTTP (through httpx2).
+
+Every exchange is bounded three ways: connect and read timeouts, a total deadline (a server that
+trickles one byte per read defeats read timeouts alone) and a 1 MiB body cap, applied to the
+decoded body so a gzip bomb stops at the cap. Redirects are never followed (a 307 would replay
+the client secret elsewhere) and TLS verification cannot be turned off.
+
+Retries: the code exchange is sent exactly once (RFC 6749 §10.5: a replayed code may revoke the
+grant). Refreshes retry transient failures (network, 408, 429, 5xx, server_error) with capped
+exponential backoff and full jitter, honouring Retry-After as a floor, inside a budget of
+attempts and seconds.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from . import oauth
+from ._version import __version__
+from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text
+from .profile import is_loopback_host
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # the issue's default: 4 attempts ...
+    budget: float = 30.0  # ... and 30 s in all
+    base: float = 0.5
+    cap: float = 8.0
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str | None
+
+
+class WebexClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        deadline: float = 60.0,
+        max_body: int = oauth.MAX_BODY,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.deadline = deadline
+        self.max_body = max_body
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        host = httpx2.URL(self.base_url).host
+        self._http = httpx2.Client(
+            timeout=httpx2.Timeout(connect_timeout, read=read_timeout),
+            follow_redirects=False,
+            verify=True,
+            # Proxies from the environment matter for real Webex, never for the local emulator.
+            trust_env=not is_loopback_host(host),
+            headers={"User-Agent": f"wxtoken/{__version__}"},
+        )
+
+    def __repr__(self) -> str:
+        return f"WebexClient({self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> WebexClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- one exchange ---------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        bearer: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Response:
+        headers = {"TrackingID": f"WXTOKEN_{uuid.uuid4()}", "Accept": "application/json"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        start = time.monotonic()
+        url = f"{self.base_url}{path}"
+        try:
+            with self._http.stream(
+                method, url, data=dict(form) if form else None, headers=headers, params=params
+            ) as resp:
+                declared = resp.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > self.max_body:
+                    raise MalformedResponse(
+                        f"Webex's response is too large ({declared} bytes; the limit is "
+                        f"{self.max_body})",
+                        fix="retry later; a proxy or outage page may be in the way",
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise MalformedResponse(
+                            f"Webex's response exceeded {self.max_body} bytes",
+                            fix="retry later; a proxy or outage page may be in the way",
+                        )
+                    if time.monotonic() - start > self.deadline:
+                        raise WebexUnavailable(
+                            f"Webex took over {self.deadline:g} s to answer",
+                            fix="check the network, then retry",
+                        )
+                    chunks.append(chunk)
+                return Response(
+                    status=resp.status_code,
+                    headers={k.lower(): v for k, v in resp.headers.items()},
+                    body=b"".join(chunks),
+                    content_type=resp.headers.get("content-type"),
+                )
+        except WxtokenError:
+            raise
+        except httpx2.TimeoutException as exc:
+            raise WebexUnavailable(
+                f"Webex did not answer in time ({type(exc).__name__} on {self._where(url)})",
+                fix="check the network or proxy settings, then retry",
+            ) from None
+        except httpx2.DecodingError:
+            raise MalformedResponse(
+                "Webex's response could not be decoded (bad compression)",
+                fix="retry later",
+            ) from None
+        except (httpx2.HTTPError, httpx2.InvalidURL, OSError) as exc:
+            raise WebexUnavailable(
+                f"cannot reach Webex at {self._where(url)} ({type(exc).__name__})",
+                fix="check the network, DNS and proxy settings (HTTPS_PROXY), then retry",
+            ) from None
+
+    def _where(self, url: str) -> str:
+        u = httpx2.URL(url)
+        return f"{u.scheme}://{u.netloc.decode()}{u.path}"
+
+    def _error(self, resp: Response, grant: str) -> WxtokenError:
+        if 300 <= resp.status < 400:
+            target = clean_server_text(resp.headers.get("location", "nowhere"), 80)
+            return MalformedResponse(
+                f"Webex answered HTTP {resp.status} redirecting to {target}; wxtoken does not "
+                "follow redirects with credentials",
+                fix="check the profile's base URL (`wxtoken profile show`)",
+            )
+        info = oauth.read_error(resp.status, resp.body, resp.headers)
+        retry_after = oauth.parse_retry_after(resp.headers.get("retry-after"), self._clock())
+        return oauth.classify_error(info, grant=grant, retry_after=retry_after)
+
+    # --- token endpoint -------------------------------------------------------------------
+
+    def token_request(self, form: Mapping[str, str]) -> tuple[dict[str, Any], float]:
+        """POST /v1/access_token; returns (body, clock reading taken before sending)."""
+        grant = form.get("grant_type", "")
+        if grant == "authorization_code":
+            return self._token_once(form, grant)
+        return self._with_retries(lambda: self._token_once(form, grant))
+
+    def _token_once(self, form: Mapping[str, str], grant: str) -> tuple[dict[str, Any], float]:
+        requested_at = self._clock()
+        resp = self._send("POST", "/v1/access_token", form=form)
+        if resp.status != 200:
+            raise self._error(resp, grant)
+        data = oauth.parse_json_object(resp.body, resp.content_type)
+        oauth.check_token_body(data)
+        return data, requested_at
+
+    def _with_retries(
+        self, attempt: Callable[[], tuple[dict[str, Any], float]]
+    ) -> tuple[dict[str, Any], float]:
+        policy = self.retry
+        started = time.monotonic()
+        last: WebexUnavailable | None = None
+        for n in range(policy.attempts):
+            try:
+                return attempt()
+            except WebexUnavailable as exc:
+                last = exc
+            if n + 1 >= policy.attempts:
+                break
+            backoff = random.uniform(0, min(policy.cap, policy.base * 2**n))
+            wait = max(backoff, last.retry_after or 0.0)
+            left = policy.budget - (time.monotonic() - started)
+            if wait > left:
+                if last.retry_after is not None and last.retry_after > left:
+                    raise WebexUnavailable(
+                        f"{last.message}; Webex asks to wait {int(last.retry_after)} s, beyond "
+                        f"the {policy.budget:g} s retry budget",
+                        fix=f"try again after {int(last.retry_after)} s",
+                        tracking_id=last.tracking_id,
+                        retry_after=last.retry_after,
+                    ) from None
+                break
+            self._sleep(wait)
+        assert last is not None
+        raise last
+
+    # --- REST calls -----------------------------------------------------------------------
+
+    def get_json(self, path: str, access_token: str) -> dict[str, Any]:
+        resp = self._send("GET", path, bearer=access_token)
+        if resp.status != 200:
+            raise self._error(resp, "api")
+        return oauth.parse_json_object(resp.body, resp.content_type)
+
+    def people_me(self, access_token: str) -> dict[str, Any]:
+        return self.get_json("/v1/people/me", access_token)
+
+    def token_expiry(self, access_token: str) -> float:
+        """Epoch seconds at which Webex says this access token expires."""
+        data = self.get_json("/v1/authorizations/tokenExpiry", access_token)
+        exp = data.get("exp")
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            raise MalformedResponse("Webex's tokenExpiry answer has no numeric exp")
+        return float(exp) / 1000.0
+
+    def revoke_client_grants(self, access_token: str, client_id: str) -> None:
+        resp = self._send(
+            "DELETE", "/v1/authorizations", bearer=access_token, params={"clientId": client_id}
+        )
+        if resp.status not in (200, 204):
+            raise self._error(resp, "api")

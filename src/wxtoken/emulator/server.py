@@ -1,0 +1,267 @@
+"""Running the emulator: options and TOML config → seeded state → uvicorn on a loopback socket.
+
+The socket is bound before uvicorn starts, so `--port 0` works and the printed URL is the real
+one; the banner is printed only once uvicorn accepts connections, so a script that reads the
+first line of `--json` output can connect at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socket
+import sys
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import UsageError
+from ..profile import is_loopback_host
+from .app import DropConnection, create_app
+from .state import Emulator, Integration, Policy, ServiceApp, User, b64_id
+
+
+@dataclass
+class EmulatorOptions:
+    host: str = "127.0.0.1"
+    port: int = 0
+    config: Path | None = None
+    auto_approve: bool = False
+    access_ttl: int | None = None
+    refresh_ttl: int | None = None
+    rotate: str | None = None  # never | always | grace:N | reuse-kills-family
+    refresh_expiry: str | None = None
+    control: bool = False
+    state_file: Path | None = None
+    redirect_uris: list[str] = field(default_factory=list)
+    json: bool = False
+
+
+def parse_rotate(value: str, policy: Policy) -> None:
+    if value.startswith("grace"):
+        _, _, seconds = value.partition(":")
+        policy.rotate = "grace"
+        if seconds:
+            if not seconds.isdigit():
+                raise UsageError(
+                    f"--rotate {value}: N must be whole seconds", fix="--rotate grace:60"
+                )
+            policy.grace_seconds = int(seconds)
+    else:
+        policy.rotate = value
+
+
+def build(opts: EmulatorOptions) -> tuple[Emulator, dict[str, Any]]:
+    if opts.state_file is not None and opts.state_file.exists():
+        try:
+            emu = Emulator.restore(json.loads(opts.state_file.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(
+                f"the emulator state file {opts.state_file} is unreadable ({exc})",
+                fix="move it aside to start with fresh state",
+            ) from None
+        seed = _describe(emu)
+    else:
+        config: dict[str, Any] = {}
+        if opts.config is not None:
+            try:
+                config = tomllib.loads(opts.config.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise UsageError(
+                    f"cannot read emulator config {opts.config}: {exc}", fix="fix the TOML file"
+                ) from None
+        try:
+            policy = Policy(**config.get("policy", {}))
+        except TypeError as exc:
+            raise UsageError(f"emulator config [policy]: {exc}", fix="fix the TOML file") from None
+        emu = Emulator(policy)
+        seed = _seed(emu, config, opts.redirect_uris)
+    p = emu.policy
+    if opts.access_ttl is not None:
+        p.access_ttl = opts.access_ttl
+    if opts.refresh_ttl is not None:
+        p.refresh_ttl = opts.refresh_ttl
+    if opts.rotate is not None:
+        parse_rotate(opts.rotate, p)
+    if opts.refresh_expiry is not None:
+        p.refresh_expiry = opts.refresh_expiry
+    if opts.auto_approve:
+        p.auto_approve = True
+    try:
+        p.validate()
+    except ValueError as exc:
+        raise UsageError(f"emulator policy: {exc}", fix="see `wxtoken emulator --help`") from None
+    emu.persist_path = opts.state_file
+    return emu, seed
+
+
+def _seed(emu: Emulator, config: dict[str, Any], redirect_uris: list[str]) -> dict[str, Any]:
+    if not config.get("integrations") and not config.get("users"):
+        info = emu.seed_default(redirect_uris or None)
+        return _describe(emu, bot=info["bot_token"])
+    try:
+        org_default = str(uuid.uuid4())
+        for u in config.get("users", []):
+            emu.add_user(
+                User(
+                    uuid=u.get("uuid", str(uuid.uuid4())),
+                    email=u["email"],
+                    org_uuid=u.get("org_id", org_default),
+                    display_name=u.get("display_name", u["email"]),
+                    roles=list(u.get("roles", ["Full_Admin"])),
+                )
+            )
+        for i in config.get("integrations", []):
+            emu.add_integration(
+                Integration(
+                    client_id=i["client_id"],
+                    client_secret=i["client_secret"],
+                    redirect_uris=list(i["redirect_uris"]) + redirect_uris,
+                    scopes=list(i["scopes"]),
+                    name=i.get("name", "Emulated integration"),
+                )
+            )
+        for a in config.get("service_apps", []):
+            app = ServiceApp(
+                application_id=a.get("application_id", b64_id("APPLICATION", str(uuid.uuid4()))),
+                client_id=a["client_id"],
+                client_secret=a["client_secret"],
+                scopes=list(a["scopes"]),
+                authorized_org_uuids=list(a["authorized_org_ids"]),
+                name=a.get("name", "Emulated service app"),
+            )
+            emu.service_apps[app.application_id] = app
+    except (KeyError, TypeError) as exc:
+        raise UsageError(
+            f"emulator config is missing or mistypes {exc}",
+            fix="see the emulator section of the README",
+        ) from None
+    if not emu.users or not emu.integrations:
+        raise UsageError(
+            "emulator config needs at least one [[users]] and one [[integrations]]",
+            fix="add them, or drop --config for the seeded defaults",
+        )
+    first_org = next(iter(emu.users.values())).org_uuid
+    return _describe(emu, bot=emu.issue_bot_token(first_org))
+
+
+def _describe(emu: Emulator, bot: str | None = None) -> dict[str, Any]:
+    integ = next(iter(emu.integrations.values()))
+    user = emu.users.get(emu.consent_user or "") or next(iter(emu.users.values()))
+    app = next(iter(emu.service_apps.values()), None)
+    if bot is None:
+        bot = next((t.value for t in emu.access.values() if t.bot), None)
+    return {
+        "client_id": integ.client_id,
+        "client_secret": integ.client_secret,
+        "integration_name": integ.name,
+        "redirect_uris": integ.redirect_uris,
+        "scopes": integ.scopes,
+        "user": {
+            "email": user.email,
+            "display_name": user.display_name,
+            "person_id": user.person_id,
+        },
+        "org_id": user.org_uuid,
+        "service_app": None
+        if app is None
+        else {
+            "application_id": app.application_id,
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+        },
+        "bot_token": bot,
+    }
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(
+            f"cannot listen on {host}:{port} ({exc.strerror})",
+            fix="pick another --port, or --port 0 for any free port",
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _QuietDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DropConnection)
+
+
+def serve(opts: EmulatorOptions, out: IO[str] = sys.stdout) -> int:
+    import uvicorn
+
+    if not is_loopback_host(opts.host) and opts.control:
+        raise UsageError(
+            "the control API (--control) is served only on loopback addresses",
+            fix="drop --control, or use --host 127.0.0.1",
+        )
+    emu, seed = build(opts)
+    sock = _bind(opts.host, opts.port)
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    base_url = f"http://{shown_host}:{port}"
+    seed = dict(seed, base_url=base_url, control=opts.control)
+    app = create_app(emu, control=opts.control)
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http="httptools",
+        timeout_keep_alive=30,
+    )
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            _banner(seed, opts, out)
+
+    # uvicorn re-raises the signal that stopped it once it has shut down; with these no-op
+    # handlers in place that re-raise is harmless and we exit 0 as documented.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    Server(config).run(sockets=[sock])
+    emu.save()
+    return 0
+
+
+def _banner(seed: dict[str, Any], opts: EmulatorOptions, out: IO[str]) -> None:
+    if opts.json:
+        out.write(json.dumps(seed) + "\n")
+        out.flush()
+        return
+    lines = [
+        f"Webex emulator listening on {seed['base_url']}",
+        f"  integration    {seed['integration_name']}",
+        f"  client id      {seed['client_id']}",
+        f"  client secret  {seed['client_secret']}   (emulator only; never a real secret)",
+        f"  redirect URIs  {' '.join(seed['redirect_uris'])}",
+        f"  scopes         {' '.join(seed['scopes'])}",
+        f"  signed-in user {seed['user']['email']} (org {seed['org_id']})",
+        f"  control API    {'on at /_emulator/' if opts.control else 'off (--control)'}",
+        "",
+        "Try:",
+        f"  export WXTOKEN_CLIENT_SECRET={seed['client_secret']}",
+        f"  wxtoken profile add emu --client-id {seed['client_id']} \\",
+        f"      --redirect-uri {seed['redirect_uris'][0]} --preset verint-calling \\",
+        f"      --base-url {seed['base_url']}",
+        "  wxtoken login -p emu",
+        "",
+        "Ctrl-C stops it.",
+    ]
+    out.write("\n".join(lines) + "\n")
+    out.flush()

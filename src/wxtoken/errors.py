@@ -1,0 +1,169 @@
+"""The one exception tree of wxtoken; each family carries the exit code the CLI documents.
+
+    WxtokenError (1)                       anything we raise on purpose
+    ├── UsageError (2)                     the command line or environment is wrong
+    │   └── ProfileNotFound (2)
+    ├── OAuthError (1)                     Webex refused the request for a fixable reason
+    │   ├── InvalidClient (1)              wrong client id or secret
+    │   ├── RedirectUriRejected (1)        redirect URI not registered / not matching
+    │   ├── StateMismatch (1)              the callback was not for this login attempt
+    │   ├── InvalidScope (1)
+    │   └── Forbidden (1)                  403: missing scope or admin role
+    ├── LoginRequired (4)                  a person must sign in again
+    │   ├── NoTokens (4)
+    │   ├── ConsentDenied (4)
+    │   └── InvalidGrant (4)               code or refresh token invalid, expired, used, revoked
+    ├── WebexUnavailable (5)               unreachable, 5xx or 429 after retries
+    │   └── MalformedResponse (5)          HTML, truncated JSON, missing fields, oversized body
+    └── StorageError (6)                   the store or its key
+        ├── KeySourceError (6)             key source unavailable, mismatched or misconfigured
+        ├── WrongKey (6)                   wrong passphrase or key
+        ├── TamperedData (6)               a ciphertext failed authentication
+        ├── CorruptStore (6)
+        └── UnsafePermissions (6)
+
+Every error renders as one line: what happened and why, then the command that fixes it. No
+message ever carries a secret: callers pass fingerprints, and server-provided text goes through
+`clean_server_text` (control characters stripped, length capped) before it lands here.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_ATTENTION = 3
+EXIT_LOGIN_REQUIRED = 4
+EXIT_UNAVAILABLE = 5
+EXIT_STORAGE = 6
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e]")
+
+
+def clean_server_text(text: str, limit: int = 200) -> str:
+    """Make text that came from a server or a callback safe for one terminal/log line.
+
+    Strips control characters (CR/LF, ANSI and OSC escapes, bidi overrides) so a hostile
+    `error_description` cannot forge log lines or repaint the terminal (reliability.md RP-6).
+    """
+    cleaned = _CONTROL.sub(" ", text)
+    cleaned = " ".join(cleaned.split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1] + "…"
+    return cleaned
+
+
+class WxtokenError(Exception):
+    """Base of every error wxtoken raises on purpose."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, *, fix: str | None = None, tracking_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.tracking_id = tracking_id
+
+    def one_line(self) -> str:
+        parts = [self.message.rstrip(".")]
+        if self.tracking_id:
+            parts[0] += f" (Webex trackingId {clean_server_text(self.tracking_id, 80)})"
+        if self.fix:
+            parts.append(f"fix: {self.fix}")
+        return "; ".join(parts)
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+
+class UsageError(WxtokenError):
+    exit_code = EXIT_USAGE
+
+
+class ProfileNotFound(UsageError):
+    pass
+
+
+class OAuthError(WxtokenError):
+    exit_code = EXIT_ERROR
+
+
+class InvalidClient(OAuthError):
+    pass
+
+
+class RedirectUriRejected(OAuthError):
+    pass
+
+
+class StateMismatch(OAuthError):
+    pass
+
+
+class InvalidScope(OAuthError):
+    pass
+
+
+class Forbidden(OAuthError):
+    pass
+
+
+class LoginRequired(WxtokenError):
+    exit_code = EXIT_LOGIN_REQUIRED
+
+
+class NoTokens(LoginRequired):
+    pass
+
+
+class ConsentDenied(LoginRequired):
+    pass
+
+
+class InvalidGrant(LoginRequired):
+    pass
+
+
+class WebexUnavailable(WxtokenError):
+    exit_code = EXIT_UNAVAILABLE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fix: str | None = None,
+        tracking_id: str | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message, fix=fix, tracking_id=tracking_id)
+        self.retry_after = retry_after
+
+
+class MalformedResponse(WebexUnavailable):
+    pass
+
+
+class StorageError(WxtokenError):
+    exit_code = EXIT_STORAGE
+
+
+class KeySourceError(StorageError):
+    pass
+
+
+class WrongKey(StorageError):
+    pass
+
+
+class TamperedData(StorageError):
+    pass
+
+
+class CorruptStore(StorageError):
+    pass
+
+
+class UnsafePermissions(StorageError):
+    pass

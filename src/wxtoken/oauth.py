@@ -1,0 +1,450 @@
+"""The Webex OAuth 2.0 protocol as pure functions: no sockets, no clock, no storage.
+
+Named after the steps RFC 6749/7636 name (authorize URL, token request, token response, error
+response), in the manner of Authlib's `rfc6749/parameters.py`. Webex answers errors in two
+shapes and we must read both (webex-oauth.md §2): its REST envelope
+`{"message", "errors": [{"description"}], "trackingId"}` and RFC 6749's `error`/`error_description`.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from .errors import (
+    ConsentDenied,
+    Forbidden,
+    InvalidClient,
+    InvalidGrant,
+    InvalidScope,
+    MalformedResponse,
+    OAuthError,
+    RedirectUriRejected,
+    StateMismatch,
+    WebexUnavailable,
+    WxtokenError,
+    clean_server_text,
+)
+
+# RFC 6749 §5.2 codes plus the ones Webex's device endpoint documents. Matched as whole words,
+# never as substrings, so "internal_server_error" is not mistaken for "server_error" (HT-9).
+OAUTH_ERROR_CODES = (
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "access_denied",
+    "server_error",
+    "temporarily_unavailable",
+    "login_required",
+    "unsupported_response_type",
+    "authorization_pending",
+    "slow_down",
+    "expired_token",
+    "tokenlimit_reached",
+)
+_CODE_RE = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(OAUTH_ERROR_CODES) + r")(?![A-Za-z0-9_])")
+_TRANSIENT_CODES = frozenset({"server_error", "temporarily_unavailable"})
+_UUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+_PKCE_ALPHABET = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+
+MAX_BODY = 1024 * 1024  # golang/oauth2 caps token responses at 1 MiB; nothing legitimate is larger
+
+
+def new_state() -> str:
+    """256 bits from the OS CSPRNG, URL-safe (RFC 6749 §10.10 asks for ≥128)."""
+    return secrets.token_urlsafe(32)
+
+
+def new_code_verifier() -> str:
+    """43 characters of the unreserved alphabet: 32 random octets, base64url (RFC 7636 §4.1)."""
+    return secrets.token_urlsafe(32)
+
+
+def s256_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def valid_code_verifier(verifier: str) -> bool:
+    return bool(_PKCE_ALPHABET.match(verifier))
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """One login attempt: the URL to open and the secrets that bind the callback to it."""
+
+    url: str
+    state: str = field(repr=False)
+    code_verifier: str = field(repr=False)
+    redirect_uri: str
+
+
+def prepare_authorization_request(
+    base_url: str, client_id: str, redirect_uri: str, scopes: tuple[str, ...]
+) -> AuthorizationRequest:
+    state = new_state()
+    verifier = new_code_verifier()
+    query = urlencode(
+        {
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(scopes),
+            "state": state,
+            "code_challenge": s256_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
+    return AuthorizationRequest(
+        url=f"{base_url.rstrip('/')}/v1/authorize?{query}",
+        state=state,
+        code_verifier=verifier,
+        redirect_uri=redirect_uri,
+    )
+
+
+def prepare_code_token_request(
+    client_id: str, client_secret: str, code: str, redirect_uri: str, code_verifier: str | None
+) -> dict[str, str]:
+    """The seed's curl step: form fields for grant_type=authorization_code."""
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "code": code,
+        "redirect_uri": redirect_uri,
+    }
+    if code_verifier is not None:
+        form["code_verifier"] = code_verifier
+    return form
+
+
+def prepare_refresh_token_request(
+    client_id: str, client_secret: str, refresh_token: str
+) -> dict[str, str]:
+    return {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "refresh_token": refresh_token,
+    }
+
+
+# --- callbacks ---------------------------------------------------------------------------------
+
+
+def parse_authorization_response(
+    query: str, expected_state: str | None, *, require_state: bool = True
+) -> str:
+    """Return the code from a callback query string, or raise.
+
+    State is compared in constant time and must appear exactly once; an error redirect is
+    reported only when its state matches (otherwise anyone could end our login with a fake
+    "denied").
+    """
+    try:
+        params = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
+    except ValueError:
+        raise StateMismatch(
+            "the callback has too many parameters to be Webex's",
+            fix="run `wxtoken login` again and finish it in the browser it opens",
+        ) from None
+    states = params.get("state", [])
+    if expected_state is not None and (states or require_state):
+        if len(states) != 1 or not hmac.compare_digest(
+            states[0].encode("utf-8", "replace"), expected_state.encode("ascii")
+        ):
+            raise StateMismatch(
+                "the callback's state does not match this login attempt (a stale tab, "
+                "a second login, or a forged link)",
+                fix="run `wxtoken login` again and finish it in the browser it opens",
+            )
+    errors = params.get("error", [])
+    if errors:
+        code = clean_server_text(errors[0], 60)
+        desc = clean_server_text(params.get("error_description", [""])[0], 160)
+        detail = f"{code}: {desc}" if desc else code
+        if code in ("access_denied", "login_required"):
+            raise ConsentDenied(
+                f"sign-in did not complete ({detail}); the user or an administrator declined "
+                "the integration",
+                fix="run `wxtoken login` again and press Accept, or ask a Control Hub "
+                "administrator to allow the integration",
+            )
+        if code == "invalid_scope":
+            raise InvalidScope(
+                f"Webex rejected the requested scopes ({detail})",
+                fix="register those scopes on the integration, or fix them with "
+                "`wxtoken profile add NAME --replace --scopes ...`",
+            )
+        raise OAuthError(
+            f"Webex returned an error instead of a code ({detail})",
+            fix="check the integration's settings and run `wxtoken login` again",
+        )
+    codes = params.get("code", [])
+    if len(codes) != 1 or not codes[0]:
+        raise OAuthError(
+            "the callback carries no single authorization code",
+            fix="run `wxtoken login` again; paste the whole address from the browser",
+        )
+    return codes[0]
+
+
+def parse_pasted(text: str, redirect_uri: str, expected_state: str | None) -> str:
+    """Accept a pasted redirect URL (checked against the redirect URI) or a bare code."""
+    text = text.strip()
+    if not text:
+        raise OAuthError(
+            "nothing was pasted", fix="run `wxtoken login --paste` again and paste the address"
+        )
+    if "://" not in text and "?" not in text and "=" not in text:
+        if not re.fullmatch(r"[A-Za-z0-9._~\-]+", text):
+            raise OAuthError(
+                "the pasted text is neither a redirect URL nor an authorization code",
+                fix="copy the whole address from the browser's address bar",
+            )
+        return text  # a bare code: no state to check, the user vouches for it
+    got = urlsplit(text)
+    want = urlsplit(redirect_uri)
+    if (got.scheme.lower(), (got.hostname or "").lower(), got.port, got.path.rstrip("/")) != (
+        want.scheme.lower(),
+        (want.hostname or "").lower(),
+        want.port,
+        want.path.rstrip("/"),
+    ):
+        raise StateMismatch(
+            "the pasted address is not the profile's redirect URI "
+            f"({got.scheme}://{got.netloc}{got.path} instead of {redirect_uri})",
+            fix="paste the address the browser landed on after signing in",
+        )
+    if got.fragment and "state=" in got.fragment and "state=" not in got.query:
+        raise StateMismatch(
+            "the pasted address carries its state in the fragment, which Webex's code flow "
+            "never does",
+            fix="run `wxtoken login --paste` again",
+        )
+    # A pasted URL without state is accepted (the user may have trimmed it); one with a state
+    # must match.
+    return parse_authorization_response(got.query, expected_state, require_state=False)
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """Decode a JSON object or raise MalformedResponse describing what came instead."""
+    kind = (content_type or "").split(";")[0].strip().lower() or "no content type"
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        snippet = clean_server_text(body[:200].decode("utf-8", "replace"), 80)
+        raise MalformedResponse(
+            f"Webex answered with something that is not JSON ({kind}, {len(body)} bytes: "
+            f"{snippet!r})",
+            fix="retry later; a proxy or outage page may be in the way",
+        ) from None
+    if not isinstance(data, dict):
+        raise MalformedResponse(
+            f"Webex answered with JSON that is not an object ({kind})",
+            fix="retry later; if it persists, report it to Webex",
+        )
+    return data
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"JSON constant {name} is not allowed")
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After as delta-seconds or HTTP-date (RFC 9110 §10.2.3); junk gives None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d{1,10}", value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    status: int
+    code: str | None  # an OAuth error code, if one was found
+    message: str  # cleaned summary fit for a terminal
+    tracking_id: str | None
+
+
+def read_error(status: int, body: bytes, headers: Mapping[str, str]) -> ErrorInfo:
+    """Pull code, summary and trackingId out of either error shape (or of junk)."""
+    tracking = headers.get("trackingid") or headers.get("TrackingID")
+    data: dict[str, Any] | None
+    try:
+        data = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = None
+    texts: list[str] = []
+    code: str | None = None
+    if isinstance(data, dict):
+        if isinstance(data.get("trackingId"), str):
+            tracking = data["trackingId"]
+        err = data.get("error")
+        if isinstance(err, str) and err in OAUTH_ERROR_CODES:
+            code = err
+        if isinstance(err, str):
+            texts.append(err)
+        if isinstance(data.get("error_description"), str):
+            texts.append(data["error_description"])
+        if isinstance(data.get("message"), str):
+            texts.append(data["message"])
+        errs = data.get("errors")
+        if isinstance(errs, list):
+            for item in errs[:5]:
+                if isinstance(item, dict) and isinstance(item.get("description"), str):
+                    texts.append(item["description"])
+    if code is None:
+        for text in texts:
+            m = _CODE_RE.search(text)
+            if m:
+                code = m.group(1)
+                break
+    if texts:
+        summary = " / ".join(dict.fromkeys(clean_server_text(t, 160) for t in texts))
+    elif body:
+        summary = f"non-JSON body of {len(body)} bytes"
+    else:
+        summary = "empty body"
+    return ErrorInfo(
+        status=status,
+        code=code,
+        message=clean_server_text(summary, 200),
+        tracking_id=clean_server_text(tracking, 80) if tracking else None,
+    )
+
+
+def classify_error(
+    info: ErrorInfo, *, grant: str, retry_after: float | None = None
+) -> WxtokenError:
+    """Map an HTTP error from Webex to our exception tree.
+
+    `grant` is "authorization_code", "refresh_token" or "api" and only shapes the advice.
+    """
+    where = f"HTTP {info.status}: {info.message}"
+    tid = info.tracking_id
+    if info.status == 429 or info.status == 423:
+        when = f" after {int(retry_after)} s" if retry_after is not None else " later"
+        return WebexUnavailable(
+            f"Webex is rate-limiting this integration ({where})",
+            fix=f"try again{when}",
+            tracking_id=tid,
+            retry_after=retry_after,
+        )
+    if info.status >= 500 or info.status == 408 or info.code in _TRANSIENT_CODES:
+        return WebexUnavailable(
+            f"Webex is failing ({where})",
+            fix="try again in a few minutes; check https://status.webex.com",
+            tracking_id=tid,
+            retry_after=retry_after,
+        )
+    code = info.code
+    if code == "invalid_client" or (info.status == 401 and grant != "api"):
+        return InvalidClient(
+            f"Webex rejected the client id or secret ({where})",
+            fix="re-enter them with `wxtoken profile add NAME --replace ...` "
+            "(the secret is shown once, in the Webex developer portal)",
+            tracking_id=tid,
+        )
+    if code == "invalid_grant":
+        if "redirect" in info.message.lower():
+            return RedirectUriRejected(
+                f"Webex rejected the redirect URI for this code ({where})",
+                fix="use the redirect URI registered on the integration and run "
+                "`wxtoken login` again",
+                tracking_id=tid,
+            )
+        if grant == "authorization_code":
+            return InvalidGrant(
+                f"the authorization code is invalid, expired or already used ({where})",
+                fix="run `wxtoken login` to get a fresh code",
+                tracking_id=tid,
+            )
+        return InvalidGrant(
+            f"Webex rejected the refresh token: expired, revoked or replaced ({where})",
+            fix="sign in again with `wxtoken login`",
+            tracking_id=tid,
+        )
+    if code == "invalid_scope":
+        return InvalidScope(
+            f"Webex rejected the scopes ({where})",
+            fix="register the scopes on the integration or change the profile's scopes",
+            tracking_id=tid,
+        )
+    if info.status == 403:
+        return Forbidden(
+            f"Webex refused: the token lacks a scope or the user lacks an admin role ({where})",
+            fix="sign in as a Full Admin with `wxtoken login`, with the scopes the task needs",
+            tracking_id=tid,
+        )
+    if info.status == 401:
+        return InvalidGrant(
+            f"Webex no longer accepts this access token ({where})",
+            fix="run `wxtoken refresh`, or `wxtoken login` if that fails",
+            tracking_id=tid,
+        )
+    if "redirect" in info.message.lower():
+        return RedirectUriRejected(
+            f"Webex rejected the redirect URI ({where})",
+            fix="register the profile's redirect URI on the integration, or fix the profile",
+            tracking_id=tid,
+        )
+    return OAuthError(
+        f"Webex refused the request ({where})",
+        fix="check the profile with `wxtoken profile show` and the integration's settings",
+        tracking_id=tid,
+    )
+
+
+def check_token_body(data: dict[str, Any]) -> None:
+    """A 200 that carries `error` is an error (golang/oauth2 does the same, RP-3)."""
+    if "error" in data and "access_token" not in data:
+        raise MalformedResponse(
+            "Webex answered 200 but the body is an error "
+            f"({clean_server_text(str(data.get('error')), 80)})",
+            fix="retry later; if it persists, report it to Webex",
+        )
+
+
+# --- token facts -------------------------------------------------------------------------------
+
+
+def org_id_from_token(token: str) -> str | None:
+    """Webex opaque tokens end in `_<cluster>_<org UUID>` (webex-oauth.md §4)."""
+    parts = token.rsplit("_", 2)
+    if len(parts) == 3 and _UUID_RE.match(parts[2]):
+        return parts[2].lower()
+    return None
+
+
+def fingerprint(key: bytes, secret: str) -> str:
+    """A keyed fingerprint (HMAC-SHA256, 16 hex) so logs can correlate without revealing."""
+    return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()[:16]

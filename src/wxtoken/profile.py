@@ -1,0 +1,154 @@
+"""Profile: which integration, which scopes, which Webex. Pure validation, no I/O.
+
+A profile holds no secret itself; the client secret lives encrypted in the store next to it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import UsageError
+
+DEFAULT_BASE_URL = "https://webexapis.com"
+
+# Scope presets: one row per recorder or job. The verint-calling row is the scope string of the
+# seed procedure (Verint's "Create Webex security tokens for Cisco Webex Calling").
+SCOPE_PRESETS: dict[str, tuple[str, ...]] = {
+    "verint-calling": (
+        "spark:kms",
+        "spark:people_read",
+        "identity:tokens_write",
+        "identity:tokens_read",
+        "spark-compliance:recordings_read",
+    ),
+    "calling-admin-recordings": (
+        "spark:kms",
+        "spark:people_read",
+        "spark-admin:recordings_read",
+        "identity:tokens_read",
+        "identity:tokens_write",
+    ),
+}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SCOPE_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    base_url: str = DEFAULT_BASE_URL
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/v1/access_token"
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise UsageError(
+            f"profile name {name!r} is not allowed (letters, digits, '.', '_', '-'; max 64)",
+            fix="pick a name such as `recorder` or `verint-prod`",
+        )
+    return name
+
+
+def validate_client_id(client_id: str) -> str:
+    client_id = client_id.strip()
+    if not client_id or any(c.isspace() for c in client_id) or len(client_id) > 256:
+        raise UsageError(
+            "the client id is empty or contains spaces",
+            fix="copy the Client ID from the integration's page at developer.webex.com",
+        )
+    return client_id
+
+
+def parse_scopes(text: str) -> tuple[str, ...]:
+    scopes = tuple(dict.fromkeys(text.replace(",", " ").split()))
+    if not scopes:
+        raise UsageError("no scopes given", fix='pass --scopes "a b c" or --preset NAME')
+    bad = [s for s in scopes if not _SCOPE_RE.match(s)]
+    if bad:
+        raise UsageError(
+            f"scope {bad[0]!r} has characters no Webex scope has",
+            fix='separate scopes with spaces, e.g. --scopes "spark:kms spark:people_read"',
+        )
+    return scopes
+
+
+def preset_scopes(name: str) -> tuple[str, ...]:
+    try:
+        return SCOPE_PRESETS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown scope preset {name!r}",
+            fix=f"use one of: {', '.join(sorted(SCOPE_PRESETS))}",
+        ) from None
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(url: str) -> str:
+    """https anywhere; plain http only to a loopback host (the bundled emulator)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"base URL {url!r} is not an http(s) URL",
+            fix=f"omit --base-url for real Webex ({DEFAULT_BASE_URL})",
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise UsageError(
+            f"base URL {url!r} uses plain http to a non-loopback host; tokens and the client "
+            "secret would cross the network unencrypted",
+            fix="use https, or http://127.0.0.1:PORT for the local emulator",
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise UsageError(
+            f"base URL {url!r} must not carry credentials, a query or a fragment",
+            fix=f"use a plain origin such as {DEFAULT_BASE_URL}",
+        )
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def validate_redirect_uri(uri: str) -> str:
+    parts = urlsplit(uri.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"redirect URI {uri!r} is not an http(s) URL",
+            fix="use the redirect URI registered on the integration, e.g. "
+            "http://127.0.0.1:8765/callback",
+        )
+    if parts.fragment:
+        raise UsageError(
+            "a redirect URI must not contain a fragment (RFC 6749 §3.1.2)",
+            fix="remove the '#...' part",
+        )
+    return uri.strip()
+
+
+def loopback_listen_target(redirect_uri: str) -> tuple[int, str] | None:
+    """(port, path) when wxtoken can catch the redirect itself, else None (paste mode).
+
+    Only http://localhost:PORT/... and http://127.0.0.1:PORT/... qualify; we always bind the IP
+    literal 127.0.0.1 whatever the name says (RFC 8252 §8.3).
+    """
+    parts = urlsplit(redirect_uri)
+    if parts.scheme != "http" or (parts.hostname or "").lower() not in ("localhost", "127.0.0.1"):
+        return None
+    port = parts.port or 80
+    return port, parts.path or "/"

@@ -1,0 +1,325 @@
+"""Encryption of stored secrets (AES-256-GCM) and the three sources of its key.
+
+Every sealed value carries associated data naming its profile and field, so a ciphertext moved to
+another row or column fails authentication instead of decrypting into the wrong place (SB-6).
+
+Key sources (a store remembers which one it was created with):
+  keyring     a random 32-byte data key in the OS keyring, every call bounded by a timeout
+  passphrase  scrypt(passphrase, salt) with the parameters stored beside the data
+  keyfile     a random key in a 0600 file named by WXTOKEN_KEY_FILE (weaker: key beside data)
+There is no plaintext mode and no fallback between sources.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import KeySourceError, TamperedData, UsageError, WrongKey
+from .fs import create_private_file, read_private_file
+
+_VERSION = b"\x01"
+_KEYCHECK_PLAINTEXT = "wxtoken key check v1"
+KEYRING_SERVICE = "wxtoken"
+KEYRING_TIMEOUT = 10.0  # gh uses 30 s; an unlock prompt nobody answers must not hang a service
+
+# OWASP's scrypt minimum (N=2^17, r=8, p=1: 128 MiB, ~0.3 s here). Stored per store so it can be
+# raised later without breaking existing stores.
+SCRYPT_N = 2**17
+SCRYPT_R = 8
+SCRYPT_P = 1
+
+KEY_SOURCES = ("keyring", "passphrase", "keyfile")
+WEAKNESS = {
+    "keyring": "OS keyring",
+    "passphrase": "passphrase (scrypt)",
+    "keyfile": "key file (weaker: the key sits on the same disk as the data)",
+}
+
+
+class Cipher:
+    """AES-256-GCM with per-value random nonces; never returns partial plaintext."""
+
+    def __init__(self, key: bytes):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if len(key) != 32:
+            raise WrongKey("the store key has the wrong length", fix="check WXTOKEN_KEY_FILE")
+        self._aead = AESGCM(key)
+        # A separate key for fingerprints, so a fingerprint never helps attack the data key.
+        self._fp_key = hmac.new(key, b"wxtoken fingerprint key", hashlib.sha256).digest()
+
+    def __repr__(self) -> str:
+        return "Cipher(<AES-256-GCM>)"
+
+    def seal(self, plaintext: str, ad: str) -> bytes:
+        nonce = os.urandom(12)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode("utf-8"), ad.encode())
+
+    def open(self, blob: bytes, ad: str, *, what: str) -> str:
+        from cryptography.exceptions import InvalidTag
+
+        if len(blob) < 1 + 12 + 16 or blob[:1] != _VERSION:
+            raise TamperedData(
+                f"the stored {what} is damaged (bad header)",
+                fix="restore the store from a backup, or sign in again with `wxtoken login`",
+            )
+        try:
+            plain = self._aead.decrypt(blob[1:13], blob[13:], ad.encode())
+        except InvalidTag:
+            raise TamperedData(
+                f"the stored {what} failed its integrity check (modified, or moved from "
+                "another profile)",
+                fix="restore the store from a backup, or sign in again with `wxtoken login`",
+            ) from None
+        return plain.decode("utf-8")
+
+    def fingerprint(self, secret: str) -> str:
+        return hmac.new(self._fp_key, secret.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+def keycheck_ad() -> str:
+    return "wxtoken:v1|keycheck"
+
+
+def make_keycheck(cipher: Cipher) -> str:
+    return base64.b64encode(cipher.seal(_KEYCHECK_PLAINTEXT, keycheck_ad())).decode()
+
+
+def verify_keycheck(cipher: Cipher, value: str, source: str) -> None:
+    try:
+        cipher.open(base64.b64decode(value), keycheck_ad(), what="key check")
+    except (TamperedData, ValueError):
+        hint = {
+            "passphrase": "set WXTOKEN_PASSPHRASE to the passphrase this store was created with",
+            "keyfile": "set WXTOKEN_KEY_FILE to the key file this store was created with",
+            "keyring": "the keyring entry 'wxtoken' was changed; restore it or start a new "
+            "store (new WXTOKEN_HOME) and sign in again",
+        }[source]
+        raise WrongKey(
+            f"the {WEAKNESS[source].split(' (')[0]} does not open this store", fix=hint
+        ) from None
+
+
+@dataclass
+class KeyDecision:
+    """Which key a store uses and the meta rows that describe it (for a new store)."""
+
+    source: str
+    key: bytes
+    new_meta: dict[str, str]
+
+
+def choose_new_source(env: Mapping[str, str]) -> str:
+    has_pass = bool(env.get("WXTOKEN_PASSPHRASE"))
+    has_file = bool(env.get("WXTOKEN_KEY_FILE"))
+    if has_pass and has_file:
+        raise UsageError(
+            "both WXTOKEN_PASSPHRASE and WXTOKEN_KEY_FILE are set; a store has one key source",
+            fix="unset one of them",
+        )
+    if has_pass:
+        return "passphrase"
+    if has_file:
+        return "keyfile"
+    wanted = env.get("WXTOKEN_KEY_SOURCE", "").strip().lower()
+    if wanted:
+        if wanted not in KEY_SOURCES:
+            raise UsageError(
+                f"WXTOKEN_KEY_SOURCE={wanted!r} is not a key source",
+                fix=f"use one of: {', '.join(KEY_SOURCES)}",
+            )
+        if wanted == "keyfile":
+            raise UsageError(
+                "WXTOKEN_KEY_SOURCE=keyfile needs WXTOKEN_KEY_FILE=PATH",
+                fix="export WXTOKEN_KEY_FILE=~/.config/wxtoken.key",
+            )
+        return wanted
+    return "keyring"
+
+
+def new_store_key(
+    env: Mapping[str, str], store_id: str, prompt: Callable[[str, bool], str] | None
+) -> KeyDecision:
+    source = choose_new_source(env)
+    if source == "keyfile":
+        path = Path(env["WXTOKEN_KEY_FILE"]).expanduser().absolute()
+        key = _load_or_create_keyfile(path)
+        return KeyDecision(source, key, {"key_source": source, "keyfile_hint": str(path)})
+    if source == "passphrase":
+        passphrase = _passphrase(env, prompt, confirm=True)
+        salt = secrets.token_bytes(16)
+        params = {"n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}
+        key = _scrypt(passphrase, salt, params)
+        return KeyDecision(
+            source,
+            key,
+            {
+                "key_source": source,
+                "kdf": "scrypt",
+                "kdf_salt": base64.b64encode(salt).decode(),
+                "kdf_params": f"{params['n']},{params['r']},{params['p']}",
+            },
+        )
+    key = secrets.token_bytes(32)
+    _keyring_call("set", store_id, base64.b64encode(key).decode())
+    return KeyDecision(source, key, {"key_source": source})
+
+
+def existing_store_key(
+    env: Mapping[str, str],
+    meta: Mapping[str, str],
+    store_id: str,
+    prompt: Callable[[str, bool], str] | None,
+) -> bytes:
+    source = meta.get("key_source", "")
+    has_pass = bool(env.get("WXTOKEN_PASSPHRASE"))
+    has_file = bool(env.get("WXTOKEN_KEY_FILE"))
+    if has_pass and has_file:
+        raise UsageError(
+            "both WXTOKEN_PASSPHRASE and WXTOKEN_KEY_FILE are set; a store has one key source",
+            fix="unset one of them",
+        )
+    if source == "keyfile":
+        if has_pass or not has_file:
+            hint = meta.get("keyfile_hint", "PATH")
+            raise KeySourceError(
+                "this store is encrypted with a key file, and WXTOKEN_KEY_FILE is not set",
+                fix=f"export WXTOKEN_KEY_FILE={hint}",
+            )
+        return _read_keyfile(Path(env["WXTOKEN_KEY_FILE"]).expanduser().absolute())
+    if source == "passphrase":
+        if has_file:
+            raise KeySourceError(
+                "this store is encrypted with a passphrase, not a key file",
+                fix="unset WXTOKEN_KEY_FILE and set WXTOKEN_PASSPHRASE (or answer the prompt)",
+            )
+        salt = base64.b64decode(meta["kdf_salt"])
+        n, r, p = (int(x) for x in meta["kdf_params"].split(","))
+        return _scrypt(_passphrase(env, prompt, confirm=False), salt, {"n": n, "r": r, "p": p})
+    if source == "keyring":
+        if has_pass or has_file:
+            var = "WXTOKEN_PASSPHRASE" if has_pass else "WXTOKEN_KEY_FILE"
+            raise KeySourceError(
+                f"this store keeps its key in the OS keyring, but {var} is set",
+                fix=f"unset {var}",
+            )
+        value = _keyring_call("get", store_id, None)
+        if not value:
+            raise WrongKey(
+                "the OS keyring has no key for this store (entry removed, or another keyring)",
+                fix="restore the keyring entry, or start a new store (new WXTOKEN_HOME) and "
+                "sign in again",
+            )
+        try:
+            return base64.b64decode(value)
+        except ValueError:
+            raise WrongKey("the keyring entry for this store is damaged") from None
+    raise KeySourceError(
+        f"the store names an unknown key source {source!r}",
+        fix="upgrade wxtoken, or restore the store from a backup",
+    )
+
+
+def _scrypt(passphrase: str, salt: bytes, params: Mapping[str, int]) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    kdf = Scrypt(salt=salt, length=32, n=params["n"], r=params["r"], p=params["p"])
+    return kdf.derive(passphrase.encode("utf-8"))
+
+
+def _passphrase(
+    env: Mapping[str, str], prompt: Callable[[str, bool], str] | None, *, confirm: bool
+) -> str:
+    value = env.get("WXTOKEN_PASSPHRASE")
+    if value:
+        return value
+    if prompt is None:
+        raise KeySourceError(
+            "this store needs its passphrase and there is no terminal to ask on",
+            fix="set WXTOKEN_PASSPHRASE in the service's environment",
+        )
+    value = prompt("Store passphrase", confirm)
+    if not value:
+        raise KeySourceError("an empty passphrase cannot protect the store", fix="try again")
+    return value
+
+
+def _load_or_create_keyfile(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            create_private_file(path, base64.b64encode(secrets.token_bytes(32)) + b"\n")
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise KeySourceError(
+                f"cannot create the key file {path} ({exc.strerror})",
+                fix="point WXTOKEN_KEY_FILE at a writable location",
+            ) from None
+    return _read_keyfile(path)
+
+
+def _read_keyfile(path: Path) -> bytes:
+    if not path.exists():
+        raise KeySourceError(
+            f"the key file {path} does not exist", fix="restore it from your backup"
+        )
+    raw = read_private_file(path).strip()
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise WrongKey(
+            f"{path} is not a wxtoken key file (expected 32 bytes, base64)",
+            fix="point WXTOKEN_KEY_FILE at the key file this store was created with",
+        )
+    return key
+
+
+def _keyring_call(op: str, store_id: str, value: str | None) -> str | None:
+    """Call the keyring in a daemon thread so a hung backend costs KEYRING_TIMEOUT, not forever."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            import keyring
+            import keyring.backends.fail
+
+            backend = keyring.get_keyring()
+            if (
+                isinstance(backend, keyring.backends.fail.Keyring)
+                or "null" in type(backend).__module__.lower()
+            ):
+                result["error"] = "no usable OS keyring (no Secret Service, KWallet or Keychain)"
+                return
+            if op == "set":
+                keyring.set_password(KEYRING_SERVICE, f"store-{store_id}", value or "")
+            else:
+                result["value"] = keyring.get_password(KEYRING_SERVICE, f"store-{store_id}")
+        except Exception as exc:  # the keyring's own errors vary by backend
+            result["error"] = f"{type(exc).__name__}"
+
+    worker = threading.Thread(target=run, name="wxtoken-keyring", daemon=True)
+    worker.start()
+    timeout = float(os.environ.get("WXTOKEN_KEYRING_TIMEOUT", KEYRING_TIMEOUT))
+    worker.join(timeout)
+    fix = (
+        "unlock the keyring, or choose another key source: export WXTOKEN_PASSPHRASE=... "
+        "or export WXTOKEN_KEY_FILE=PATH (weaker) before the first command"
+    )
+    if worker.is_alive():
+        raise KeySourceError(f"the OS keyring did not answer within {timeout:g} s", fix=fix)
+    if "error" in result:
+        raise KeySourceError(f"the OS keyring is unavailable: {result['error']}", fix=fix)
+    value_out = result.get("value")
+    return value_out if isinstance(value_out, str) else None

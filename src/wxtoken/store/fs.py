@@ -1,0 +1,115 @@
+"""Where the store lives and who may touch it: WXTOKEN_HOME, 0700 directories, 0600 files.
+
+Files are created private (O_CREAT|O_EXCL with mode 0600), never chmod-ed afterwards, and checked
+with fstat on the opened descriptor before use, as OpenSSH does for private keys (P7).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import StorageError, UnsafePermissions
+
+
+def home_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    explicit = env.get("WXTOKEN_HOME")
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    # Imported here: platformdirs costs a few ms and WXTOKEN_HOME is the common case for services.
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("wxtoken", appauthor=False)).absolute()
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create `path` 0700 if missing; refuse it if it is shared or someone else's."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the wxtoken directory {path} ({exc.strerror})",
+            fix=f"set WXTOKEN_HOME to a writable directory, or fix the rights on {path.parent}",
+        ) from None
+    check_private(path, is_dir=True)
+
+
+def check_private(path: Path, *, is_dir: bool, st: os.stat_result | None = None) -> None:
+    try:
+        st = st or os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePermissions(
+            f"{path} is a symbolic link; wxtoken does not follow links in its store",
+            fix=f"replace {path} with a real {'directory' if is_dir else 'file'}",
+        )
+    if is_dir != stat.S_ISDIR(st.st_mode):
+        raise UnsafePermissions(
+            f"{path} is not a {'directory' if is_dir else 'regular file'}",
+            fix=f"move {path} aside or set WXTOKEN_HOME elsewhere",
+        )
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        raise UnsafePermissions(
+            f"{path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()})",
+            fix=f"chown {os.geteuid()} {path}, or set WXTOKEN_HOME to a directory of your own",
+        )
+    if st.st_mode & 0o077:
+        mode = "700" if is_dir else "600"
+        raise UnsafePermissions(
+            f"{path} is accessible to other users (mode {stat.S_IMODE(st.st_mode):o})",
+            fix=f"chmod {mode} {path}",
+        )
+
+
+def create_private_file(path: Path, content: bytes = b"") -> None:
+    """Create a new 0600 file atomically with content; fails if it exists (no symlink games)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # link() refuses to replace an existing file, so a racing creator wins cleanly.
+        os.link(tmp, path)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    _fsync_dir(path.parent)
+
+
+def read_private_file(path: Path) -> bytes:
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot read {path} ({exc.strerror})",
+            fix=f"check that {path} exists and is yours",
+        ) from None
+    with os.fdopen(fd, "rb") as fh:
+        check_private(path, is_dir=False, st=os.fstat(fh.fileno()))
+        return fh.read(1 << 16)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
