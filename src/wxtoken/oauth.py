@@ -87,7 +87,7 @@ def valid_code_verifier(verifier: str) -> bool:
 class AuthorizationRequest:
     """One login attempt: the URL to open and the secrets that bind the callback to it."""
 
-    url: str
+    url: str = field(repr=False)  # carries the state; printed only where the user needs it
     state: str = field(repr=False)
     code_verifier: str = field(repr=False)
     redirect_uri: str

@@ -302,7 +302,7 @@ def control_routes(emu: Emulator) -> list[Route]:
                 endpoint=str(body.get("endpoint", "access_token")),
                 kind=body["kind"],
                 count=int(body.get("count", 1)),
-                status=int(body.get("status", 503)),
+                status=int(body.get("status", 502 if body["kind"] == "html" else 503)),
                 retry_after=None if body.get("retry_after") is None else str(body["retry_after"]),
                 delay=float(body.get("delay", 0.0)),
                 body=str(body.get("body", "envelope")),
@@ -389,7 +389,16 @@ def control_routes(emu: Emulator) -> list[Route]:
         reply = emu.device_decide(str(body.get("user_code", "")), body.get("approve", True))
         return ok({"status": reply.status})
 
+    async def consent_user(request: Request) -> Response:
+        body = await _json_body(request) or {}
+        user = next((u for u in emu.users.values() if u.email == body.get("email")), None)
+        if user is None:
+            return bad("unknown user email")
+        emu.consent_user = user.uuid
+        return ok()
+
     return [
+        Route("/_emulator/consent-user", consent_user, methods=["POST"]),
         Route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/_emulator/clock", clock, methods=["POST"]),
         Route("/_emulator/policy", policy, methods=["GET", "POST"]),

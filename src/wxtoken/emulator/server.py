@@ -74,10 +74,9 @@ def build(opts: EmulatorOptions) -> tuple[Emulator, dict[str, Any]]:
                     f"cannot read emulator config {opts.config}: {exc}", fix="fix the TOML file"
                 ) from None
         try:
-            policy = Policy(**config.get("policy", {}))
-        except TypeError as exc:
+            emu = Emulator(Policy(**config.get("policy", {})))
+        except (TypeError, ValueError) as exc:
             raise UsageError(f"emulator config [policy]: {exc}", fix="fix the TOML file") from None
-        emu = Emulator(policy)
         seed = _seed(emu, config, opts.redirect_uris)
     p = emu.policy
     if opts.access_ttl is not None:
