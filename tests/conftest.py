@@ -210,3 +210,24 @@ def wait_until(pred: Any, timeout: float = 10.0, interval: float = 0.05) -> bool
             return True
         time.sleep(interval)
     return False
+
+
+# --- figures: tests that measure report "name = value" lines in the session summary ---------
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figure() -> Any:
+    def report(text: str) -> None:
+        FIGURES.append(text)
+        print(text)
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

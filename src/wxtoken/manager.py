@@ -172,11 +172,11 @@ class TokenManager:
         return self.token(min_valid).access_token
 
     def token(self, min_valid: float = DEFAULT_MIN_VALID) -> Token:
-        _, token = self._load()
+        record, token = self._load()
         if token.state(self._clock(), min_valid) is TokenState.FRESH:
             self._cached = token
             return token
-        return self.refresh(min_valid=min_valid).token
+        return self.refresh(min_valid=min_valid, seen_generation=record.generation).token
 
     def _load(self) -> tuple[TokenRecord, Token]:
         loaded = self.store.load_token(self.name)
@@ -202,11 +202,15 @@ class TokenManager:
         min_valid: float = DEFAULT_MIN_VALID,
         rejected: str | None = None,
         unless_newer_than: float | None = None,
+        seen_generation: int | None = None,
     ) -> RefreshResult:
         """Refresh under the profile's lock, unless the re-read token already satisfies us.
 
         `rejected` is an access token Webex just refused (401): if the store holds a different
         fresh one, someone else refreshed and we use theirs instead of refreshing again.
+        `seen_generation` is the generation the caller read before waiting for the lock: if the
+        store moved on meanwhile, the winner's token is used even when it cannot meet
+        `min_valid` (a second refresh would only return the same lifetime again).
         """
         with self.store.refresh_lock(self.name, self._lock_timeout):
             record, token = self._load()
@@ -214,6 +218,13 @@ class TokenManager:
             fresh = token.state(now, min_valid) is TokenState.FRESH
             if fresh and not force and (rejected is None or token.access_token != rejected):
                 self._cached = token
+                return RefreshResult(token=token, refreshed=False)
+            if (
+                not force
+                and seen_generation is not None
+                and record.generation != seen_generation
+                and token.state(now, 0) is not TokenState.EXPIRED
+            ):
                 return RefreshResult(token=token, refreshed=False)
             if (
                 unless_newer_than is not None

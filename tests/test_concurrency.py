@@ -1,0 +1,152 @@
+"""Single flight across processes, and crash safety under kill -9 (real subprocesses).
+
+Figures are read from the emulator's ledger: what actually reached "Webex".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import HELPERS, Emulator, Wx
+from wxtoken import TokenManager
+from wxtoken.errors import LoginRequired
+from wxtoken.store.sqlite import SQLiteStore
+
+WORKER = str(HELPERS / "worker.py")
+PROCS, THREADS = 8, 8
+
+
+def login_with_short_access(wx: Wx, emu: Emulator) -> None:
+    emu.policy(access_ttl=2)
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    time.sleep(2.2)  # the access token has now expired
+    emu.policy(access_ttl=3600)
+
+
+def stampede(wx: Wx) -> list[dict[str, Any]]:
+    start = time.time() + 3.0
+    procs = [
+        subprocess.Popen([sys.executable, WORKER, "ask", "rec", str(THREADS), "60", str(start)],
+                         env=wx.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(PROCS)
+    ]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+    return results
+
+
+@pytest.mark.parametrize("policy", ["never", "always", "grace:60", "reuse-kills-family"])
+def test_8x8_one_refresh_per_policy(wx: Wx, emulator_factory: Any, policy: str,
+                                    figure: Any) -> None:
+    emu = emulator_factory("--rotate", policy)
+    login_with_short_access(wx, emu)
+    mark = emu.mark()
+    results = stampede(wx)
+    assert [r["errors"] for r in results] == [[]] * PROCS
+    assert sum(r["answers"] for r in results) == PROCS * THREADS
+    fingerprints = {f for r in results for f in r["fingerprints"]}
+    refreshes = emu.refreshes(mark)
+    figure(f"CC 8 procs x 8 threads, rotate={policy}: refresh requests at emulator = "
+           f"{len(refreshes)}, distinct tokens served = {len(fingerprints)}")
+    assert len(refreshes) == 1 and refreshes[0]["status"] == 200
+    assert len(fingerprints) == 1
+
+
+@pytest.mark.parametrize(("fault", "extra"), [
+    ({"kind": "status", "status": 429, "retry_after": "1", "count": 2}, 2),
+    ({"kind": "status", "status": 503, "count": 2}, 2),
+    ({"kind": "html", "status": 502, "count": 1}, 1),
+])
+def test_8x8_with_faults(wx: Wx, emulator_factory: Any, fault: dict[str, Any], extra: int,
+                         figure: Any) -> None:
+    emu = emulator_factory("--rotate", "always")
+    login_with_short_access(wx, emu)
+    rt_before = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env).token_record("rec")
+    emu.fault(**fault)
+    mark = emu.mark()
+    results = stampede(wx)
+    assert [r["errors"] for r in results] == [[]] * PROCS
+    hits = [e for e in emu.ledger(mark) if e["endpoint"] == "access_token"]
+    ok = [e for e in hits if e.get("grant_type") == "refresh_token"]
+    figure(f"CC 8x8 with {fault['kind']} {fault.get('status')} x{fault['count']}: token-endpoint "
+           f"requests = {len(hits)} (faults {extra} + refresh {len(ok)})")
+    assert len(ok) == 1 and len(hits) == extra + 1, "one refresh in flight, retried by one"
+    rec = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env).token_record("rec")
+    assert rec is not None and rec.status == "ok" and rt_before is not None
+    assert rec.generation == rt_before.generation + 1
+
+
+def _kill_cycles(wx: Wx, emu: Emulator, cycles: int, workers: int) -> dict[str, int]:
+    """Start `workers` refresh loops on their own profiles; kill -9 one at a random moment,
+    check its stored record, restart it; `cycles` kills in all."""
+    for i in range(workers):
+        if i:
+            wx.add_profile(emu, f"p{i}")
+            assert wx.login(f"p{i}").returncode == 0
+    names = ["rec"] + [f"p{i}" for i in range(1, workers)]
+    store = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env)
+    rng = random.Random(int(os.environ.get("WXTOKEN_TEST_SEED", "20261124")))
+    counts = {"cycles": 0, "corrupted": 0, "lost": 0, "refreshes_done": 0}
+
+    def spawn(name: str) -> subprocess.Popen[str]:
+        p = subprocess.Popen([sys.executable, WORKER, "loop", name], env=wx.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        return p
+
+    procs = {n: spawn(n) for n in names}
+    try:
+        while counts["cycles"] < cycles:
+            name = rng.choice(names)
+            time.sleep(rng.uniform(0.0, 0.08))
+            procs[name].send_signal(signal.SIGKILL)
+            procs[name].wait()
+            counts["cycles"] += 1
+            try:
+                loaded = store.load_token(name)
+                assert loaded is not None
+            except Exception:
+                counts["corrupted"] += 1
+                raise
+            try:
+                TokenManager(name, store=store).refresh(force=True)
+            except LoginRequired:
+                counts["lost"] += 1
+                raise
+            procs[name] = spawn(name)
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+    counts["refreshes_done"] = len(emu.refreshes())
+    return counts
+
+
+@pytest.mark.parametrize(("policy", "cycles"), [("never", 120), ("grace:60", 100)])
+def test_kill_9_during_refresh_and_save(wx: Wx, emulator_factory: Any, policy: str,
+                                        cycles: int, figure: Any) -> None:
+    """kill -9 at random points of refresh-and-save (220 cycles over both policies): every
+    stored record still decrypts and its refresh token still works at the emulator."""
+    emu = emulator_factory("--rotate", policy)
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    counts = _kill_cycles(wx, emu, cycles, workers=3)
+    figure(f"ST kill -9, rotate={policy}: cycles = {counts['cycles']}, refreshes completed at "
+           f"emulator = {counts['refreshes_done']}, corrupted = {counts['corrupted']}, "
+           f"lost = {counts['lost']}")
+    assert counts["corrupted"] == 0 and counts["lost"] == 0
+    assert counts["refreshes_done"] > counts["cycles"], "kills landed during real refresh work"

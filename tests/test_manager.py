@@ -1,0 +1,221 @@
+"""The library: TokenManager, WebexClient retries and WebexAuth, against the emulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.conftest import Emulator, Wx
+from wxtoken import TokenManager, WebexAuth
+from wxtoken.client import RetryPolicy, WebexClient
+from wxtoken.errors import InvalidGrant, LoginRequired, MalformedResponse, WebexUnavailable
+from wxtoken.store.sqlite import SQLiteStore
+
+
+def manager(wx: Wx, **kw: Any) -> TokenManager:
+    store = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env)
+    return TokenManager("rec", store=store, **kw)
+
+
+def setup(wx: Wx, emu: Emulator) -> TokenManager:
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    return manager(wx)
+
+
+def test_public_surface() -> None:
+    import wxtoken
+
+    assert set(wxtoken.__all__) >= {"TokenManager", "WebexAuth", "Profile", "WxtokenError",
+                                    "LoginRequired", "WebexUnavailable", "Token"}
+    for name in wxtoken.__all__:
+        assert getattr(wxtoken, name) is not None
+    with pytest.raises(AttributeError):
+        wxtoken.nope  # type: ignore[attr-defined]  # noqa: B018
+    assert Path(wxtoken.__file__).with_name("py.typed").exists()
+
+
+def test_cached_path_no_network(wx: Wx, emu: Emulator) -> None:
+    tm = setup(wx, emu)
+    mark = emu.mark()
+    tokens = {tm.access_token() for _ in range(1000)}
+    assert len(tokens) == 1 and emu.ledger(mark) == []
+    assert "AT" not in repr(tm) and tm.name in repr(tm)
+
+
+def test_refresh_when_stale_with_injected_clock(wx: Wx, emu: Emulator) -> None:
+    tm = setup(wx, emu)
+    first = tm.access_token()
+    later = [time.time() + 1209600 - 100]  # 100 s before expiry: inside the 300 s margin
+    tm2 = manager(wx, clock=lambda: later[0])
+    emu.advance(1209600 - 100)
+    mark = emu.mark()
+    second = tm2.access_token()
+    assert second != first and len(emu.refreshes(mark)) == 1
+    assert tm2.access_token() == second  # cached now
+
+
+def test_rotation_is_stored_before_use_and_reported(wx: Wx, emulator_factory: Any) -> None:
+    emu = emulator_factory("--rotate", "always")
+    tm = setup(wx, emu)
+    tm.export("json")
+    result = tm.refresh(force=True)
+    assert result.rotated and result.last_export and result.last_export["format"] == "json"
+    # The new refresh token is what the store holds: a second manager refreshes with it.
+    assert manager(wx).refresh(force=True).refreshed
+    kinds = [e.kind for e in tm.store.events("rec", ("rotation_seen",))]
+    assert kinds == ["rotation_seen", "rotation_seen"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "recovers"),
+    [("never", True), ("grace:60", True), ("always", False), ("reuse-kills-family", False)],
+)
+def test_lost_response_after_commit(wx: Wx, emulator_factory: Any, mode: str,
+                                    recovers: bool) -> None:
+    """NL-1: Webex commits the refresh and the answer is lost. We retry once with the old token;
+    where the mode allows, that recovers; otherwise the profile is marked login_required and
+    the stored record is kept, never deleted."""
+    emu = emulator_factory("--rotate", mode)
+    tm = setup(wx, emu)
+    before = tm.store.token_record("rec")
+    emu.fault("drop_after_commit")
+    mark = emu.mark()
+    if recovers:
+        assert tm.refresh(force=True).refreshed
+        assert tm.store.token_record("rec").status == "ok"  # type: ignore[union-attr]
+    else:
+        with pytest.raises(LoginRequired):
+            tm.refresh(force=True)
+        rec = tm.store.token_record("rec")
+        assert rec is not None and rec.status == "login_required"
+        assert rec.refresh_fp == before.refresh_fp  # type: ignore[union-attr]
+    posts = [e for e in emu.ledger(mark) if e.get("grant_type") == "refresh_token"]
+    assert len(posts) <= 2, "the lost attempt plus exactly one retry"
+
+
+def test_retry_honours_retry_after_and_budget(wx: Wx, emu: Emulator) -> None:
+    tm = setup(wx, emu)
+    sleeps: list[float] = []
+    client = WebexClient(emu.base_url, retry=RetryPolicy(attempts=4, budget=30),
+                         sleep=sleeps.append)
+    tm2 = manager(wx, client_factory=lambda p: client)
+    emu.fault("status", status=429, retry_after="7", count=2)
+    assert tm2.refresh(force=True).refreshed
+    assert len(sleeps) == 2 and all(s >= 7 for s in sleeps)
+    # Beyond the budget: fail at once with exit-5 error naming when to retry.
+    emu.fault("status", status=429, retry_after="120", count=5)
+    client = WebexClient(emu.base_url, sleep=sleeps.append)
+    with pytest.raises(WebexUnavailable, match="after 120 s") as info:
+        manager(wx, client_factory=lambda p: client).refresh(force=True)
+    assert info.value.exit_code == 5
+    emu.control("DELETE", "faults")
+
+
+def test_5xx_backoff_is_capped_and_bounded(wx: Wx, emu: Emulator) -> None:
+    tm = setup(wx, emu)
+    sleeps: list[float] = []
+    policy = RetryPolicy(attempts=4, budget=30, base=0.5, cap=8)
+    client = WebexClient(emu.base_url, retry=policy, sleep=sleeps.append)
+    emu.fault("status", status=503, count=10)
+    mark = emu.mark()
+    with pytest.raises(WebexUnavailable):
+        manager(wx, client_factory=lambda p: client).refresh(force=True)
+    posts = [e for e in emu.ledger(mark) if e["endpoint"] == "access_token"]
+    assert len(posts) == 4 and len(sleeps) == 3
+    assert all(0 <= s <= min(8, 0.5 * 2**i) for i, s in enumerate(sleeps))
+    rec = tm.store.token_record("rec")
+    assert rec is not None and rec.failures == 1 and rec.status == "ok"
+
+
+def test_code_exchange_is_never_retried(wx: Wx, emu: Emulator) -> None:
+    """CX-1: the code POST reaches Webex and the answer never comes: exactly one POST."""
+    wx.add_profile(emu)
+    tm = manager(wx)
+    emu.fault("drop_after_commit")
+    client = WebexClient(emu.base_url, sleep=lambda s: None)
+    tm2 = manager(wx, client_factory=lambda p: client)
+    mark = emu.mark()
+    with pytest.raises(WebexUnavailable):
+        tm2.exchange_code("CODE-CANARY", code_verifier=None, via="exchange")
+    posts = [e for e in emu.ledger(mark) if e.get("grant_type") == "authorization_code"]
+    assert len(posts) == 1
+    assert tm.store.token_record("rec") is None
+
+
+def test_deadline_beats_a_trickling_server(wx: Wx, emu: Emulator) -> None:
+    """HT-4b: one byte every 0.3 s never trips a 1 s read timeout; the 2 s deadline does."""
+    setup(wx, emu)
+    emu.fault("trickle", delay=0.3, count=1)
+    client = WebexClient(emu.base_url, read_timeout=1, deadline=2,
+                         retry=RetryPolicy(attempts=1))
+    started = time.monotonic()
+    with pytest.raises(WebexUnavailable, match="took over 2 s"):
+        client.token_request({"grant_type": "refresh_token", "refresh_token": "x",
+                              "client_id": emu.client_id, "client_secret": emu.client_secret})
+    assert time.monotonic() - started < 6
+
+
+def test_read_timeout(emu: Emulator) -> None:
+    emu.fault("delay", endpoint="people_me", delay=3)
+    client = WebexClient(emu.base_url, read_timeout=0.5, retry=RetryPolicy(attempts=1))
+    with pytest.raises(WebexUnavailable, match="in time"):
+        client.people_me("x")
+    emu.control("DELETE", "faults")
+
+
+def test_body_cap(emu: Emulator) -> None:
+    emu.fault("huge")
+    client = WebexClient(emu.base_url, retry=RetryPolicy(attempts=1))
+    with pytest.raises(MalformedResponse, match="too large"):
+        client.token_request({"grant_type": "refresh_token"})
+
+
+def test_webexauth_refreshes_once_on_401(wx: Wx, emu: Emulator) -> None:
+    tm = setup(wx, emu)
+    token = tm.access_token()
+    emu.control("POST", "revoke", {"token": token})  # revoke only the access token
+    mark = emu.mark()
+    with httpx2.Client(auth=WebexAuth(tm), trust_env=False) as http:
+        r = http.get(f"{emu.base_url}/v1/people/me")
+    assert r.status_code == 200
+    assert len(emu.refreshes(mark)) == 1
+    # A revoked grant: one refresh attempt, then the caller sees the error; no loop.
+    rt = tm.export("json")["refresh_token"]
+    emu.control("POST", "revoke", {"token": rt})
+    mark = emu.mark()
+    with httpx2.Client(auth=WebexAuth(tm), trust_env=False) as http, pytest.raises(InvalidGrant):
+        http.get(f"{emu.base_url}/v1/people/me")
+    assert len(emu.refreshes(mark)) == 1
+
+
+def test_200_threads_one_refresh(wx: Wx, emu: Emulator) -> None:
+    """CC-8: 200 threads in one process ask at once for a token that needs a refresh."""
+    setup(wx, emu)
+    tm = manager(wx)
+    mark = emu.mark()
+    barrier = threading.Barrier(200)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            barrier.wait()
+            # More validity than any token has: one refresh, then everyone takes its result.
+            results.append(tm.access_token(min_valid=1209600 + 100))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(results)) == 1
+    assert len(emu.refreshes(mark)) == 1
