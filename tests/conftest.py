@@ -57,8 +57,7 @@ class Emulator:
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.base_url}/_emulator/{path}", data=data,
-                                     method=method)
+        req = urllib.request.Request(f"{self.base_url}/_emulator/{path}", data=data, method=method)
         req.add_header("Content-Type", "application/json")
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read() or b"null")
@@ -95,8 +94,19 @@ class Emulator:
 def start_emulator(*args: str, redirect_port: int | None = None) -> Emulator:
     port = redirect_port or free_port()
     redirect = f"http://127.0.0.1:{port}/callback"
-    cmd = [WXTOKEN, "emulator", "--port", "0", "--json", "--control", "--redirect-uri",
-           redirect, "--redirect-uri", "https://oauth.pstmn.io/v1/callback", *args]
+    cmd = [
+        WXTOKEN,
+        "emulator",
+        "--port",
+        "0",
+        "--json",
+        "--control",
+        "--redirect-uri",
+        redirect,
+        "--redirect-uri",
+        "https://oauth.pstmn.io/v1/callback",
+        *args,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -133,39 +143,75 @@ class Wx:
     env: dict[str, str]
     outputs: list[str] = field(default_factory=list)
 
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 60, check: int | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self,
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+        check: int | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         full_env = dict(self.env, **(env or {}))
-        proc = subprocess.run([WXTOKEN, *args], input=input, capture_output=True, text=True,
-                              env=full_env, timeout=timeout)
+        proc = subprocess.run(
+            [WXTOKEN, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+        )
         self.outputs += [proc.stdout, proc.stderr]
         if check is not None:
             assert proc.returncode == check, (args, proc.returncode, proc.stdout, proc.stderr)
         return proc
 
-    def add_profile(self, emu: Emulator, name: str = "rec", *extra: str,
-                    secret: str | None = None) -> None:
-        self("profile", "add", name, "--client-id", emu.client_id, "--redirect-uri",
-             emu.redirect_uri, "--preset", "verint-calling", "--base-url", emu.base_url,
-             "--client-secret-stdin", *extra, input=(secret or emu.client_secret) + "\n",
-             check=0)
+    def add_profile(
+        self, emu: Emulator, name: str = "rec", *extra: str, secret: str | None = None
+    ) -> None:
+        self(
+            "profile",
+            "add",
+            name,
+            "--client-id",
+            emu.client_id,
+            "--redirect-uri",
+            emu.redirect_uri,
+            "--preset",
+            "verint-calling",
+            "--base-url",
+            emu.base_url,
+            "--client-secret-stdin",
+            *extra,
+            input=(secret or emu.client_secret) + "\n",
+            check=0,
+        )
 
-    def login(self, name: str = "rec", decision: str = "approve",
-              *extra: str) -> subprocess.CompletedProcess[str]:
-        return self("login", "-p", name, *extra, env={
-            "BROWSER": f"{sys.executable} {BROWSER_SCRIPT} %s",
-            "WXTOKEN_BROWSER_DECISION": decision,
-        }, timeout=60)
+    def login(
+        self, name: str = "rec", decision: str = "approve", *extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        return self(
+            "login",
+            "-p",
+            name,
+            *extra,
+            env={
+                "BROWSER": f"{sys.executable} {BROWSER_SCRIPT} %s",
+                "WXTOKEN_BROWSER_DECISION": decision,
+            },
+            timeout=60,
+        )
 
 
 def base_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
-    env.update({
-        "WXTOKEN_HOME": str(home / "store"),
-        "WXTOKEN_KEY_FILE": str(home / "keys" / "store.key"),
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    })
+    env.update(
+        {
+            "WXTOKEN_HOME": str(home / "store"),
+            "WXTOKEN_KEY_FILE": str(home / "keys" / "store.key"),
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+    )
     env.pop("BROWSER", None)
     return env
 
@@ -195,9 +241,13 @@ def assert_no_secret(texts: list[str], secrets: list[str]) -> None:
     for full in secrets:
         # A Webex token ends in `_<cluster>_<org UUID>`: public, shown by `status`. Scan the rest.
         secret = full.rsplit("_", 2)[0] if full.count("_") >= 2 else full
-        probes = {secret, urllib.parse.quote(secret), json.dumps(secret)[1:-1],
-                  base64.b64encode(secret.encode()).decode()[:16]}
-        probes |= {secret[i:i + 12] for i in range(0, max(1, len(secret) - 12), 7)}
+        probes = {
+            secret,
+            urllib.parse.quote(secret),
+            json.dumps(secret)[1:-1],
+            base64.b64encode(secret.encode()).decode()[:16],
+        }
+        probes |= {secret[i : i + 12] for i in range(0, max(1, len(secret) - 12), 7)}
         for text in texts:
             for probe in probes:
                 assert probe not in text, f"secret fragment {probe[:4]}… leaked"

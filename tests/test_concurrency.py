@@ -37,8 +37,13 @@ def login_with_short_access(wx: Wx, emu: Emulator) -> None:
 def stampede(wx: Wx) -> list[dict[str, Any]]:
     start = time.time() + 3.0
     procs = [
-        subprocess.Popen([sys.executable, WORKER, "ask", "rec", str(THREADS), "60", str(start)],
-                         env=wx.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, WORKER, "ask", "rec", str(THREADS), "60", str(start)],
+            env=wx.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(PROCS)
     ]
     results = []
@@ -50,8 +55,9 @@ def stampede(wx: Wx) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("policy", ["never", "always", "grace:60", "reuse-kills-family"])
-def test_8x8_one_refresh_per_policy(wx: Wx, emulator_factory: Any, policy: str,
-                                    figure: Any) -> None:
+def test_8x8_one_refresh_per_policy(
+    wx: Wx, emulator_factory: Any, policy: str, figure: Any
+) -> None:
     emu = emulator_factory("--rotate", policy)
     login_with_short_access(wx, emu)
     mark = emu.mark()
@@ -60,19 +66,25 @@ def test_8x8_one_refresh_per_policy(wx: Wx, emulator_factory: Any, policy: str,
     assert sum(r["answers"] for r in results) == PROCS * THREADS
     fingerprints = {f for r in results for f in r["fingerprints"]}
     refreshes = emu.refreshes(mark)
-    figure(f"CC 8 procs x 8 threads, rotate={policy}: refresh requests at emulator = "
-           f"{len(refreshes)}, distinct tokens served = {len(fingerprints)}")
+    figure(
+        f"CC 8 procs x 8 threads, rotate={policy}: refresh requests at emulator = "
+        f"{len(refreshes)}, distinct tokens served = {len(fingerprints)}"
+    )
     assert len(refreshes) == 1 and refreshes[0]["status"] == 200
     assert len(fingerprints) == 1
 
 
-@pytest.mark.parametrize(("fault", "extra"), [
-    ({"kind": "status", "status": 429, "retry_after": "1", "count": 2}, 2),
-    ({"kind": "status", "status": 503, "count": 2}, 2),
-    ({"kind": "html", "status": 502, "count": 1}, 1),
-])
-def test_8x8_with_faults(wx: Wx, emulator_factory: Any, fault: dict[str, Any], extra: int,
-                         figure: Any) -> None:
+@pytest.mark.parametrize(
+    ("fault", "extra"),
+    [
+        ({"kind": "status", "status": 429, "retry_after": "1", "count": 2}, 2),
+        ({"kind": "status", "status": 503, "count": 2}, 2),
+        ({"kind": "html", "status": 502, "count": 1}, 1),
+    ],
+)
+def test_8x8_with_faults(
+    wx: Wx, emulator_factory: Any, fault: dict[str, Any], extra: int, figure: Any
+) -> None:
     emu = emulator_factory("--rotate", "always")
     login_with_short_access(wx, emu)
     rt_before = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env).token_record("rec")
@@ -82,8 +94,10 @@ def test_8x8_with_faults(wx: Wx, emulator_factory: Any, fault: dict[str, Any], e
     assert [r["errors"] for r in results] == [[]] * PROCS
     hits = [e for e in emu.ledger(mark) if e["endpoint"] == "access_token"]
     ok = [e for e in hits if e.get("grant_type") == "refresh_token"]
-    figure(f"CC 8x8 with {fault['kind']} {fault.get('status')} x{fault['count']}: token-endpoint "
-           f"requests = {len(hits)} (faults {extra} + refresh {len(ok)})")
+    figure(
+        f"CC 8x8 with {fault['kind']} {fault.get('status')} x{fault['count']}: token-endpoint "
+        f"requests = {len(hits)} (faults {extra} + refresh {len(ok)})"
+    )
     assert len(ok) == 1 and len(hits) == extra + 1, "one refresh in flight, retried by one"
     rec = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env).token_record("rec")
     assert rec is not None and rec.status == "ok" and rt_before is not None
@@ -103,8 +117,13 @@ def _kill_cycles(wx: Wx, emu: Emulator, cycles: int, workers: int) -> dict[str, 
     counts = {"cycles": 0, "corrupted": 0, "lost": 0, "refreshes_done": 0}
 
     def spawn(name: str) -> subprocess.Popen[str]:
-        p = subprocess.Popen([sys.executable, WORKER, "loop", name], env=wx.env,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        p = subprocess.Popen(
+            [sys.executable, WORKER, "loop", name],
+            env=wx.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
         return p
 
@@ -137,16 +156,19 @@ def _kill_cycles(wx: Wx, emu: Emulator, cycles: int, workers: int) -> dict[str, 
 
 
 @pytest.mark.parametrize(("policy", "cycles"), [("never", 120), ("grace:60", 100)])
-def test_kill_9_during_refresh_and_save(wx: Wx, emulator_factory: Any, policy: str,
-                                        cycles: int, figure: Any) -> None:
+def test_kill_9_during_refresh_and_save(
+    wx: Wx, emulator_factory: Any, policy: str, cycles: int, figure: Any
+) -> None:
     """kill -9 at random points of refresh-and-save (220 cycles over both policies): every
     stored record still decrypts and its refresh token still works at the emulator."""
     emu = emulator_factory("--rotate", policy)
     wx.add_profile(emu)
     assert wx.login().returncode == 0
     counts = _kill_cycles(wx, emu, cycles, workers=3)
-    figure(f"ST kill -9, rotate={policy}: cycles = {counts['cycles']}, refreshes completed at "
-           f"emulator = {counts['refreshes_done']}, corrupted = {counts['corrupted']}, "
-           f"lost = {counts['lost']}")
+    figure(
+        f"ST kill -9, rotate={policy}: cycles = {counts['cycles']}, refreshes completed at "
+        f"emulator = {counts['refreshes_done']}, corrupted = {counts['corrupted']}, "
+        f"lost = {counts['lost']}"
+    )
     assert counts["corrupted"] == 0 and counts["lost"] == 0
     assert counts["refreshes_done"] > counts["cycles"], "kills landed during real refresh work"

@@ -36,10 +36,17 @@ def e(server: Emulator) -> Iterator[Emulator]:
 
 
 _DEFAULTS: dict[str, Any] = {
-    "access_ttl": 1209600, "refresh_ttl": 7776000, "rotate": "never", "grace_seconds": 60,
-    "refresh_expiry": "sliding", "auto_approve": True, "code_single_use": True,
-    "revoke_on_code_reuse": False, "reuse_refresh_per_user_client": False,
-    "revoke_previous_access_on_refresh": False, "rfc_error_keys": False,
+    "access_ttl": 1209600,
+    "refresh_ttl": 7776000,
+    "rotate": "never",
+    "grace_seconds": 60,
+    "refresh_expiry": "sliding",
+    "auto_approve": True,
+    "code_single_use": True,
+    "revoke_on_code_reuse": False,
+    "reuse_refresh_per_user_client": False,
+    "revoke_previous_access_on_refresh": False,
+    "rfc_error_keys": False,
     "invalid_client_status": 401,
 }
 
@@ -52,13 +59,16 @@ def http() -> Iterator[httpx2.Client]:
 
 def authorize(e: Emulator, http: httpx2.Client, **over: str | None) -> httpx2.Response:
     params: dict[str, str | None] = {
-        "client_id": e.client_id, "response_type": "code", "redirect_uri": e.redirect_uri,
+        "client_id": e.client_id,
+        "response_type": "code",
+        "redirect_uri": e.redirect_uri,
         "scope": "spark:kms spark:people_read identity:tokens_read identity:tokens_write",
         "state": "S1",
     }
     params.update(over)
-    return http.get(f"{e.base_url}/v1/authorize",
-                    params={k: v for k, v in params.items() if v is not None})
+    return http.get(
+        f"{e.base_url}/v1/authorize", params={k: v for k, v in params.items() if v is not None}
+    )
 
 
 def get_code(e: Emulator, http: httpx2.Client, **over: str | None) -> str:
@@ -75,8 +85,7 @@ def token_req(e: Emulator, http: httpx2.Client, **form: str) -> httpx2.Response:
 
 def login(e: Emulator, http: httpx2.Client, **over: str | None) -> dict[str, Any]:
     code = get_code(e, http, **over)
-    r = token_req(e, http, grant_type="authorization_code", code=code,
-                  redirect_uri=e.redirect_uri)
+    r = token_req(e, http, grant_type="authorization_code", code=code, redirect_uri=e.redirect_uri)
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -118,8 +127,9 @@ def test_authorize_errors_without_redirect(e: Emulator, http: httpx2.Client) -> 
         ({"prompt": "none"}, "login_required"),
     ],
 )
-def test_authorize_error_redirects(e: Emulator, http: httpx2.Client, over: dict[str, str | None],
-                                   error: str) -> None:
+def test_authorize_error_redirects(
+    e: Emulator, http: httpx2.Client, over: dict[str, str | None], error: str
+) -> None:
     r = authorize(e, http, **over)
     assert r.status_code == 302
     q = parse_qs(urlsplit(r.headers["location"]).query)
@@ -127,8 +137,10 @@ def test_authorize_error_redirects(e: Emulator, http: httpx2.Client, over: dict[
 
 
 def test_authorize_oidc_scopes_and_plus_encoding(e: Emulator, http: httpx2.Client) -> None:
-    r = http.get(f"{e.base_url}/v1/authorize?client_id={e.client_id}&response_type=code"
-                 f"&redirect_uri={e.redirect_uri}&scope=openid+spark%3Akms&state=S1")
+    r = http.get(
+        f"{e.base_url}/v1/authorize?client_id={e.client_id}&response_type=code"
+        f"&redirect_uri={e.redirect_uri}&scope=openid+spark%3Akms&state=S1"
+    )
     assert r.status_code == 302 and "code=" in r.headers["location"]
 
 
@@ -163,8 +175,15 @@ def test_blocked_integration(e: Emulator, http: httpx2.Client) -> None:
 def test_code_exchange_success_shape(e: Emulator, http: httpx2.Client) -> None:
     code = get_code(e, http)
     assert TOKEN_RE.match(code)
-    r = token_req(e, http, grant_type="authorization_code", code=code,
-                  redirect_uri=e.redirect_uri, self_contained_token="true", user_info="{}")
+    r = token_req(
+        e,
+        http,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=e.redirect_uri,
+        self_contained_token="true",
+        user_info="{}",
+    )
     body = r.json()
     assert r.status_code == 200
     assert body["expires_in"] == 1209599 and body["refresh_token_expires_in"] == 7775999
@@ -184,13 +203,22 @@ def test_tracking_id_echoed(e: Emulator, http: httpx2.Client) -> None:
 def test_basic_auth_and_disagreement(e: Emulator, http: httpx2.Client) -> None:
     code = get_code(e, http)
     basic = base64.b64encode(f"{e.client_id}:{e.client_secret}".encode()).decode()
-    r = http.post(f"{e.base_url}/v1/access_token", headers={"Authorization": f"Basic {basic}"},
-                  data={"grant_type": "authorization_code", "code": code,
-                        "redirect_uri": e.redirect_uri})
+    r = http.post(
+        f"{e.base_url}/v1/access_token",
+        headers={"Authorization": f"Basic {basic}"},
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": e.redirect_uri},
+    )
     assert r.status_code == 200
-    r = http.post(f"{e.base_url}/v1/access_token", headers={"Authorization": f"Basic {basic}"},
-                  data={"grant_type": "authorization_code", "code": code,
-                        "redirect_uri": e.redirect_uri, "client_id": "Cother"})
+    r = http.post(
+        f"{e.base_url}/v1/access_token",
+        headers={"Authorization": f"Basic {basic}"},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": e.redirect_uri,
+            "client_id": "Cother",
+        },
+    )
     assert r.status_code == 400 and "invalid_request" in envelope_of(r)
 
 
@@ -203,8 +231,9 @@ def test_basic_auth_and_disagreement(e: Emulator, http: httpx2.Client) -> None:
         ({"grant_type": "password"}, 400, "unsupported_grant_type"),
     ],
 )
-def test_token_endpoint_client_errors(e: Emulator, http: httpx2.Client, form: dict[str, str],
-                                      status: int, needle: str) -> None:
+def test_token_endpoint_client_errors(
+    e: Emulator, http: httpx2.Client, form: dict[str, str], status: int, needle: str
+) -> None:
     base = {"grant_type": "authorization_code", "code": "x", "redirect_uri": e.redirect_uri}
     r = token_req(e, http, **dict(base, **form))
     assert r.status_code == status and needle in envelope_of(r)
@@ -219,10 +248,15 @@ def test_invalid_client_status_and_rfc_keys_configurable(e: Emulator, http: http
 def test_wrong_content_type(e: Emulator, http: httpx2.Client) -> None:
     r = http.post(f"{e.base_url}/v1/access_token", json={"grant_type": "refresh_token"})
     assert r.status_code == 400 and "x-www-form-urlencoded" in envelope_of(r)
-    r = http.post(f"{e.base_url}/v1/access_token", content=b"grant_type=x",
-                  headers={"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
-                           "Authorization": "Basic " + base64.b64encode(
-                               f"{e.client_id}:{e.client_secret}".encode()).decode()})
+    r = http.post(
+        f"{e.base_url}/v1/access_token",
+        content=b"grant_type=x",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
+            "Authorization": "Basic "
+            + base64.b64encode(f"{e.client_id}:{e.client_secret}".encode()).decode(),
+        },
+    )
     assert "unsupported_grant_type" in envelope_of(r)
 
 
@@ -256,8 +290,11 @@ def test_code_reuse_can_revoke_tokens(e: Emulator, http: httpx2.Client) -> None:
 
 def test_pkce(e: Emulator, http: httpx2.Client) -> None:
     verifier = new_code_verifier()
-    for method, challenge in (("S256", s256_challenge(verifier)), ("plain", verifier),
-                              (None, verifier)):
+    for method, challenge in (
+        ("S256", s256_challenge(verifier)),
+        ("plain", verifier),
+        (None, verifier),
+    ):
         over = {"code_challenge": challenge, "code_challenge_method": method}
         base = {"grant_type": "authorization_code", "redirect_uri": e.redirect_uri}
         for bad in (None, "short", new_code_verifier()):
@@ -275,9 +312,16 @@ def test_pkce(e: Emulator, http: httpx2.Client) -> None:
 def test_code_issued_to_another_client(e: Emulator, http: httpx2.Client) -> None:
     code = get_code(e, http)
     app = e.info["service_app"]
-    r = http.post(f"{e.base_url}/v1/access_token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": e.redirect_uri,
-        "client_id": app["client_id"], "client_secret": app["client_secret"]})
+    r = http.post(
+        f"{e.base_url}/v1/access_token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": e.redirect_uri,
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+        },
+    )
     assert "another client" in envelope_of(r)
 
 
@@ -353,8 +397,9 @@ def test_revoke_previous_access_on_refresh(e: Emulator, http: httpx2.Client) -> 
     e.policy(revoke_previous_access_on_refresh=True)
     t = login(e, http)
     refresh(e, http, t["refresh_token"])
-    assert http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).status_code \
-        == 401
+    assert (
+        http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).status_code == 401
+    )
 
 
 def test_reuse_refresh_per_user_client(e: Emulator, http: httpx2.Client) -> None:
@@ -371,9 +416,15 @@ def test_refresh_failures(e: Emulator, http: httpx2.Client) -> None:
     assert "required" in envelope_of(token_req(e, http, grant_type="refresh_token"))
     assert "invalid" in envelope_of(refresh(e, http, "bogus"))
     app = e.info["service_app"]
-    r = http.post(f"{e.base_url}/v1/access_token", data={
-        "grant_type": "refresh_token", "refresh_token": t["refresh_token"],
-        "client_id": app["client_id"], "client_secret": app["client_secret"]})
+    r = http.post(
+        f"{e.base_url}/v1/access_token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": t["refresh_token"],
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+        },
+    )
     assert "another client" in envelope_of(r)
     e.control("POST", "revoke", {"user": "admin@example.com", "deactivate": False})
     assert refresh(e, http, t["refresh_token"]).status_code == 400
@@ -397,12 +448,14 @@ def test_people_me_and_token_expiry(e: Emulator, http: httpx2.Client) -> None:
     me = http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).json()
     assert me["emails"] == ["admin@example.com"] and me["type"] == "person"
     assert base64.b64decode(me["orgId"] + "==").decode().endswith(e.info["org_id"])
-    exp = http.get(f"{e.base_url}/v1/authorizations/tokenExpiry",
-                   headers=bearer(t["access_token"])).json()["exp"]
+    exp = http.get(
+        f"{e.base_url}/v1/authorizations/tokenExpiry", headers=bearer(t["access_token"])
+    ).json()["exp"]
     assert abs(exp / 1000 - (time.time() + 1209600)) < 30
     e.advance(1209601)
-    assert http.get(f"{e.base_url}/v1/people/me",
-                    headers=bearer(t["access_token"])).status_code == 401
+    assert (
+        http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).status_code == 401
+    )
 
 
 def test_missing_scope_is_403(e: Emulator, http: httpx2.Client) -> None:
@@ -415,45 +468,67 @@ def test_authorizations_list_and_delete(e: Emulator, http: httpx2.Client) -> Non
     t = login(e, http)
     url = f"{e.base_url}/v1/authorizations"
     assert http.get(url, headers=bearer(t["access_token"])).status_code == 400
-    assert http.get(url, params={"personEmail": "a", "personId": "b"},
-                    headers=bearer(t["access_token"])).status_code == 400
-    items = http.get(url, params={"personEmail": "admin@example.com"},
-                     headers=bearer(t["access_token"])).json()["items"]
+    assert (
+        http.get(
+            url, params={"personEmail": "a", "personId": "b"}, headers=bearer(t["access_token"])
+        ).status_code
+        == 400
+    )
+    items = http.get(
+        url, params={"personEmail": "admin@example.com"}, headers=bearer(t["access_token"])
+    ).json()["items"]
     assert sorted(i["type"] for i in items) == ["access", "refresh"]
     assert all(i["clientId"] == e.client_id for i in items)
     assert http.delete(f"{url}/nope", headers=bearer(t["access_token"])).status_code == 404
     t2 = login(e, http)
     refresh_item = next(i for i in items if i["type"] == "refresh")
-    assert http.delete(f"{url}/{refresh_item['id']}",
-                       headers=bearer(t2["access_token"])).status_code == 204
-    assert http.get(f"{e.base_url}/v1/people/me",
-                    headers=bearer(t["access_token"])).status_code == 401
+    assert (
+        http.delete(f"{url}/{refresh_item['id']}", headers=bearer(t2["access_token"])).status_code
+        == 204
+    )
+    assert (
+        http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).status_code == 401
+    )
     assert http.delete(url, headers=bearer(t2["access_token"])).status_code == 400
-    assert http.delete(url, params={"clientId": e.client_id},
-                       headers=bearer(t2["access_token"])).status_code == 204
+    assert (
+        http.delete(
+            url, params={"clientId": e.client_id}, headers=bearer(t2["access_token"])
+        ).status_code
+        == 204
+    )
     assert refresh(e, http, t2["refresh_token"]).status_code == 400
 
 
 def test_authorizations_need_admin(e: Emulator, http: httpx2.Client) -> None:
     e.control("POST", "consent-user", {"email": "user@example.com"})
     t = login(e, http)
-    r = http.get(f"{e.base_url}/v1/authorizations", params={"personEmail": "user@example.com"},
-                 headers=bearer(t["access_token"]))
+    r = http.get(
+        f"{e.base_url}/v1/authorizations",
+        params={"personEmail": "user@example.com"},
+        headers=bearer(t["access_token"]),
+    )
     assert r.status_code == 403
-    r = http.delete(f"{e.base_url}/v1/authorizations", params={"clientId": e.client_id},
-                    headers=bearer(t["access_token"]))
+    r = http.delete(
+        f"{e.base_url}/v1/authorizations",
+        params={"clientId": e.client_id},
+        headers=bearer(t["access_token"]),
+    )
     assert r.status_code == 403
 
 
 def test_device_grant(e: Emulator, http: httpx2.Client) -> None:
     e.policy(auto_approve=False)
-    r = http.post(f"{e.base_url}/v1/device/authorize",
-                  data={"client_id": e.client_id, "scope": "spark:kms"})
+    r = http.post(
+        f"{e.base_url}/v1/device/authorize", data={"client_id": e.client_id, "scope": "spark:kms"}
+    )
     dev = r.json()
     assert set(dev) >= {"device_code", "user_code", "verification_uri", "interval", "expires_in"}
     assert re.fullmatch(r"\d{6}", dev["user_code"])
-    form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-            "device_code": dev["device_code"], "client_id": e.client_id}
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "device_code": dev["device_code"],
+        "client_id": e.client_id,
+    }
     auth = (e.client_id, e.client_secret)
     assert http.post(f"{e.base_url}/v1/device/token", data=form, auth=auth).status_code == 428
     slow = http.post(f"{e.base_url}/v1/device/token", data=form, auth=auth)
@@ -469,11 +544,15 @@ def test_device_grant(e: Emulator, http: httpx2.Client) -> None:
 
 def test_device_denied(e: Emulator, http: httpx2.Client) -> None:
     e.policy(auto_approve=False)
-    dev = http.post(f"{e.base_url}/v1/device/authorize",
-                    data={"client_id": e.client_id, "scope": "spark:kms"}).json()
+    dev = http.post(
+        f"{e.base_url}/v1/device/authorize", data={"client_id": e.client_id, "scope": "spark:kms"}
+    ).json()
     e.control("POST", "device", {"user_code": dev["user_code"], "approve": False})
-    form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-            "device_code": dev["device_code"], "client_id": e.client_id}
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "device_code": dev["device_code"],
+        "client_id": e.client_id,
+    }
     r = http.post(f"{e.base_url}/v1/device/token", data=form, auth=(e.client_id, e.client_secret))
     assert "access_denied" in envelope_of(r)
 
@@ -484,25 +563,47 @@ def test_service_app_token(e: Emulator, http: httpx2.Client) -> None:
     url = f"{e.base_url}/v1/applications/{app['application_id']}/token"
     from tests.test_emulator import _org_b64
 
-    body = {"clientId": app["client_id"], "clientSecret": app["client_secret"],
-            "targetOrgId": _org_b64(e)}
+    body = {
+        "clientId": app["client_id"],
+        "clientSecret": app["client_secret"],
+        "targetOrgId": _org_b64(e),
+    }
     r = http.post(url, json=body, headers=bearer(t["access_token"]))
     assert r.status_code == 200 and "scope" not in r.json()
     sa = r.json()
     # The service app refreshes through the normal refresh grant with its own credentials.
-    rr = http.post(f"{e.base_url}/v1/access_token", data={
-        "grant_type": "refresh_token", "refresh_token": sa["refresh_token"],
-        "client_id": app["client_id"], "client_secret": app["client_secret"]})
+    rr = http.post(
+        f"{e.base_url}/v1/access_token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": sa["refresh_token"],
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+        },
+    )
     assert rr.status_code == 200
-    assert http.post(url, json={"clientId": "x"}, headers=bearer(t["access_token"])
-                     ).status_code == 400
+    assert (
+        http.post(url, json={"clientId": "x"}, headers=bearer(t["access_token"])).status_code == 400
+    )
     assert http.post(url, json=body).status_code == 401
-    assert http.post(url, json=dict(body, clientSecret="bad"), headers=bearer(t["access_token"])
-                     ).json()["message"] == "Invalid client credentials"
-    assert http.post(url, json=dict(body, targetOrgId="other"),
-                     headers=bearer(t["access_token"])).status_code == 403
-    assert http.post(f"{e.base_url}/v1/applications/nope/token", json=body,
-                     headers=bearer(t["access_token"])).status_code == 404
+    assert (
+        http.post(
+            url, json=dict(body, clientSecret="bad"), headers=bearer(t["access_token"])
+        ).json()["message"]
+        == "Invalid client credentials"
+    )
+    assert (
+        http.post(
+            url, json=dict(body, targetOrgId="other"), headers=bearer(t["access_token"])
+        ).status_code
+        == 403
+    )
+    assert (
+        http.post(
+            f"{e.base_url}/v1/applications/nope/token", json=body, headers=bearer(t["access_token"])
+        ).status_code
+        == 404
+    )
     t2 = login(e, http, scope="spark:kms")
     assert http.post(url, json=body, headers=bearer(t2["access_token"])).status_code == 403
 
@@ -515,8 +616,9 @@ def _org_b64(e: Emulator) -> str:
 def test_messages(e: Emulator, http: httpx2.Client) -> None:
     url = f"{e.base_url}/v1/messages"
     bot = bearer(e.info["bot_token"])
-    r = http.post(url, json={"roomId": "R1", "text": "refresh token expires in 7 days"},
-                  headers=bot)
+    r = http.post(
+        url, json={"roomId": "R1", "text": "refresh token expires in 7 days"}, headers=bot
+    )
     assert r.status_code == 200 and r.json()["roomId"] == "R1"
     assert http.post(url, json={"text": "no room"}, headers=bot).status_code == 400
     assert http.post(url, json={"roomId": "R1", "text": "x"}).status_code == 401
@@ -584,9 +686,10 @@ def test_fault_delay_and_drops(e: Emulator, http: httpx2.Client) -> None:
 
 def test_fault_trickle(e: Emulator, http: httpx2.Client) -> None:
     e.fault("trickle", delay=0.2)
-    with httpx2.Client(timeout=httpx2.Timeout(5, read=1)) as c, c.stream(
-        "POST", f"{e.base_url}/v1/access_token", data={}
-    ) as r:
+    with (
+        httpx2.Client(timeout=httpx2.Timeout(5, read=1)) as c,
+        c.stream("POST", f"{e.base_url}/v1/access_token", data={}) as r,
+    ):
         first = next(r.iter_bytes())
         assert first == b" "
 
@@ -602,8 +705,12 @@ def test_fault_any_endpoint_and_listing(e: Emulator, http: httpx2.Client) -> Non
 def test_control_api_rejects_bad_input(e: Emulator) -> None:
     import urllib.error
 
-    for path, body in (("faults", {"kind": "nope"}), ("policy", {"rotate": "sometimes"}),
-                       ("policy", {"unknown": 1}), ("clock", {"advance": "x"})):
+    for path, body in (
+        ("faults", {"kind": "nope"}),
+        ("policy", {"rotate": "sometimes"}),
+        ("policy", {"unknown": 1}),
+        ("clock", {"advance": "x"}),
+    ):
         with pytest.raises(urllib.error.HTTPError):
             e.control("POST", path, body)
     assert e.control("GET", "policy")["rotate"] == "never"
@@ -632,8 +739,9 @@ def test_control_api_off_by_default() -> None:
 
     from tests.conftest import WXTOKEN
 
-    p = subprocess.Popen([WXTOKEN, "emulator", "--port", "0", "--json"], stdout=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(
+        [WXTOKEN, "emulator", "--port", "0", "--json"], stdout=subprocess.PIPE, text=True
+    )
     try:
         base = json.loads(p.stdout.readline())["base_url"]  # type: ignore[union-attr]
         with httpx2.Client(trust_env=False) as c:
@@ -668,8 +776,11 @@ redirect_uris = ["http://127.0.0.1:9/cb"]
 scopes = ["spark:kms"]
 name = "Configured"
 """)
-    p = subprocess.Popen([WXTOKEN, "emulator", "--port", "0", "--json", "--config", str(cfg)],
-                         stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [WXTOKEN, "emulator", "--port", "0", "--json", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         info = json.loads(p.stdout.readline())  # type: ignore[union-attr]
         assert info["client_id"] == "Cconfigured"
@@ -678,8 +789,9 @@ name = "Configured"
         p.terminate()
         p.wait(10)
     cfg.write_text("[policy]\nrotate = 'sometimes'\n")
-    bad = subprocess.run([WXTOKEN, "emulator", "--config", str(cfg)], capture_output=True,
-                         text=True, timeout=30)
+    bad = subprocess.run(
+        [WXTOKEN, "emulator", "--config", str(cfg)], capture_output=True, text=True, timeout=30
+    )
     assert bad.returncode == 2 and "rotate" in bad.stderr
 
 

@@ -31,8 +31,15 @@ def setup(wx: Wx, emu: Emulator) -> TokenManager:
 def test_public_surface() -> None:
     import wxtoken
 
-    assert set(wxtoken.__all__) >= {"TokenManager", "WebexAuth", "Profile", "WxtokenError",
-                                    "LoginRequired", "WebexUnavailable", "Token"}
+    assert set(wxtoken.__all__) >= {
+        "TokenManager",
+        "WebexAuth",
+        "Profile",
+        "WxtokenError",
+        "LoginRequired",
+        "WebexUnavailable",
+        "Token",
+    }
     for name in wxtoken.__all__:
         assert getattr(wxtoken, name) is not None
     with pytest.raises(AttributeError):
@@ -76,8 +83,9 @@ def test_rotation_is_stored_before_use_and_reported(wx: Wx, emulator_factory: An
     ("mode", "recovers"),
     [("never", True), ("grace:60", True), ("always", False), ("reuse-kills-family", False)],
 )
-def test_lost_response_after_commit(wx: Wx, emulator_factory: Any, mode: str,
-                                    recovers: bool) -> None:
+def test_lost_response_after_commit(
+    wx: Wx, emulator_factory: Any, mode: str, recovers: bool
+) -> None:
     """NL-1: Webex commits the refresh and the answer is lost. We retry once with the old token;
     where the mode allows, that recovers; otherwise the profile is marked login_required and
     the stored record is kept, never deleted."""
@@ -100,10 +108,11 @@ def test_lost_response_after_commit(wx: Wx, emulator_factory: Any, mode: str,
 
 
 def test_retry_honours_retry_after_and_budget(wx: Wx, emu: Emulator) -> None:
-    tm = setup(wx, emu)
+    setup(wx, emu)
     sleeps: list[float] = []
-    client = WebexClient(emu.base_url, retry=RetryPolicy(attempts=4, budget=30),
-                         sleep=sleeps.append)
+    client = WebexClient(
+        emu.base_url, retry=RetryPolicy(attempts=4, budget=30), sleep=sleeps.append
+    )
     tm2 = manager(wx, client_factory=lambda p: client)
     emu.fault("status", status=429, retry_after="7", count=2)
     assert tm2.refresh(force=True).refreshed
@@ -152,12 +161,17 @@ def test_deadline_beats_a_trickling_server(wx: Wx, emu: Emulator) -> None:
     """HT-4b: one byte every 0.3 s never trips a 1 s read timeout; the 2 s deadline does."""
     setup(wx, emu)
     emu.fault("trickle", delay=0.3, count=1)
-    client = WebexClient(emu.base_url, read_timeout=1, deadline=2,
-                         retry=RetryPolicy(attempts=1))
+    client = WebexClient(emu.base_url, read_timeout=1, deadline=2, retry=RetryPolicy(attempts=1))
     started = time.monotonic()
     with pytest.raises(WebexUnavailable, match="took over 2 s"):
-        client.token_request({"grant_type": "refresh_token", "refresh_token": "x",
-                              "client_id": emu.client_id, "client_secret": emu.client_secret})
+        client.token_request(
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": "x",
+                "client_id": emu.client_id,
+                "client_secret": emu.client_secret,
+            }
+        )
     assert time.monotonic() - started < 6
 
 
@@ -208,7 +222,7 @@ def test_200_threads_one_refresh(wx: Wx, emu: Emulator) -> None:
             barrier.wait()
             # More validity than any token has: one refresh, then everyone takes its result.
             results.append(tm.access_token(min_valid=1209600 + 100))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=ask) for _ in range(200)]

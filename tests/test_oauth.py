@@ -129,14 +129,30 @@ def envelope(desc: str, message: str = "The request could not be understood") ->
 
 # HT-9: each (status, body) lands in exactly the expected class: exact codes, not substrings.
 CLASSIFY = [
-    (400, envelope("invalid_grant: Authorization code has expired"), "authorization_code",
-     InvalidGrant),
-    (400, {"error": "invalid_grant", "error_description": "expired"}, "refresh_token",
-     InvalidGrant),
-    (400, envelope("invalid_grant: redirect_uri does not match"), "authorization_code",
-     RedirectUriRejected),
-    (401, envelope("invalid_client: client authentication failed"), "authorization_code",
-     InvalidClient),
+    (
+        400,
+        envelope("invalid_grant: Authorization code has expired"),
+        "authorization_code",
+        InvalidGrant,
+    ),
+    (
+        400,
+        {"error": "invalid_grant", "error_description": "expired"},
+        "refresh_token",
+        InvalidGrant,
+    ),
+    (
+        400,
+        envelope("invalid_grant: redirect_uri does not match"),
+        "authorization_code",
+        RedirectUriRejected,
+    ),
+    (
+        401,
+        envelope("invalid_client: client authentication failed"),
+        "authorization_code",
+        InvalidClient,
+    ),
     (400, {"error": "invalid_client"}, "refresh_token", InvalidClient),
     (401, b"", "refresh_token", InvalidClient),
     (400, {"error": "invalid_scope"}, "authorization_code", InvalidScope),
@@ -169,8 +185,15 @@ def test_tracking_id_from_body_or_header() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("30", 30.0), ("0", 0.0), ("-5", None), ("abc", None), ("99999999", 99999999.0),
-     (None, None), ("", None)],
+    [
+        ("30", 30.0),
+        ("0", 0.0),
+        ("-5", None),
+        ("abc", None),
+        ("99999999", 99999999.0),
+        (None, None),
+        ("", None),
+    ],
 )
 def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
     assert oauth.parse_retry_after(value, 1_000_000.0) == expected
@@ -184,8 +207,16 @@ def test_retry_after_http_date() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"access_token": "ab', b'{"a": 1} trailing', b'{"a": NaN}', b"[" * 10000 + b"]" * 10000,
-     b"\xff\xfe garbage", b"", b"<html>502</html>", b"[1, 2]"],
+    [
+        b'{"access_token": "ab',
+        b'{"a": 1} trailing',
+        b'{"a": NaN}',
+        b"[" * 10000 + b"]" * 10000,
+        b"\xff\xfe garbage",
+        b"",
+        b"<html>502</html>",
+        b"[1, 2]",
+    ],
 )
 def test_parse_json_object_classifies_junk(body: bytes) -> None:
     """RP-2: each malformed body is a MalformedResponse, never another exception."""
@@ -216,8 +247,11 @@ def test_org_id_from_token() -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.binary(max_size=2000), st.integers(min_value=100, max_value=599),
-       st.dictionaries(st.sampled_from(["trackingid", "retry-after"]), st.text(max_size=50)))
+@given(
+    st.binary(max_size=2000),
+    st.integers(min_value=100, max_value=599),
+    st.dictionaries(st.sampled_from(["trackingid", "retry-after"]), st.text(max_size=50)),
+)
 def test_error_parser_never_crashes(body: bytes, status: int, headers: dict[str, str]) -> None:
     """RP-7 (PR tier): arbitrary bodies classify into our own errors only."""
     info = oauth.read_error(status, body, headers)

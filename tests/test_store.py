@@ -43,8 +43,11 @@ def make_store(tmp_path: Path, **env: str) -> SQLiteStore:
 
 
 def seed(store: SQLiteStore, name: str = "a", secret: str = "CS-secret") -> Token:
-    store.add_profile(Profile(name, "Cid", "http://127.0.0.1:1/cb", ("spark:kms",),
-                              "http://127.0.0.1:9"), secret, replace=False)
+    store.add_profile(
+        Profile(name, "Cid", "http://127.0.0.1:1/cb", ("spark:kms",), "http://127.0.0.1:9"),
+        secret,
+        replace=False,
+    )
     tok = Token(f"AT-{name}", NOW + 1000, f"RT-{name}", NOW + 9000, ("spark:kms",), NOW)
     store.save_token(name, tok, Identity(org_id="o"), event="login", detail={})
     return tok
@@ -68,8 +71,11 @@ def test_round_trip_and_private_files(tmp_path: Path) -> None:
     assert record.generation == 1 and record.refresh_fp and record.refresh_fp != "RT-a"
     home = tmp_path / "home"
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
-    assert stat.S_IMODE((home / "locks").stat().st_mode) == 0o700 if (home / "locks").exists() \
+    assert (
+        stat.S_IMODE((home / "locks").stat().st_mode) == 0o700
+        if (home / "locks").exists()
         else True
+    )
     for p in home.iterdir():
         if p.is_file():
             assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
@@ -80,9 +86,10 @@ def test_round_trip_and_private_files(tmp_path: Path) -> None:
     assert "CS-secret" not in repr(store)
 
 
-@pytest.mark.parametrize(("column", "table"), [("access_token", "tokens"),
-                                                ("refresh_token", "tokens"),
-                                                ("client_secret", "profiles")])
+@pytest.mark.parametrize(
+    ("column", "table"),
+    [("access_token", "tokens"), ("refresh_token", "tokens"), ("client_secret", "profiles")],
+)
 def test_flipped_byte_is_tamper(tmp_path: Path, column: str, table: str) -> None:
     store = make_store(tmp_path)
     seed(store)
@@ -224,8 +231,14 @@ def test_full_disk_changes_nothing(logged_in: tuple[Wx, Emulator]) -> None:
     # Fill the WAL with writes until the limit bites: each refresh writes a transaction.
     proc = None
     for _ in range(30):
-        proc = subprocess.run([WXTOKEN, "refresh", "--force"], env=wx.env, capture_output=True,
-                              text=True, preexec_fn=limit, timeout=60)
+        proc = subprocess.run(
+            [WXTOKEN, "refresh", "--force"],
+            env=wx.env,
+            capture_output=True,
+            text=True,
+            preexec_fn=limit,
+            timeout=60,
+        )
         if proc.returncode != 0:
             break
     assert proc is not None and proc.returncode == 6, proc.stderr if proc else ""
@@ -238,20 +251,46 @@ def test_full_disk_changes_nothing(logged_in: tuple[Wx, Emulator]) -> None:
 def test_keyring_source_via_cli(wx: Wx, emu: Emulator, tmp_path: Path) -> None:
     env = base_env(tmp_path)
     env.pop("WXTOKEN_KEY_FILE")
-    env.update({"PYTHONPATH": str(HELPERS), "PYTHON_KEYRING_BACKEND": "fake_keyring.FileKeyring",
-                "WXTOKEN_TEST_KEYRING_FILE": str(tmp_path / "keyring.json")})
+    env.update(
+        {
+            "PYTHONPATH": str(HELPERS),
+            "PYTHON_KEYRING_BACKEND": "fake_keyring.FileKeyring",
+            "WXTOKEN_TEST_KEYRING_FILE": str(tmp_path / "keyring.json"),
+        }
+    )
     wx.env = env
     wx.add_profile(emu)
-    assert "OS keyring" in wx("profile", "add", "x", "--client-id", "C", "--redirect-uri",
-                              "http://127.0.0.1:1/cb", "--scopes", "spark:kms",
-                              "--client-secret-stdin", input="s\n", check=0).stderr
+    assert (
+        "OS keyring"
+        in wx(
+            "profile",
+            "add",
+            "x",
+            "--client-id",
+            "C",
+            "--redirect-uri",
+            "http://127.0.0.1:1/cb",
+            "--scopes",
+            "spark:kms",
+            "--client-secret-stdin",
+            input="s\n",
+            check=0,
+        ).stderr
+    )
     assert wx.login().returncode == 0
     assert "OS keyring" in wx("status", "-p", "rec", check=0).stdout
     wx("token", "-p", "rec", check=0)
     # A hanging keyring costs the timeout, then a clear exit 6.
     started = time.monotonic()
-    proc = wx("token", "-p", "rec", env={"PYTHON_KEYRING_BACKEND": "fake_keyring.HangingKeyring",
-                                         "WXTOKEN_KEYRING_TIMEOUT": "1"})
+    proc = wx(
+        "token",
+        "-p",
+        "rec",
+        env={
+            "PYTHON_KEYRING_BACKEND": "fake_keyring.HangingKeyring",
+            "WXTOKEN_KEYRING_TIMEOUT": "1",
+        },
+    )
     assert proc.returncode == 6 and "did not answer within 1 s" in proc.stderr
     assert time.monotonic() - started < 15
     # No keyring at all: exit 6 naming the alternatives; never a plaintext fallback.
@@ -261,9 +300,20 @@ def test_keyring_source_via_cli(wx: Wx, emu: Emulator, tmp_path: Path) -> None:
 
 def test_new_store_without_keyring_fails_closed(wx: Wx, emu: Emulator) -> None:
     wx.env.pop("WXTOKEN_KEY_FILE")
-    proc = wx("profile", "add", "rec", "--client-id", emu.client_id, "--redirect-uri",
-              emu.redirect_uri, "--preset", "verint-calling", "--client-secret-stdin",
-              input="s\n", env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    proc = wx(
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        emu.redirect_uri,
+        "--preset",
+        "verint-calling",
+        "--client-secret-stdin",
+        input="s\n",
+        env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},
+    )
     assert proc.returncode == 6 and "WXTOKEN_KEY_FILE" in proc.stderr
     db = Path(wx.env["WXTOKEN_HOME"]) / "wxtoken.db"
     if db.exists():

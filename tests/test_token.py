@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from wxtoken.errors import MalformedResponse
+from wxtoken.errors import MalformedResponse, UsageError
 from wxtoken.profile import (
     SCOPE_PRESETS,
     loopback_listen_target,
     parse_scopes,
     validate_base_url,
 )
-from wxtoken.errors import UsageError
 from wxtoken.token import MAX_LIFETIME, Token, TokenState, human_left, iso
 
 T0 = 1_700_000_000.0
@@ -55,8 +54,16 @@ def test_same_refresh_token_without_expiry_keeps_expiry() -> None:
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [("1209599", True), (-1, False), (0, False), (1e12, True), (None, False), ("abc", False),
-     (True, False), (float("nan"), False)],
+    [
+        ("1209599", True),
+        (-1, False),
+        (0, False),
+        (1e12, True),
+        (None, False),
+        ("abc", False),
+        (True, False),
+        (float("nan"), False),
+    ],
 )
 def test_expires_in_validation(value: object, ok: bool) -> None:
     """RP-4: numeric strings accepted, huge clamped, the rest rejected."""
@@ -71,8 +78,12 @@ def test_expires_in_validation(value: object, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [dict(BODY, access_token=""), {k: v for k, v in BODY.items() if k != "access_token"},
-     dict(BODY, token_type="MAC"), dict(BODY, refresh_token=123)],
+    [
+        dict(BODY, access_token=""),
+        {k: v for k, v in BODY.items() if k != "access_token"},
+        dict(BODY, token_type="MAC"),
+        dict(BODY, refresh_token=123),
+    ],
 )
 def test_bad_bodies(body: dict[str, object]) -> None:
     with pytest.raises(MalformedResponse):
@@ -98,7 +109,10 @@ def test_formatting() -> None:
 
 def test_profile_rules() -> None:
     assert SCOPE_PRESETS["verint-calling"] == (
-        "spark:kms", "spark:people_read", "identity:tokens_write", "identity:tokens_read",
+        "spark:kms",
+        "spark:people_read",
+        "identity:tokens_write",
+        "identity:tokens_read",
         "spark-compliance:recordings_read",
     )
     assert validate_base_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"

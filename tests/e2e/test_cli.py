@@ -21,7 +21,6 @@ from tests.conftest import (
     Emulator,
     Wx,
     assert_no_secret,
-    canary,
     free_port,
     wait_until,
 )
@@ -33,8 +32,18 @@ def test_version_and_help(wx: Wx) -> None:
     helptext = wx("--help", check=0).stdout
     for word in ("Exit codes", "login", "export", "status", "emulator"):
         assert word in helptext
-    for cmd in ("login", "exchange", "token", "refresh", "status", "export", "verify",
-                "revoke", "logout", "emulator"):
+    for cmd in (
+        "login",
+        "exchange",
+        "token",
+        "refresh",
+        "status",
+        "export",
+        "verify",
+        "revoke",
+        "logout",
+        "emulator",
+    ):
         assert "Exit codes" in wx(cmd, "--help", check=0).stdout
     assert wx("no-such-command").returncode == 2
 
@@ -44,17 +53,35 @@ def test_profile_lifecycle(wx: Wx, emu: Emulator) -> None:
     wx.add_profile(emu)
     listed = json.loads(wx("profile", "list", "--json", check=0).stdout)
     assert [p["name"] for p in listed] == ["rec"]
-    assert listed[0]["scopes"] == ["spark:kms", "spark:people_read", "identity:tokens_write",
-                                   "identity:tokens_read", "spark-compliance:recordings_read"]
+    assert listed[0]["scopes"] == [
+        "spark:kms",
+        "spark:people_read",
+        "identity:tokens_write",
+        "identity:tokens_read",
+        "spark-compliance:recordings_read",
+    ]
     shown = json.loads(wx("profile", "show", "rec", "--json", check=0).stdout)
     assert shown["base_url"] == emu.base_url and shown["has_tokens"] is False
     # Existing name without --replace fails (usage) and changes nothing.
-    again = wx("profile", "add", "rec", "--client-id", "Cother", "--redirect-uri",
-               emu.redirect_uri, "--scopes", "spark:kms", "--base-url", emu.base_url,
-               "--client-secret-stdin", input="x\n")
+    again = wx(
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        "Cother",
+        "--redirect-uri",
+        emu.redirect_uri,
+        "--scopes",
+        "spark:kms",
+        "--base-url",
+        emu.base_url,
+        "--client-secret-stdin",
+        input="x\n",
+    )
     assert again.returncode == 2 and "--replace" in again.stderr
     assert json.loads(wx("profile", "show", "rec", "--json", check=0).stdout)["client_id"] == (
-        emu.client_id)
+        emu.client_id
+    )
     # Removal needs --yes without a terminal.
     assert wx("profile", "remove", "rec").returncode == 2
     wx("profile", "remove", "rec", "--yes", check=0)
@@ -71,8 +98,16 @@ def test_profile_lifecycle(wx: Wx, emu: Emulator) -> None:
     ],
 )
 def test_profile_add_bad_input(wx: Wx, emu: Emulator, args: list[str], needle: str) -> None:
-    base = ["profile", "add", "rec", "--client-id", emu.client_id, "--redirect-uri",
-            emu.redirect_uri, "--client-secret-stdin"]
+    base = [
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        emu.redirect_uri,
+        "--client-secret-stdin",
+    ]
     if "--preset" not in args and "--scopes" not in args:
         base += ["--preset", "verint-calling"]
     proc = wx(*base, *args, input="s\n")
@@ -83,17 +118,51 @@ def test_profile_add_bad_input(wx: Wx, emu: Emulator, args: list[str], needle: s
 
 
 def test_client_secret_never_from_argv(wx: Wx, emu: Emulator) -> None:
-    proc = wx("profile", "add", "rec", "--client-id", emu.client_id, "--redirect-uri",
-              emu.redirect_uri, "--preset", "verint-calling", "--client-secret", "x")
+    proc = wx(
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        emu.redirect_uri,
+        "--preset",
+        "verint-calling",
+        "--client-secret",
+        "x",
+    )
     assert proc.returncode == 2
     # No stdin, no env, no terminal: a clear refusal rather than a hang.
-    proc = wx("profile", "add", "rec", "--client-id", emu.client_id, "--redirect-uri",
-              emu.redirect_uri, "--preset", "verint-calling", "--base-url", emu.base_url,
-              input="")
+    proc = wx(
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        emu.redirect_uri,
+        "--preset",
+        "verint-calling",
+        "--base-url",
+        emu.base_url,
+        input="",
+    )
     assert proc.returncode == 2 and "client secret" in proc.stderr
-    proc = wx("profile", "add", "rec", "--client-id", emu.client_id, "--redirect-uri",
-              emu.redirect_uri, "--preset", "verint-calling", "--base-url", emu.base_url,
-              env={"WXTOKEN_CLIENT_SECRET": emu.client_secret}, check=0)
+    proc = wx(
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        emu.redirect_uri,
+        "--preset",
+        "verint-calling",
+        "--base-url",
+        emu.base_url,
+        env={"WXTOKEN_CLIENT_SECRET": emu.client_secret},
+        check=0,
+    )
 
 
 def test_login_loopback_consent_approve(logged_in: tuple[Wx, Emulator]) -> None:
@@ -165,12 +234,30 @@ def _authorize_and_capture(emu: Emulator, url: str) -> str:
 
 def test_login_paste_from_pipe(wx: Wx, emulator_factory) -> None:  # type: ignore[no-untyped-def]
     emu = emulator_factory("--auto-approve")
-    wx("profile", "add", "rec", "--client-id", emu.client_id, "--redirect-uri",
-       "https://oauth.pstmn.io/v1/callback", "--preset", "verint-calling", "--base-url",
-       emu.base_url, "--client-secret-stdin", input=emu.client_secret + "\n", check=0)
-    proc = subprocess.Popen([WXTOKEN, "login", "--no-browser"], env=wx.env, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    wx(
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        "https://oauth.pstmn.io/v1/callback",
+        "--preset",
+        "verint-calling",
+        "--base-url",
+        emu.base_url,
+        "--client-secret-stdin",
+        input=emu.client_secret + "\n",
+        check=0,
+    )
+    proc = subprocess.Popen(
+        [WXTOKEN, "login", "--no-browser"],
+        env=wx.env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stderr is not None and proc.stdin is not None
     url = ""
     while not url:
@@ -202,9 +289,22 @@ def test_login_paste_from_pipe(wx: Wx, emulator_factory) -> None:  # type: ignor
     ],
 )
 def test_login_paste_rejects_bad_input(wx: Wx, emu: Emulator, pasted: str, needle: str) -> None:
-    wx("profile", "add", "rec", "--client-id", emu.client_id, "--redirect-uri",
-       "https://oauth.pstmn.io/v1/callback", "--preset", "verint-calling", "--base-url",
-       emu.base_url, "--client-secret-stdin", input=emu.client_secret + "\n", check=0)
+    wx(
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        "https://oauth.pstmn.io/v1/callback",
+        "--preset",
+        "verint-calling",
+        "--base-url",
+        emu.base_url,
+        "--client-secret-stdin",
+        input=emu.client_secret + "\n",
+        check=0,
+    )
     proc = wx("login", "--no-browser", "--paste", input=pasted + "\n")
     assert proc.returncode in (1, 4)
     assert needle in proc.stderr
@@ -212,10 +312,14 @@ def test_login_paste_rejects_bad_input(wx: Wx, emu: Emulator, pasted: str, needl
 
 
 def _code(emu: Emulator) -> str:
-    query = urllib.parse.urlencode({
-        "client_id": emu.client_id, "response_type": "code",
-        "redirect_uri": emu.redirect_uri, "scope": "spark:kms spark:people_read",
-    })
+    query = urllib.parse.urlencode(
+        {
+            "client_id": emu.client_id,
+            "response_type": "code",
+            "redirect_uri": emu.redirect_uri,
+            "scope": "spark:kms spark:people_read",
+        }
+    )
     emu.policy(auto_approve=True)
     loc = _authorize_and_capture(emu, f"{emu.base_url}/v1/authorize?{query}")
     emu.policy(auto_approve=False)
@@ -228,8 +332,11 @@ def test_exchange_code_from_stdin(wx: Wx, emu: Emulator) -> None:
     proc = wx("exchange", "--code", "-", "--json", input=code + "\n", check=0)
     summary = json.loads(proc.stdout)
     assert summary["user"] == "admin@example.com"
-    assert summary["missing_scopes"] == ["identity:tokens_write", "identity:tokens_read",
-                                         "spark-compliance:recordings_read"]
+    assert summary["missing_scopes"] == [
+        "identity:tokens_write",
+        "identity:tokens_read",
+        "spark-compliance:recordings_read",
+    ]
     assert "missing: identity:tokens_write" in proc.stderr
     assert code not in proc.stdout + proc.stderr
     # The same code again: invalid_grant → 4, and the stored tokens are untouched.
@@ -252,9 +359,22 @@ def test_exchange_expired_code_and_wrong_secret(wx: Wx, emu: Emulator) -> None:
 
 
 def test_exchange_redirect_uri_not_registered(wx: Wx, emu: Emulator) -> None:
-    wx("profile", "add", "rec", "--client-id", emu.client_id, "--redirect-uri",
-       "http://127.0.0.1:1/other", "--preset", "verint-calling", "--base-url", emu.base_url,
-       "--client-secret-stdin", input=emu.client_secret + "\n", check=0)
+    wx(
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        "http://127.0.0.1:1/other",
+        "--preset",
+        "verint-calling",
+        "--base-url",
+        emu.base_url,
+        "--client-secret-stdin",
+        input=emu.client_secret + "\n",
+        check=0,
+    )
     proc = wx("exchange", "--code", "-", input=_code(emu) + "\n")
     assert proc.returncode == 1 and "redirect URI" in proc.stderr
 
@@ -314,8 +434,12 @@ def test_export_formats_and_handoff_record(logged_in: tuple[Wx, Emulator]) -> No
     assert as_json["refresh_token"] == rt and as_json["client_secret"] == emu.client_secret
     env_lines = wx("export", "--format", "env", check=0).stdout.splitlines()
     parsed = dict(line.split("=", 1) for line in env_lines)
-    assert set(parsed) == {"WEBEX_CLIENT_ID", "WEBEX_CLIENT_SECRET", "WEBEX_REFRESH_TOKEN",
-                           "WEBEX_ACCESS_TOKEN"}
+    assert set(parsed) == {
+        "WEBEX_CLIENT_ID",
+        "WEBEX_CLIENT_SECRET",
+        "WEBEX_REFRESH_TOKEN",
+        "WEBEX_ACCESS_TOKEN",
+    }
     assert shlex.split(parsed["WEBEX_REFRESH_TOKEN"]) == [rt]
     db = sqlite3.connect(Path(wx.env["WXTOKEN_HOME"]) / "wxtoken.db")
     rows = db.execute("SELECT detail FROM events WHERE kind='export'").fetchall()
@@ -356,9 +480,22 @@ def test_revoke_and_logout(logged_in: tuple[Wx, Emulator]) -> None:
 
 
 def test_revoke_refused_keeps_tokens(wx: Wx, emu: Emulator) -> None:
-    wx("profile", "add", "rec", "--client-id", emu.client_id, "--redirect-uri",
-       emu.redirect_uri, "--scopes", "spark:kms spark:people_read", "--base-url",
-       emu.base_url, "--client-secret-stdin", input=emu.client_secret + "\n", check=0)
+    wx(
+        "profile",
+        "add",
+        "rec",
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        emu.redirect_uri,
+        "--scopes",
+        "spark:kms spark:people_read",
+        "--base-url",
+        emu.base_url,
+        "--client-secret-stdin",
+        input=emu.client_secret + "\n",
+        check=0,
+    )
     assert wx.login().returncode == 0
     proc = wx("revoke", "--yes")
     assert proc.returncode == 1 and "403" in proc.stderr
@@ -389,8 +526,11 @@ def test_invalid_grant_marks_login_required_and_keeps_record(
         ({"kind": "truncated", "count": 10}, 5, "not JSON"),
         ({"kind": "huge", "count": 10}, 5, "too large"),
         ({"kind": "status", "status": 503, "count": 10}, 5, "Webex is failing"),
-        ({"kind": "status", "status": 429, "retry_after": "3600", "count": 10}, 5,
-         "try again after 3600 s"),
+        (
+            {"kind": "status", "status": 429, "retry_after": "3600", "count": 10},
+            5,
+            "try again after 3600 s",
+        ),
     ],
 )
 def test_refresh_bad_server_responses(
@@ -459,9 +599,16 @@ def test_canaries_never_leak(wx: Wx, emulator_factory) -> None:  # type: ignore[
         rt = json.loads(wx("export", "--format", "json", check=0).stdout)["refresh_token"]
         access = wx("token", check=0).stdout.strip()
         wx.outputs.clear()
-        for args in (["status"], ["status", "--json"], ["verify", "--json"], ["refresh"],
-                     ["refresh", "--force"], ["profile", "show", "rec"],
-                     ["profile", "list", "--json"], ["token", "--min-valid", "99999999"]):
+        for args in (
+            ["status"],
+            ["status", "--json"],
+            ["verify", "--json"],
+            ["refresh"],
+            ["refresh", "--force"],
+            ["profile", "show", "rec"],
+            ["profile", "list", "--json"],
+            ["token", "--min-valid", "99999999"],
+        ):
             wx(*args)
         emu.fault("html", status=502, count=4)
         wx("refresh", "--force")
@@ -472,8 +619,11 @@ def test_canaries_never_leak(wx: Wx, emulator_factory) -> None:  # type: ignore[
     finally:
         stop.set()
         sampler.join()
-    db_text = sqlite3.connect(Path(wx.env["WXTOKEN_HOME"]) / "wxtoken.db").execute(
-        "SELECT group_concat(detail) FROM events").fetchone()[0]
+    db_text = (
+        sqlite3.connect(Path(wx.env["WXTOKEN_HOME"]) / "wxtoken.db")
+        .execute("SELECT group_concat(detail) FROM events")
+        .fetchone()[0]
+    )
     wxtoken_argv = [a for a in seen_argv if "wxtoken" in a and "emulator" not in a]
     assert wxtoken_argv, "the sampler saw the commands run"
     assert_no_secret(wx.outputs + wxtoken_argv + [db_text], [secret, rt, access, new_rt])
@@ -490,8 +640,12 @@ def test_no_traceback_on_corrupt_store(wx: Wx, emu: Emulator) -> None:
 
 
 def test_emulator_command_exits_cleanly(wx: Wx) -> None:
-    proc = subprocess.Popen([WXTOKEN, "emulator", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [WXTOKEN, "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert first.startswith("Webex emulator listening on http://127.0.0.1:")
@@ -506,8 +660,17 @@ def test_emulator_command_exits_cleanly(wx: Wx) -> None:
 def test_state_file_survives_restart(wx: Wx, tmp_path: Path) -> None:
     state = tmp_path / "emu-state.json"
     port = free_port()
-    args = [WXTOKEN, "emulator", "--port", "0", "--json", "--state-file", str(state),
-            "--redirect-uri", f"http://127.0.0.1:{port}/callback"]
+    args = [
+        WXTOKEN,
+        "emulator",
+        "--port",
+        "0",
+        "--json",
+        "--state-file",
+        str(state),
+        "--redirect-uri",
+        f"http://127.0.0.1:{port}/callback",
+    ]
     first = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     info = json.loads(first.stdout.readline())  # type: ignore[union-attr]
     emu = Emulator(first, info, f"http://127.0.0.1:{port}/callback")
@@ -519,9 +682,23 @@ def test_state_file_survives_restart(wx: Wx, tmp_path: Path) -> None:
     info2 = json.loads(second.stdout.readline())  # type: ignore[union-attr]
     try:
         assert info2["client_id"] == info["client_id"]
-        wx("profile", "add", "rec", "--client-id", info2["client_id"], "--redirect-uri",
-           emu.redirect_uri, "--preset", "verint-calling", "--base-url", info2["base_url"],
-           "--client-secret-stdin", "--replace", input=info2["client_secret"] + "\n", check=0)
+        wx(
+            "profile",
+            "add",
+            "rec",
+            "--client-id",
+            info2["client_id"],
+            "--redirect-uri",
+            emu.redirect_uri,
+            "--preset",
+            "verint-calling",
+            "--base-url",
+            info2["base_url"],
+            "--client-secret-stdin",
+            "--replace",
+            input=info2["client_secret"] + "\n",
+            check=0,
+        )
         # Same client id → tokens kept; the restarted emulator still honours them.
         wx("refresh", "--force", check=0)
     finally:

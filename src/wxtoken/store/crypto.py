@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._format import SEALED_VERSION, decode_keyfile, split_sealed
 from ..errors import KeySourceError, TamperedData, UsageError, WrongKey
 from .fs import create_private_file, read_private_file
 
-_VERSION = b"\x01"
 _KEYCHECK_PLAINTEXT = "wxtoken key check v1"
 KEYRING_SERVICE = "wxtoken"
 KEYRING_TIMEOUT = 10.0  # gh uses 30 s; an unlock prompt nobody answers must not hang a service
@@ -62,18 +62,23 @@ class Cipher:
 
     def seal(self, plaintext: str, ad: str) -> bytes:
         nonce = os.urandom(12)
-        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode("utf-8"), ad.encode())
+        return (
+            SEALED_VERSION
+            + nonce
+            + self._aead.encrypt(nonce, plaintext.encode("utf-8"), ad.encode())
+        )
 
     def open(self, blob: bytes, ad: str, *, what: str) -> str:
         from cryptography.exceptions import InvalidTag
 
-        if len(blob) < 1 + 12 + 16 or blob[:1] != _VERSION:
+        parts = split_sealed(blob)
+        if parts is None:
             raise TamperedData(
                 f"the stored {what} is damaged (bad header)",
                 fix="restore the store from a backup, or sign in again with `wxtoken login`",
             )
         try:
-            plain = self._aead.decrypt(blob[1:13], blob[13:], ad.encode())
+            plain = self._aead.decrypt(parts[0], parts[1], ad.encode())
         except InvalidTag:
             raise TamperedData(
                 f"the stored {what} failed its integrity check (modified, or moved from "
@@ -273,12 +278,8 @@ def _read_keyfile(path: Path) -> bytes:
         raise KeySourceError(
             f"the key file {path} does not exist", fix="restore it from your backup"
         )
-    raw = read_private_file(path).strip()
-    try:
-        key = base64.b64decode(raw, validate=True)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
+    key = decode_keyfile(read_private_file(path))
+    if key is None:
         raise WrongKey(
             f"{path} is not a wxtoken key file (expected 32 bytes, base64)",
             fix="point WXTOKEN_KEY_FILE at the key file this store was created with",

@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._format import DB_NAME, SCHEMA_VERSION
+from .._format import ad as _ad
+from .._format import exp as _exp
 from ..errors import (
     CorruptStore,
     NoTokens,
@@ -42,8 +45,6 @@ from .crypto import (
 )
 from .fs import check_private, ensure_private_dir
 
-DB_NAME = "wxtoken.db"
-SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS profiles (
@@ -86,14 +87,6 @@ CREATE INDEX IF NOT EXISTS events_profile_kind ON events(profile, kind, id);
 # Threads of one process that refresh the same profile queue here first (keyed by lock path).
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
-
-
-def _ad(profile: str, field: str, extra: str = "") -> str:
-    return f"wxtoken:v1|{profile}|{field}|{extra}"
-
-
-def _exp(value: float | None) -> str:
-    return "none" if value is None else repr(float(value))
 
 
 class SQLiteStore:
