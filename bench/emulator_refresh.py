@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Refresh grants per second the emulator serves on this machine (target: >= 1,000/s).
+
+Starts `wxtoken emulator` on 127.0.0.1, signs in GRANTS grants, then load processes send
+refresh_token grants over keep-alive connections for SECONDS and count 200 answers. The load
+generator is the standard library's http.client, in separate processes so it does not share a
+GIL with the emulator.
+
+    .venv/bin/python bench/emulator_refresh.py [--grants N] [--seconds S] [--procs P] [--conns C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+WXTOKEN = str(BIN / "wxtoken")
+REDIRECT = "http://127.0.0.1:9/callback"
+
+
+def _conn(base: str) -> http.client.HTTPConnection:
+    u = urllib.parse.urlsplit(base)
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+
+
+def sign_in(base: str, cid: str, secret: str, n: int) -> list[str]:
+    c = _conn(base)
+    tokens = []
+    for _ in range(n):
+        q = urllib.parse.urlencode(
+            {
+                "client_id": cid,
+                "response_type": "code",
+                "redirect_uri": REDIRECT,
+                "scope": "spark:kms",
+            }
+        )
+        c.request("GET", f"/v1/authorize?{q}")
+        r = c.getresponse()
+        r.read()
+        code = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["location"]).query)["code"]
+        body = urllib.parse.urlencode(
+            {
+                "grant_type": "authorization_code",
+                "client_id": cid,
+                "client_secret": secret,
+                "code": code[0],
+                "redirect_uri": REDIRECT,
+            }
+        )
+        c.request(
+            "POST", "/v1/access_token", body, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        r = c.getresponse()
+        tokens.append(json.loads(r.read())["refresh_token"])
+    return tokens
+
+
+def load(
+    base: str,
+    cid: str,
+    secret: str,
+    tokens: list[str],
+    seconds: float,
+    conns: int,
+    out: multiprocessing.Queue,
+) -> None:  # type: ignore[type-arg]
+    counts = [0] * conns
+    errors = [0] * conns
+    deadline = time.monotonic() + seconds
+
+    def worker(i: int) -> None:
+        c = _conn(base)
+        j = i
+        while time.monotonic() < deadline:
+            body = urllib.parse.urlencode(
+                {
+                    "grant_type": "refresh_token",
+                    "client_id": cid,
+                    "client_secret": secret,
+                    "refresh_token": tokens[j % len(tokens)],
+                }
+            )
+            c.request(
+                "POST",
+                "/v1/access_token",
+                body,
+                {"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            r = c.getresponse()
+            r.read()
+            if r.status == 200:
+                counts[i] += 1
+            else:
+                errors[i] += 1
+            j += conns
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.put((sum(counts), sum(errors)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--grants", type=int, default=500)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--conns", type=int, default=4)
+    args = ap.parse_args()
+    emu = subprocess.Popen(
+        [
+            WXTOKEN,
+            "emulator",
+            "--port",
+            "0",
+            "--json",
+            "--auto-approve",
+            "--redirect-uri",
+            REDIRECT,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        info = json.loads(emu.stdout.readline())  # type: ignore[union-attr]
+        base, cid, secret = info["base_url"], info["client_id"], info["client_secret"]
+        tokens = sign_in(base, cid, secret, args.grants)
+        q: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+        procs = [
+            multiprocessing.Process(
+                target=load,
+                args=(base, cid, secret, tokens[i :: args.procs], args.seconds, args.conns, q),
+            )
+            for i in range(args.procs)
+        ]
+        started = time.monotonic()
+        for p in procs:
+            p.start()
+        results = [q.get() for _ in procs]
+        for p in procs:
+            p.join()
+        elapsed = time.monotonic() - started
+    finally:
+        emu.terminate()
+        emu.wait(10)
+    ok = sum(r[0] for r in results)
+    bad = sum(r[1] for r in results)
+    print(
+        f"emulator refresh grants: {ok / elapsed:,.0f}/s over {elapsed:.1f} s "
+        f"({ok} ok, {bad} errors; {args.procs} load processes x {args.conns} connections, "
+        f"{args.grants} grants; target >= 1,000/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
