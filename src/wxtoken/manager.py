@@ -203,6 +203,7 @@ class TokenManager:
         rejected: str | None = None,
         unless_newer_than: float | None = None,
         seen_generation: int | None = None,
+        if_generation: int | None = None,
     ) -> RefreshResult:
         """Refresh under the profile's lock, unless the re-read token already satisfies us.
 
@@ -211,10 +212,16 @@ class TokenManager:
         `seen_generation` is the generation the caller read before waiting for the lock: if the
         store moved on meanwhile, the winner's token is used even when it cannot meet
         `min_valid` (a second refresh would only return the same lifetime again).
+        `if_generation` makes a forced refresh conditional: it happens only if the stored
+        generation is still that one (the keeper's scheduled refreshes use it, so a refresh by
+        `wxtoken token` a moment earlier is not repeated).
         """
         with self.store.refresh_lock(self.name, self._lock_timeout):
             record, token = self._load()
             now = self._clock()
+            if if_generation is not None and record.generation != if_generation:
+                self._cached = token
+                return RefreshResult(token=token, refreshed=False)
             fresh = token.state(now, min_valid) is TokenState.FRESH
             if fresh and not force and (rejected is None or token.access_token != rejected):
                 self._cached = token
