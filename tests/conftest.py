@@ -256,8 +256,11 @@ def assert_no_secret(texts: list[str], secrets: list[str]) -> None:
 def wait_until(pred: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if pred():
-            return True
+        try:
+            if pred():
+                return True
+        except Exception:  # "not yet" (connection refused, 503, ...)
+            pass
         time.sleep(interval)
     return False
 

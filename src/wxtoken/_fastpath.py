@@ -109,11 +109,75 @@ def _token(
     return AESGCM(key).decrypt(parts[0], parts[1], ad).decode("utf-8")
 
 
+def _socket_path(env: dict[str, str] | os._Environ[str]) -> str | None:
+    explicit = env.get("WXTOKEN_SOCKET")
+    if explicit:
+        return explicit
+    home = env.get("WXTOKEN_HOME")
+    if not home:
+        return None
+    return os.path.join(os.path.abspath(os.path.expanduser(home)), "keeper.sock")
+
+
+def ask_keeper_line(
+    profile: str | None, min_valid: int, env: dict[str, str] | os._Environ[str]
+) -> int | None:
+    """Ask a running keeper over its socket; print its answer and return the exit code.
+
+    None when no keeper of ours listens there, or it does not manage the profile (exit 2):
+    then the store is read directly.
+    """
+    path = _socket_path(env)
+    if path is None:
+        return None
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
+        return None
+    import json
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(70.0)  # the keeper may be refreshing: bounded by its own retry budget
+            s.connect(path)
+            s.sendall(json.dumps({"profile": profile, "min_valid": min_valid}).encode() + b"\n")
+            data = b"".join(iter(lambda: s.recv(65536), b""))
+        answer = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(answer, dict):
+        return None
+    if answer.get("ok") is True and isinstance(answer.get("access_token"), str):
+        left = float(answer.get("access_expires_at", 0)) - time.time()
+        if left < min_valid:
+            sys.stderr.write(
+                f"wxtoken: warning: the access token has only {int(left)} s left, "
+                f"less than --min-valid {min_valid}, even after a refresh\n"
+            )
+        sys.stdout.write(answer["access_token"] + "\n")
+        sys.stdout.flush()
+        return 0
+    code = answer.get("exit_code")
+    if not isinstance(code, int) or code == 2:
+        return None
+    sys.stderr.write(f"wxtoken: error: {answer.get('error', 'the keeper refused')}\n")
+    return code
+
+
 def run(argv: list[str]) -> int | None:
     """Print the token and return 0, or return None to let the full CLI decide."""
     parsed = _args(argv, os.environ)
     if parsed is None:
         return None
+    try:
+        answered = ask_keeper_line(parsed[0], parsed[1], os.environ)
+    except BrokenPipeError:
+        return 1
+    if answered is not None:
+        return answered
     try:
         token = _token(parsed[0], parsed[1], os.environ)
     except Exception:  # any surprise: the full path re-does it all and reports it properly

@@ -405,6 +405,11 @@ def token(profile: str | None, min_valid: int) -> None:
       curl -H "Authorization: Bearer $(wxtoken token -p recorder)" \\
         https://webexapis.com/v1/people/me
     """
+    from ._fastpath import ask_keeper_line
+
+    answered = ask_keeper_line(profile, min_valid, os.environ)
+    if answered is not None:
+        sys.exit(answered)
     manager = _manager(profile)
     tok = manager.token(min_valid)
     left = tok.access_expires_at - time.time()
@@ -655,6 +660,118 @@ def logout(profile: str | None) -> None:
         f"Local tokens of {manager.name!r} {'removed' if had else 'were already absent'}; "
         "the grant at Webex is untouched."
     )
+
+
+# --- keeper ------------------------------------------------------------------------------------
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "-p",
+    "--profile",
+    "profiles",
+    multiple=True,
+    help="A profile to keep (repeatable; default: the config's list, else all).",
+)
+@click.option("--all", "all_", is_flag=True, help="Keep every profile in the store.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML configuration (see --print-config).",
+)
+@click.option("--print-config", is_flag=True, help="Print a complete, commented example config.")
+@click.option(
+    "--metrics-listen",
+    default=None,
+    help="HOST:PORT for /metrics and /healthz (default 127.0.0.1:9477; port 0: any).",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    default=None,
+    help="Token socket path (default $WXTOKEN_HOME/keeper.sock).",
+)
+def keep(
+    profiles: tuple[str, ...],
+    all_: bool,
+    config_path: str | None,
+    print_config: bool,
+    metrics_listen: str | None,
+    socket_path: str | None,
+) -> int:
+    """Keep grants alive: refresh on schedule, alert before anything lapses, serve tokens.
+
+    Runs in the foreground until SIGTERM or SIGINT (in-flight refreshes finish and are stored).
+    Local programs get access tokens from the token socket; `wxtoken token` uses it
+    automatically, so scripts need no store key while the keeper runs.
+
+    \b
+    Example:
+      wxtoken keep --all --config /etc/wxtoken/keeper.toml
+    """
+    import dataclasses
+    import signal
+    import threading
+    from pathlib import Path
+
+    from .keeper.config import EXAMPLE, load_config, parse_listen
+    from .keeper.run import Keeper, default_socket
+    from .keeper.service import MetricsServer, TokenSocket
+    from .store.fs import home_dir
+
+    if print_config:
+        click.echo(EXAMPLE, nl=False)
+        return 0
+    config = load_config(Path(config_path) if config_path else None)
+    if metrics_listen is not None:
+        host, port = parse_listen(metrics_listen, "--metrics-listen")
+        config = dataclasses.replace(config, metrics_host=host, metrics_port=port)
+    store = _store()
+    wanted: tuple[str, ...] | None = None
+    if profiles:
+        wanted = profiles
+    elif not all_:
+        wanted = config.profiles
+    store.fingerprint("")  # loads the key now: a missing key is exit 6 at start, not later
+    keeper = Keeper(store, config, profiles=wanted)
+    names = keeper.names()
+    if not names:
+        raise UsageError("there are no profiles to keep", fix="wxtoken profile add ... first")
+    sock_path = (
+        Path(socket_path).expanduser()
+        if socket_path
+        else (config.socket_path or default_socket(home_dir()))
+    )
+    metrics = MetricsServer(
+        config.metrics_host, config.metrics_port, keeper.metrics, keeper.healthy
+    )
+    sock = TokenSocket(sock_path.absolute(), keeper.answer)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    metrics.start()
+    sock.start()
+    _err(f"wxtoken keep: metrics and health on {metrics.url}/metrics")
+    _err(f"wxtoken keep: token socket at {sock.path}")
+    _err(
+        f"wxtoken keep: keeping {len(names)} profile(s): {', '.join(names[:10])}"
+        f"{' ...' if len(names) > 10 else ''}; alerts via "
+        f"{', '.join(c.describe() for c in config.channels) or 'the log only'}"
+    )
+    try:
+        keeper.run(stop)
+    finally:
+        sock.stop()
+        keeper.close()
+        metrics.stop()
+    _err("wxtoken keep: stopped cleanly; in-flight refreshes were finished and stored")
+    return 0
 
 
 # --- emulator ----------------------------------------------------------------------------------

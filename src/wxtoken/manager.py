@@ -10,9 +10,10 @@ The HTTP client is imported lazily: `wxtoken token` with a valid token never loa
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -155,12 +156,19 @@ class TokenManager:
             self._profile = self.store.get_profile(self.name)
         return self._profile
 
-    def client(self) -> WebexClient:
+    @contextlib.contextmanager
+    def client(self) -> Iterator[WebexClient]:
+        """A client for this profile; closed afterwards only if this manager created it."""
         if self._client_factory is not None:
-            return self._client_factory(self.profile)
+            yield self._client_factory(self.profile)
+            return
         from .client import WebexClient
 
-        return WebexClient(self.profile.base_url, retry=self._retry, clock=self._clock)
+        client = WebexClient(self.profile.base_url, retry=self._retry, clock=self._clock)
+        try:
+            yield client
+        finally:
+            client.close()
 
     # --- access tokens ---------------------------------------------------------------------
 
@@ -256,9 +264,9 @@ class TokenManager:
         form = oauth.prepare_refresh_token_request(
             self.profile.client_id, self.store.client_secret(self.name), token.refresh_token
         )
-        client = self.client()
         try:
-            data, requested_at = client.token_request(form)
+            with self.client() as client:
+                data, requested_at = client.token_request(form)
             new = Token.from_response(data, requested_at, previous=token)
         except InvalidGrant as exc:
             # Never delete: keep the record for diagnosis and mark the profile (P2, NL-4).
@@ -272,8 +280,6 @@ class TokenManager:
         except WxtokenError as exc:
             self.store.record_failure(self.name, exc.message, now)
             raise
-        finally:
-            client.close()
         rotated = new.refresh_token != token.refresh_token
         org = oauth.org_id_from_token(new.access_token) or record.identity.org_id
         last_export = None
@@ -317,8 +323,7 @@ class TokenManager:
             code_verifier,
         )
         warnings: list[str] = []
-        client = self.client()
-        try:
+        with self.client() as client:
             data, requested_at = client.token_request(form)
             token = Token.from_response(data, requested_at)
             identity = Identity(org_id=oauth.org_id_from_token(token.access_token))
@@ -333,8 +338,6 @@ class TokenManager:
                     )
                 except WxtokenError as exc:
                     warnings.append(f"could not look up who signed in: {exc.message}")
-        finally:
-            client.close()
         with self.store.refresh_lock(self.name, self._lock_timeout):
             record = self.store.save_token(
                 self.name,
@@ -387,12 +390,9 @@ class TokenManager:
 
     def verify(self) -> dict[str, Any]:
         token = self.token(60)
-        client = self.client()
-        try:
+        with self.client() as client:
             me = client.people_me(token.access_token)
             exp = client.token_expiry(token.access_token)
-        finally:
-            client.close()
         record = self.store.token_record(self.name)
         granted = record.scopes if record else token.scopes
         missing = [s for s in self.profile.scopes if s not in granted]
@@ -411,11 +411,8 @@ class TokenManager:
     def revoke(self) -> None:
         """Revoke every grant of this client at Webex; drop local tokens only once confirmed."""
         token = self.token(60)
-        client = self.client()
-        try:
+        with self.client() as client:
             client.revoke_client_grants(token.access_token, self.profile.client_id)
-        finally:
-            client.close()
         with self.store.refresh_lock(self.name, self._lock_timeout):
             self.store.delete_token(self.name, event="revoked", detail={"at_webex": True})
         self._cached = None

@@ -413,6 +413,15 @@ class SQLiteStore:
             ).fetchone()
         return None if r is None else self._record(name, r)
 
+    def all_token_records(self) -> dict[str, TokenRecord]:
+        """Every profile's token metadata in one query (the keeper's pass over thousands)."""
+        if not self._exists():
+            return {}
+        conn = self._conn()
+        with self._errors("read tokens"):
+            rows = conn.execute(f"SELECT profile, {self._TOKEN_COLS} FROM tokens").fetchall()
+        return {r[0]: self._record(r[0], r[1:]) for r in rows}
+
     def load_token(self, name: str) -> tuple[TokenRecord, Token] | None:
         if not self._exists():
             return None

@@ -1,0 +1,365 @@
+"""Keeper: wake on a short fixed interval, refresh what is due, alert, serve; stop cleanly.
+
+Waking every `check_interval` (not sleeping until the next due time) means a suspend, resume or
+clock jump is noticed within one interval (P16, CK-2). Refreshes run on a thread pool, one per
+profile at a time, through the same TokenManager and the same per-profile lock as the CLI, so
+the keeper and `wxtoken token` in a script never refresh one grant twice; a scheduled refresh is
+conditional on the generation it saw (`if_generation`), so it never repeats a refresh another
+process just made.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import LoginRequired, StorageError, WebexUnavailable, WxtokenError
+from ..manager import (
+    STATE_LOGIN_REQUIRED,
+    STATE_OK,
+    STATE_WARNING,
+    TokenManager,
+    resolve_profile_name,
+)
+from ..store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore
+from ..token import iso
+from .alerts import Dispatcher
+from .config import KeeperConfig
+from .schedule import (
+    Backoff,
+    expiry_alert,
+    failures_alert,
+    login_required_alert,
+    next_attempt,
+    recovery_alert,
+    refresh_due_at,
+    rotation_alert,
+)
+from .service import error_answer
+
+if TYPE_CHECKING:
+    from ..client import WebexClient
+    from ..profile import Profile
+
+
+@dataclass
+class ProfileStats:
+    refreshes: int = 0
+    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    last_success: float | None = None
+
+
+class Keeper:
+    def __init__(
+        self,
+        store: TokenStore,
+        config: KeeperConfig,
+        *,
+        profiles: tuple[str, ...] | None = None,
+        clock: Callable[[], float] = time.time,
+        log: IO[str] = sys.stderr,
+        client_factory: Callable[[Profile], WebexClient] | None = None,
+        dispatcher: Dispatcher | None = None,
+    ):
+        self.store = store
+        self.config = config
+        self.sched = config.schedule
+        self._clock = clock
+        self._log = log
+        self._wanted = profiles if profiles is not None else config.profiles
+        self._clients: dict[str, WebexClient] = {}
+        self._clients_lock = threading.Lock()
+        self._client_factory = client_factory or self._shared_client
+        self.alerts = dispatcher or Dispatcher(store, config, clock=clock, log=log)
+        self._pool = ThreadPoolExecutor(self.sched.workers, thread_name_prefix="wxtoken-refresh")
+        self._inflight: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
+        self._backoff: dict[str, Backoff] = {}
+        self._managers: dict[str, TokenManager] = {}
+        self._records: dict[str, TokenRecord | None] = {}
+        self.stats: dict[str, ProfileStats] = {}
+        self._rng = random.Random()
+        self.heartbeat = 0.0  # monotonic time of the last completed pass
+        self.passes = 0
+
+    # --- profiles and clients --------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        if self._wanted is None:
+            return [p.name for p in self.store.list_profiles()]
+        for name in self._wanted:
+            self.store.get_profile(name)  # a typo is a usage error at start, not a silent gap
+        return list(self._wanted)
+
+    def _shared_client(self, profile: Profile) -> WebexClient:
+        # One HTTP client (connection pool, TLS context) per Webex base URL, shared by threads.
+        from ..client import WebexClient
+
+        with self._clients_lock:
+            client = self._clients.get(profile.base_url)
+            if client is None:
+                client = WebexClient(profile.base_url, clock=self._clock)
+                self._clients[profile.base_url] = client
+            return client
+
+    def manager(self, name: str) -> TokenManager:
+        with self._lock:
+            tm = self._managers.get(name)
+            if tm is None:
+                tm = TokenManager(
+                    name, store=self.store, clock=self._clock, client_factory=self._client_factory
+                )
+                self._managers[name] = tm
+            return tm
+
+    # --- one pass --------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        now = self._clock()
+        records = self.store.all_token_records()
+        for name in self.names():
+            record = records.get(name)
+            self._records[name] = record
+            self.stats.setdefault(name, ProfileStats())
+            if record is None or record.status == STATUS_LOGIN_REQUIRED:
+                self._alert_once(login_required_alert(name, record))
+                continue
+            if record.refresh_expires_at is not None and record.refresh_expires_at <= now:
+                self._alert_once(
+                    login_required_alert(
+                        name, _with_reason(record, "the refresh token has expired")
+                    )
+                )
+                continue
+            alert, keys = expiry_alert(record, now, self.config.thresholds, self.alerts.keys_sent)
+            if alert is not None:
+                self.alerts.submit(alert)
+                self.alerts.settle(keys, alert)
+            with self._lock:
+                busy = name in self._inflight
+                b = self._backoff.get(name)
+            if busy or (b is not None and now < b.next_attempt_at):
+                continue
+            if now >= refresh_due_at(record, self.sched):
+                with self._lock:
+                    self._inflight[name] = self._pool.submit(self._refresh, name, record)
+        self.heartbeat = time.monotonic()
+        self.passes += 1
+
+    def _alert_once(self, alert: Any) -> None:
+        if alert.key not in self.alerts.keys_sent:
+            self.alerts.submit(alert)
+
+    def _refresh(self, name: str, record: TokenRecord) -> None:
+        stats = self.stats.setdefault(name, ProfileStats())
+        try:
+            result = self.manager(name).refresh(force=True, if_generation=record.generation)
+        except LoginRequired:
+            new = self.store.token_record(name)
+            self._count_failure(stats, "invalid_grant")
+            self._alert_once(login_required_alert(name, new or record))
+            self._clear_backoff(name)
+        except (WebexUnavailable, StorageError, WxtokenError) as exc:
+            reason = "unavailable" if isinstance(exc, WebexUnavailable) else "error"
+            if isinstance(exc, StorageError):
+                reason = "storage"
+            self._count_failure(stats, reason)
+            self._failed(name, record, exc)
+        except Exception as exc:  # a bug must cost one profile one pass, not the keeper
+            self._count_failure(stats, "internal")
+            self._log.write(f"wxtoken keep: {name}: unexpected {type(exc).__name__}\n")
+            self._failed(name, record, WxtokenError(type(exc).__name__))
+        else:
+            if result.refreshed:
+                stats.refreshes += 1
+                stats.last_success = self._clock()
+                new = self.store.token_record(name)
+                self._log.write(
+                    f"wxtoken keep: refreshed {name}; access token until "
+                    f"{iso(result.token.access_expires_at)}\n"
+                )
+                if result.rotated and new is not None:
+                    self.alerts.submit(
+                        rotation_alert(
+                            name, new, dict(result.last_export) if result.last_export else None
+                        )
+                    )
+                with self._lock:
+                    b = self._backoff.pop(name, None)
+                if b is not None and b.failures >= self.config.failures and new is not None:
+                    self.alerts.submit(recovery_alert(name, new, f"{b.failures} failures"))
+        finally:
+            with self._lock:
+                self._inflight.pop(name, None)
+
+    def _count_failure(self, stats: ProfileStats, reason: str) -> None:
+        stats.failures_by_reason[reason] = stats.failures_by_reason.get(reason, 0) + 1
+
+    def _clear_backoff(self, name: str) -> None:
+        with self._lock:
+            self._backoff.pop(name, None)
+
+    def _failed(self, name: str, record: TokenRecord, exc: WxtokenError) -> None:
+        now = self._clock()
+        with self._lock:
+            b = self._backoff.setdefault(name, Backoff())
+            b.failures += 1
+            b.last_error = exc.message
+            retry_after = exc.retry_after if isinstance(exc, WebexUnavailable) else None
+            b.next_attempt_at = next_attempt(b, now, self.sched, retry_after, self._rng)
+            failures = b.failures
+        self._log.write(
+            f"wxtoken keep: {name}: refresh failed ({exc.message}); retry at "
+            f"{iso(b.next_attempt_at)}\n"
+        )
+        if failures == self.config.failures:
+            self.alerts.submit(failures_alert(name, record, b, now))
+
+    def drain(self, timeout: float = 120.0) -> None:
+        """Wait for in-flight refreshes (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                pending = list(self._inflight.values())
+            if not pending:
+                return
+            for f in pending:
+                try:
+                    f.result(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception as exc:  # results are handled inside _refresh; keep draining
+                    self._log.write(f"wxtoken keep: refresh task ended with {type(exc).__name__}\n")
+
+    # --- serving tokens --------------------------------------------------------------------
+
+    def answer(self, profile: str | None, min_valid: float) -> dict[str, Any]:
+        try:
+            name = resolve_profile_name(self.store, profile)
+            if self._wanted is not None and name not in self._wanted:
+                return {
+                    "ok": False,
+                    "exit_code": 2,
+                    "error": f"the keeper does not manage profile {name!r}; fix: run "
+                    "`wxtoken token` with the store's key, or add it to the keeper",
+                }
+            token = self.manager(name).token(min_valid)
+        except WxtokenError as exc:
+            return error_answer(exc)
+        return {
+            "ok": True,
+            "access_token": token.access_token,
+            "access_expires_at": token.access_expires_at,
+        }
+
+    # --- metrics ---------------------------------------------------------------------------
+
+    def state_of(self, name: str, now: float) -> str:
+        record = self._records.get(name)
+        if record is None or record.status == STATUS_LOGIN_REQUIRED:
+            return STATE_LOGIN_REQUIRED
+        if record.refresh_expires_at is not None:
+            left = record.refresh_expires_at - now
+            if left <= 0:
+                return STATE_LOGIN_REQUIRED
+            if self.config.thresholds and left <= max(self.config.thresholds):
+                return STATE_WARNING
+        return STATE_OK
+
+    def metrics(self) -> bytes:
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        keeper = self
+
+        class Collector:
+            def collect(self) -> Iterator[Any]:
+                now = keeper._clock()
+                access = GaugeMetricFamily(
+                    "wxtoken_access_token_expiry_seconds",
+                    "Seconds until the access token expires",
+                    labels=["profile"],
+                )
+                refresh = GaugeMetricFamily(
+                    "wxtoken_refresh_token_expiry_seconds",
+                    "Seconds until the refresh token expires",
+                    labels=["profile"],
+                )
+                state = GaugeMetricFamily(
+                    "wxtoken_profile_state",
+                    "1 for the profile's current state",
+                    labels=["profile", "state"],
+                )
+                refreshes = CounterMetricFamily(
+                    "wxtoken_refreshes", "Refreshes made by this keeper", labels=["profile"]
+                )
+                failures = CounterMetricFamily(
+                    "wxtoken_refresh_failures",
+                    "Failed refresh attempts by reason",
+                    labels=["profile", "reason"],
+                )
+                success = GaugeMetricFamily(
+                    "wxtoken_last_refresh_success_timestamp_seconds",
+                    "Unix time of the last successful refresh",
+                    labels=["profile"],
+                )
+                for name, record in list(keeper._records.items()):
+                    current = keeper.state_of(name, now)
+                    for s in (STATE_OK, STATE_WARNING, STATE_LOGIN_REQUIRED):
+                        state.add_metric([name, s], 1.0 if s == current else 0.0)
+                    if record is not None:
+                        access.add_metric([name], record.access_expires_at - now)
+                        if record.refresh_expires_at is not None:
+                            refresh.add_metric([name], record.refresh_expires_at - now)
+                    st = keeper.stats.get(name, ProfileStats())
+                    refreshes.add_metric([name], st.refreshes)
+                    for reason, n in st.failures_by_reason.items():
+                        failures.add_metric([name, reason], n)
+                    last = st.last_success or (record.last_success_at if record else None)
+                    if last is not None:
+                        success.add_metric([name], last)
+                up = GaugeMetricFamily("wxtoken_keeper_passes", "Scheduler passes completed")
+                up.add_metric([], keeper.passes)
+                yield from (access, refresh, state, refreshes, failures, success, up)
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(Collector())
+        return bytes(generate_latest(registry))
+
+    def healthy(self) -> bool:
+        return self.passes > 0 and (
+            time.monotonic() - self.heartbeat < 3 * self.sched.check_interval + 30
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self.alerts.start()
+        while not stop.is_set():
+            try:
+                self.tick()
+            except StorageError as exc:
+                self._log.write(f"wxtoken keep: store error: {exc.one_line()}\n")
+            stop.wait(self.sched.check_interval)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)  # in-flight refreshes finish and are stored
+        self.alerts.flush(10)
+        self.alerts.stop()
+        for client in self._clients.values():
+            client.close()
+
+
+def _with_reason(record: TokenRecord, reason: str) -> TokenRecord:
+    from dataclasses import replace
+
+    return replace(record, status_reason=reason)
+
+
+def default_socket(home: Path) -> Path:
+    return home / "keeper.sock"

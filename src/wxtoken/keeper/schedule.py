@@ -1,0 +1,183 @@
+"""When to refresh, when to retry, and what to alert: pure decisions from records and the clock.
+
+No I/O here, so every rule can be tested with a fixed `now`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+from ..errors import clean_server_text
+from ..store import STATUS_LOGIN_REQUIRED, TokenRecord
+from ..token import human_left, iso
+from .config import Schedule
+
+
+def jitter_offset(profile: str, jitter: float, lifetime: float) -> float:
+    """A stable per-profile offset in [0, jitter), never more than a tenth of the lifetime, so
+    thousands of profiles minted at once do not all refresh in the same second."""
+    u = int(hashlib.sha256(profile.encode()).hexdigest()[:8], 16) / 2**32
+    return u * min(jitter, 0.1 * max(lifetime, 0.0))
+
+
+def refresh_due_at(record: TokenRecord, sched: Schedule) -> float:
+    """The moment this profile's access token should be refreshed.
+
+    Due when `refresh_fraction` of the access token's life is left, or when it is `max_age`
+    old (so a sliding refresh token is used often enough never to lapse), minus a jitter; never
+    earlier than `min_interval` after the last refresh (scaled down for very short lifetimes,
+    so a token that lives 20 s is still refreshed in time); never later than just before expiry.
+    """
+    lifetime = max(record.access_expires_at - record.obtained_at, 1.0)
+    by_fraction = record.access_expires_at - sched.refresh_fraction * lifetime
+    by_age = record.obtained_at + sched.max_age
+    due = min(by_fraction, by_age) - jitter_offset(record.profile, sched.jitter, lifetime)
+    due = min(due, record.access_expires_at - min(60.0, 0.1 * lifetime))
+    return max(due, record.obtained_at + min(sched.min_interval, 0.5 * lifetime))
+
+
+@dataclass
+class Backoff:
+    failures: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = None
+
+
+def next_attempt(
+    b: Backoff, now: float, sched: Schedule, retry_after: float | None, rng: random.Random
+) -> float:
+    """Capped exponential backoff with jitter; Webex's Retry-After is a floor (capped at a day)."""
+    ceiling = min(sched.retry_cap, sched.retry_base * 2 ** max(b.failures - 1, 0))
+    delay = rng.uniform(ceiling / 2, ceiling)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, 86400.0))
+    return now + delay
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str  # deduplication key: the same key is delivered once per channel, ever
+    kind: str  # expiry | login_required | rotation | failures | recovery
+    profile: str
+    org_id: str | None
+    text: str
+    fix: str | None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "kind": self.kind,
+            "profile": self.profile,
+            "org_id": self.org_id,
+            "text": self.text,
+            "fix": self.fix,
+            "key": self.key,
+        }
+
+
+def _who(profile: str, org: str | None) -> str:
+    return f"profile '{profile}'" + (f" (org {org})" if org else "")
+
+
+def expiry_alert(
+    record: TokenRecord, now: float, thresholds: tuple[float, ...], sent: set[str]
+) -> tuple[Alert | None, list[str]]:
+    """The alert for the tightest newly crossed threshold, and every key it settles.
+
+    Keys include the refresh token's expiry, so a horizon that moves (a sliding expiry renewed)
+    starts a new crossing, while a restart of the keeper never repeats one (P17, CK-5).
+    """
+    exp = record.refresh_expires_at
+    if exp is None or record.status == STATUS_LOGIN_REQUIRED:
+        return None, []
+    left = exp - now
+    if left <= 0:
+        return None, []
+    crossed = [t for t in thresholds if left <= t]
+    keys = {t: f"expiry:{record.profile}:{int(exp)}:{int(t)}" for t in crossed}
+    new = [t for t in crossed if keys[t] not in sent]
+    if not new:
+        return None, []
+    fix = f"wxtoken login -p {record.profile} && wxtoken export -p {record.profile}"
+    text = (
+        f"wxtoken: {_who(record.profile, record.identity.org_id)}: the refresh token expires "
+        f"in {human_left(left)} ({iso(exp)}). When it does, the recorder stops getting "
+        "tokens. Sign in again before then and hand the new refresh token to the recorder."
+    )
+    alert = Alert(keys[min(new)], "expiry", record.profile, record.identity.org_id, text, fix)
+    return alert, [keys[t] for t in new]
+
+
+def login_required_alert(profile: str, record: TokenRecord | None) -> Alert:
+    org = record.identity.org_id if record else None
+    reason = (record.status_reason if record else None) or "no tokens stored"
+    generation = record.generation if record else 0
+    fix = f"wxtoken login -p {profile} && wxtoken export -p {profile}"
+    text = (
+        f"wxtoken: {_who(profile, org)} needs a new sign-in: "
+        f"{clean_server_text(reason, 120)}. Until then the recorder gets no new tokens."
+    )
+    return Alert(
+        f"login_required:{profile}:{generation}", "login_required", profile, org, text, fix
+    )
+
+
+def rotation_alert(
+    profile: str, record: TokenRecord, last_export: dict[str, object] | None
+) -> Alert:
+    if last_export:
+        copy = (
+            f"The copy exported {last_export.get('at')} as {last_export.get('format')} is "
+            "now stale: update the recorder's data source."
+        )
+    else:
+        copy = "No export was recorded; if a recorder holds the old token, update it."
+    text = (
+        f"wxtoken: {_who(profile, record.identity.org_id)}: Webex issued a new refresh "
+        f"token (stored). {copy}"
+    )
+    return Alert(
+        f"rotation:{profile}:{record.generation}",
+        "rotation",
+        profile,
+        record.identity.org_id,
+        text,
+        f"wxtoken export -p {profile}",
+    )
+
+
+def failures_alert(profile: str, record: TokenRecord | None, b: Backoff, now: float) -> Alert:
+    org = record.identity.org_id if record else None
+    until = ""
+    if record is not None:
+        until = f" The access token expires in {human_left(record.access_expires_at - now)}."
+    text = (
+        f"wxtoken: {_who(profile, org)}: {b.failures} refresh attempts failed in a row "
+        f"(last: {clean_server_text(b.last_error or 'unknown', 160)}). wxtoken keeps "
+        f"retrying.{until}"
+    )
+    gen = record.generation if record else 0
+    return Alert(
+        f"failures:{profile}:{gen}",
+        "failures",
+        profile,
+        org,
+        text,
+        f"wxtoken refresh -p {profile}   # shows the error; check network and Webex",
+    )
+
+
+def recovery_alert(profile: str, record: TokenRecord, after: str) -> Alert:
+    text = (
+        f"wxtoken: {_who(profile, record.identity.org_id)} recovered: the refresh "
+        f"succeeded after {after}."
+    )
+    return Alert(
+        f"recovery:{profile}:{record.generation}",
+        "recovery",
+        profile,
+        record.identity.org_id,
+        text,
+        None,
+    )
