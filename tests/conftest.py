@@ -259,7 +259,7 @@ def wait_until(pred: Any, timeout: float = 10.0, interval: float = 0.05) -> bool
         try:
             if pred():
                 return True
-        except Exception:  # "not yet" (connection refused, 503, ...)
+        except Exception:  # noqa: S110 - "not yet": connection refused, 503, ...
             pass
         time.sleep(interval)
     return False

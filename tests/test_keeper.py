@@ -17,7 +17,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import tomllib
@@ -31,7 +30,6 @@ import pytest
 
 from tests.conftest import WXTOKEN, Emulator, Wx, free_port, wait_until
 from wxtoken.client import RetryPolicy, WebexClient
-from wxtoken.keeper.alerts import Dispatcher
 from wxtoken.keeper.config import EXAMPLE, parse_config
 from wxtoken.keeper.run import Keeper
 from wxtoken.store.sqlite import SQLiteStore
@@ -120,7 +118,7 @@ def smtp(tmp_path: Path) -> Iterator[Smtp]:
     messages: list[str] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             messages.append(envelope.content.decode("utf-8", "replace"))
             return "250 OK"
 
@@ -334,7 +332,7 @@ def test_failures_alert_then_recovery(wx: Wx, emulator_factory: Any, webhook: We
     assert wx.login().returncode == 0
     emu.fault("status", status=503, count=1000)
     clock = VClock(emu)
-    keeper, log = keeper_for(wx, emu, clock, {"webhook": [{"url": webhook.url}]})
+    keeper, _ = keeper_for(wx, emu, clock, {"webhook": [{"url": webhook.url}]})
     keeper.alerts.start()
     run_for(keeper, clock, 40)
     assert kinds(webhook.received) == ["failures"]
@@ -442,7 +440,7 @@ def test_keep_process_metrics_socket_and_sigterm(wx: Wx, emu: Emulator, tmp_path
         emu.fault("delay", delay=2.0, count=1)
         assert wait_until(lambda: emu.control("GET", "faults")["faults"] == [], timeout=10)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
