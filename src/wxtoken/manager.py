@@ -71,6 +71,7 @@ class RefreshResult:
     refreshed: bool
     rotated: bool = False
     last_export: Mapping[str, Any] | None = None  # the hand-off now stale, if rotated
+    record: TokenRecord | None = None  # the stored record after a refresh
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ class TokenManager:
             exports = self.store.events(self.name, ("export",), limit=1)
             if exports:
                 last_export = dict(exports[0].detail, at=iso(exports[0].at))
-        self.store.save_token(
+        saved = self.store.save_token(
             self.name,
             new,
             Identity(org_id=org),
@@ -306,7 +307,9 @@ class TokenManager:
                 {"previous_refresh_fp": record.refresh_fp, "stale_export": last_export},
             )
         self._cached = new
-        return RefreshResult(token=new, refreshed=True, rotated=rotated, last_export=last_export)
+        return RefreshResult(
+            token=new, refreshed=True, rotated=rotated, last_export=last_export, record=saved
+        )
 
     # --- login -----------------------------------------------------------------------------
 

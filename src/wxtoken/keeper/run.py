@@ -180,7 +180,7 @@ class Keeper:
             if result.refreshed:
                 stats.refreshes += 1
                 stats.last_success = self._clock()
-                new = self.store.token_record(name)
+                new = result.record
                 self._log.write(
                     f"wxtoken keep: refreshed {name}; access token until "
                     f"{iso(result.token.access_expires_at)}\n"

@@ -105,6 +105,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._cipher: Cipher | None = None
         self._cipher_lock = threading.Lock()
+        self._lock_dir_ready = False
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.home)!r})"
@@ -495,9 +496,9 @@ class SQLiteStore:
                     email=old[3],
                     display_name=old[4],
                 )
-            tx.execute("DELETE FROM tokens WHERE profile = ?", (name,))
             tx.execute(
-                "INSERT INTO tokens(profile, access_token, access_expires_at, refresh_token, "
+                "INSERT OR REPLACE INTO tokens(profile, access_token, access_expires_at, "
+                "refresh_token, "
                 "refresh_expires_at, scopes, obtained_at, org_id, person_id, email, display_name, "
                 "generation, access_fp, refresh_fp, status, status_reason, failures, last_error, "
                 "last_attempt_at, last_success_at) "
@@ -593,7 +594,9 @@ class SQLiteStore:
     @contextlib.contextmanager
     def refresh_lock(self, name: str, timeout: float) -> Iterator[None]:
         lock_dir = self.home / "locks"
-        ensure_private_dir(lock_dir)
+        if not self._lock_dir_ready:  # checked once per store: the keeper locks thousands/s
+            ensure_private_dir(lock_dir)
+            self._lock_dir_ready = True
         lock_path = lock_dir / (hashlib.sha256(name.encode()).hexdigest()[:32] + ".lock")
         with _THREAD_LOCKS_GUARD:
             tlock = _THREAD_LOCKS.setdefault(str(lock_path), threading.Lock())

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""The keeper managing many profiles against the emulator: refreshes/s sustained and peak RSS.
+(targets for 10,000 profiles: at least 500 refreshes/s, under 200 MB)
+
+Sets up PROFILES signed-in profiles (real code grants at the emulator, stored through the
+store), then runs the real `wxtoken keep --all` with a schedule that makes every profile due
+again one second after its last refresh, so the keeper refreshes as fast as it can. The rate is
+read from the emulator's ledger over a window after a warm-up; peak memory is the keeper
+process's VmHWM from /proc.
+
+    .venv/bin/python bench/keeper_scale.py [--profiles N] [--seconds S] [--workers W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from wxtoken.profile import Profile
+from wxtoken.store import Identity
+from wxtoken.store.sqlite import SQLiteStore
+from wxtoken.token import Token
+
+BIN = Path(sys.executable).parent
+WXTOKEN = str(BIN / "wxtoken")
+REDIRECT = "http://127.0.0.1:9/callback"
+
+
+def control(base: str, path: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(f"{base}/_emulator/{path}") as r:
+        return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+def setup(base: str, cid: str, secret: str, store: SQLiteStore, n: int) -> None:
+    u = urllib.parse.urlsplit(base)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    for i in range(n):
+        name = f"p{i:05d}"
+        store.add_profile(Profile(name, cid, REDIRECT, ("spark:kms",), base), secret,
+                          replace=False)
+        q = urllib.parse.urlencode({"client_id": cid, "response_type": "code",
+                                    "redirect_uri": REDIRECT, "scope": "spark:kms"})
+        c.request("GET", f"/v1/authorize?{q}")
+        r = c.getresponse()
+        r.read()
+        code = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["location"]).query)["code"]
+        form = urllib.parse.urlencode({"grant_type": "authorization_code", "client_id": cid,
+                                       "client_secret": secret, "code": code[0],
+                                       "redirect_uri": REDIRECT})
+        started = time.time()
+        c.request("POST", "/v1/access_token", form,
+                  {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        tok = Token.from_response(json.loads(r.read()), started)
+        store.save_token(name, tok, Identity(), event="login", detail={})
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--profiles", type=int, default=10_000)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--workers", type=int, default=8)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="wxtoken-keeper-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
+    env.update({"WXTOKEN_HOME": str(tmp / "home"), "WXTOKEN_KEY_FILE": str(tmp / "key")})
+    emu = subprocess.Popen([WXTOKEN, "emulator", "--port", "0", "--json", "--auto-approve",
+                            "--control", "--access-ttl", "3600", "--redirect-uri", REDIRECT],
+                           stdout=subprocess.PIPE, text=True)
+    keeper = None
+    try:
+        info = json.loads(emu.stdout.readline())  # type: ignore[union-attr]
+        base = info["base_url"]
+        store = SQLiteStore(tmp / "home", env=env)
+        t0 = time.monotonic()
+        setup(base, info["client_id"], info["client_secret"], store, args.profiles)
+        store.close()
+        print(f"set up {args.profiles} signed-in profiles in {time.monotonic() - t0:.1f} s")
+        cfg = tmp / "keeper.toml"
+        cfg.write_text(f'[schedule]\ncheck_interval = "1s"\nmax_age = "1s"\nmin_interval = 0\n'
+                       f'jitter = 0\nworkers = {args.workers}\n[alerts]\nthresholds = []\n')
+        time.sleep(1.1)  # every profile is now due
+        keeper = subprocess.Popen([WXTOKEN, "keep", "--all", "--config", str(cfg),
+                                   "--metrics-listen", "127.0.0.1:0"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(args.warmup)
+        before = control(base, "ledger?since=999999999")["total"]
+        t1 = time.monotonic()
+        time.sleep(args.seconds)
+        after = control(base, "ledger?since=999999999")["total"]
+        elapsed = time.monotonic() - t1
+        hwm = vm_hwm_mb(keeper.pid)
+        alive = keeper.poll() is None
+    finally:
+        if keeper is not None:
+            keeper.terminate()
+            keeper.wait(60)
+        emu.terminate()
+        emu.wait(10)
+    rate = (after - before) / elapsed
+    print(f"keeper with {args.profiles} profiles, {args.workers} workers: {rate:,.0f} "
+          f"refreshes/s sustained over {elapsed:.0f} s (target >= 500); peak RSS {hwm:.0f} MB "
+          f"(target < 200 MB); still running at the end: {alive}")
+
+
+if __name__ == "__main__":
+    main()
