@@ -509,3 +509,25 @@ def test_socket_answers_errors_with_exit_codes(wx: Wx, emu: Emulator) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_clock_jumps(wx: Wx, emu: Emulator, webhook: Webhook) -> None:
+    """CK-2/CK-3: a forward jump (suspend for 15 days) is noticed on the next wake and fixed
+    with one refresh; a backward jump causes no refresh storm."""
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    clock = VClock(emu)
+    keeper, _ = keeper_for(wx, emu, clock, {"webhook": [{"url": webhook.url}]},
+                           min_interval="10m", jitter="5m")
+    keeper.alerts.start()
+    mark = emu.mark()
+    run_for(keeper, clock, 5)
+    assert emu.refreshes(mark) == []
+    clock.advance(15 * 86400)  # the access token (14 days) expired while "suspended"
+    run_for(keeper, clock, 3)
+    assert len(emu.refreshes(mark)) == 1
+    clock.advance(-86400)
+    run_for(keeper, clock, 60, step=5)
+    keeper.alerts.stop()
+    assert len(emu.refreshes(mark)) == 1
+    assert webhook.received == []
