@@ -45,20 +45,32 @@ def setup(base: str, cid: str, secret: str, store: SQLiteStore, n: int) -> None:
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     for i in range(n):
         name = f"p{i:05d}"
-        store.add_profile(Profile(name, cid, REDIRECT, ("spark:kms",), base), secret,
-                          replace=False)
-        q = urllib.parse.urlencode({"client_id": cid, "response_type": "code",
-                                    "redirect_uri": REDIRECT, "scope": "spark:kms"})
+        store.add_profile(Profile(name, cid, REDIRECT, ("spark:kms",), base), secret, replace=False)
+        q = urllib.parse.urlencode(
+            {
+                "client_id": cid,
+                "response_type": "code",
+                "redirect_uri": REDIRECT,
+                "scope": "spark:kms",
+            }
+        )
         c.request("GET", f"/v1/authorize?{q}")
         r = c.getresponse()
         r.read()
         code = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["location"]).query)["code"]
-        form = urllib.parse.urlencode({"grant_type": "authorization_code", "client_id": cid,
-                                       "client_secret": secret, "code": code[0],
-                                       "redirect_uri": REDIRECT})
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "authorization_code",
+                "client_id": cid,
+                "client_secret": secret,
+                "code": code[0],
+                "redirect_uri": REDIRECT,
+            }
+        )
         started = time.time()
-        c.request("POST", "/v1/access_token", form,
-                  {"Content-Type": "application/x-www-form-urlencoded"})
+        c.request(
+            "POST", "/v1/access_token", form, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
         r = c.getresponse()
         tok = Token.from_response(json.loads(r.read()), started)
         store.save_token(name, tok, Identity(), event="login", detail={})
@@ -81,9 +93,23 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="wxtoken-keeper-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
     env.update({"WXTOKEN_HOME": str(tmp / "home"), "WXTOKEN_KEY_FILE": str(tmp / "key")})
-    emu = subprocess.Popen([WXTOKEN, "emulator", "--port", "0", "--json", "--auto-approve",
-                            "--control", "--access-ttl", "3600", "--redirect-uri", REDIRECT],
-                           stdout=subprocess.PIPE, text=True)
+    emu = subprocess.Popen(
+        [
+            WXTOKEN,
+            "emulator",
+            "--port",
+            "0",
+            "--json",
+            "--auto-approve",
+            "--control",
+            "--access-ttl",
+            "3600",
+            "--redirect-uri",
+            REDIRECT,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     keeper = None
     try:
         info = json.loads(emu.stdout.readline())  # type: ignore[union-attr]
@@ -94,12 +120,17 @@ def main() -> None:
         store.close()
         print(f"set up {args.profiles} signed-in profiles in {time.monotonic() - t0:.1f} s")
         cfg = tmp / "keeper.toml"
-        cfg.write_text(f'[schedule]\ncheck_interval = "1s"\nmax_age = "1s"\nmin_interval = 0\n'
-                       f'jitter = 0\nworkers = {args.workers}\n[alerts]\nthresholds = []\n')
+        cfg.write_text(
+            f'[schedule]\ncheck_interval = "1s"\nmax_age = "1s"\nmin_interval = 0\n'
+            f"jitter = 0\nworkers = {args.workers}\n[alerts]\nthresholds = []\n"
+        )
         time.sleep(1.1)  # every profile is now due
-        keeper = subprocess.Popen([WXTOKEN, "keep", "--all", "--config", str(cfg),
-                                   "--metrics-listen", "127.0.0.1:0"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        keeper = subprocess.Popen(
+            [WXTOKEN, "keep", "--all", "--config", str(cfg), "--metrics-listen", "127.0.0.1:0"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(args.warmup)
         before = control(base, "ledger?since=999999999")["total"]
         t1 = time.monotonic()
@@ -115,9 +146,11 @@ def main() -> None:
         emu.terminate()
         emu.wait(10)
     rate = (after - before) / elapsed
-    print(f"keeper with {args.profiles} profiles, {args.workers} workers: {rate:,.0f} "
-          f"refreshes/s sustained over {elapsed:.0f} s (target >= 500); peak RSS {hwm:.0f} MB "
-          f"(target < 200 MB); still running at the end: {alive}")
+    print(
+        f"keeper with {args.profiles} profiles, {args.workers} workers: {rate:,.0f} "
+        f"refreshes/s sustained over {elapsed:.0f} s (target >= 500); peak RSS {hwm:.0f} MB "
+        f"(target < 200 MB); still running at the end: {alive}"
+    )
 
 
 if __name__ == "__main__":

@@ -517,8 +517,9 @@ def test_clock_jumps(wx: Wx, emu: Emulator, webhook: Webhook) -> None:
     wx.add_profile(emu)
     assert wx.login().returncode == 0
     clock = VClock(emu)
-    keeper, _ = keeper_for(wx, emu, clock, {"webhook": [{"url": webhook.url}]},
-                           min_interval="10m", jitter="5m")
+    keeper, _ = keeper_for(
+        wx, emu, clock, {"webhook": [{"url": webhook.url}]}, min_interval="10m", jitter="5m"
+    )
     keeper.alerts.start()
     mark = emu.mark()
     run_for(keeper, clock, 5)

@@ -590,19 +590,7 @@ class Emulator:
             if grant is not None:
                 grant.scopes = code.scopes
         if grant is None:
-            grant = Grant(
-                id=b64_id("AUTHORIZATION", str(uuid.uuid4())),
-                client_id=client.client_id,
-                user_uuid=user.uuid,
-                scopes=code.scopes,
-                refresh_token=self.new_token(user.org_uuid),
-                refresh_expires_at=now + self.policy.refresh_ttl,
-                created=now,
-                last_reset_at=now,
-                app_name=getattr(client, "name", ""),
-            )
-            self.grants[grant.id] = grant
-            self.refresh_index[grant.refresh_token] = grant.id
+            grant = self._new_grant(client, user, code.scopes, now)
         code.grant_ids.append(grant.id)
         access = self._issue_access(grant, now)
         self.record(
@@ -615,6 +603,25 @@ class Emulator:
             access_fp=fp(access.value),
         )
         return Reply(200, self._token_body(grant, access, now))
+
+    def _new_grant(
+        self, client: Integration | ServiceApp, user: User, scopes: list[str], now: float
+    ) -> Grant:
+        """A new refresh authorization (user x client) with a fresh refresh token."""
+        grant = Grant(
+            id=b64_id("AUTHORIZATION", str(uuid.uuid4())),
+            client_id=client.client_id,
+            user_uuid=user.uuid,
+            scopes=scopes,
+            refresh_token=self.new_token(user.org_uuid),
+            refresh_expires_at=now + self.policy.refresh_ttl,
+            created=now,
+            last_reset_at=now,
+            app_name=client.name,
+        )
+        self.grants[grant.id] = grant
+        self.refresh_index[grant.refresh_token] = grant.id
+        return grant
 
     def _issue_access(self, grant: Grant, now: float) -> AccessToken:
         user = self.users[grant.user_uuid]
@@ -1004,19 +1011,7 @@ class Emulator:
             )
         user = self.users[dev.approved_by]
         del self.devices[dev.device_code]
-        grant = Grant(
-            id=b64_id("AUTHORIZATION", str(uuid.uuid4())),
-            client_id=client.client_id,
-            user_uuid=user.uuid,
-            scopes=dev.scopes,
-            refresh_token=self.new_token(user.org_uuid),
-            refresh_expires_at=now + self.policy.refresh_ttl,
-            created=now,
-            last_reset_at=now,
-            app_name=getattr(client, "name", ""),
-        )
-        self.grants[grant.id] = grant
-        self.refresh_index[grant.refresh_token] = grant.id
+        grant = self._new_grant(client, user, dev.scopes, now)
         access = self._issue_access(grant, now)
         self.record(
             "device_token", 200, client_id=client.client_id, refresh_fp=fp(grant.refresh_token)
@@ -1079,19 +1074,7 @@ class Emulator:
                 )
             )
         now = self.now()
-        grant = Grant(
-            id=b64_id("AUTHORIZATION", str(uuid.uuid4())),
-            client_id=app.client_id,
-            user_uuid=machine.uuid,
-            scopes=list(app.scopes),
-            refresh_token=self.new_token(org_uuid),
-            refresh_expires_at=now + self.policy.refresh_ttl,
-            created=now,
-            last_reset_at=now,
-            app_name=app.name,
-        )
-        self.grants[grant.id] = grant
-        self.refresh_index[grant.refresh_token] = grant.id
+        grant = self._new_grant(app, machine, list(app.scopes), now)
         access = self._issue_access(grant, now)
         body_out = self._token_body(grant, access, now)
         body_out.pop("scope", None)

@@ -123,7 +123,8 @@ class KeyDecision:
     new_meta: dict[str, str]
 
 
-def choose_new_source(env: Mapping[str, str]) -> str:
+def _env_sources(env: Mapping[str, str]) -> tuple[bool, bool]:
+    """(passphrase set, key file set); both at once is a usage error."""
     has_pass = bool(env.get("WXTOKEN_PASSPHRASE"))
     has_file = bool(env.get("WXTOKEN_KEY_FILE"))
     if has_pass and has_file:
@@ -131,6 +132,11 @@ def choose_new_source(env: Mapping[str, str]) -> str:
             "both WXTOKEN_PASSPHRASE and WXTOKEN_KEY_FILE are set; a store has one key source",
             fix="unset one of them",
         )
+    return has_pass, has_file
+
+
+def choose_new_source(env: Mapping[str, str]) -> str:
+    has_pass, has_file = _env_sources(env)
     if has_pass:
         return "passphrase"
     if has_file:
@@ -186,13 +192,7 @@ def existing_store_key(
     prompt: Callable[[str, bool], str] | None,
 ) -> bytes:
     source = meta.get("key_source", "")
-    has_pass = bool(env.get("WXTOKEN_PASSPHRASE"))
-    has_file = bool(env.get("WXTOKEN_KEY_FILE"))
-    if has_pass and has_file:
-        raise UsageError(
-            "both WXTOKEN_PASSPHRASE and WXTOKEN_KEY_FILE are set; a store has one key source",
-            fix="unset one of them",
-        )
+    has_pass, has_file = _env_sources(env)
     if source == "keyfile":
         if has_pass or not has_file:
             hint = meta.get("keyfile_hint", "PATH")
