@@ -233,3 +233,11 @@ def test_200_threads_one_refresh(wx: Wx, emu: Emulator) -> None:
     assert not errors
     assert len(set(results)) == 1
     assert len(emu.refreshes(mark)) == 1
+
+
+def test_status_method(wx: Wx, emu: Emulator) -> None:
+    tm = setup(wx, emu)
+    st = tm.status()
+    assert st.state == "ok" and st.org_id == emu.info["org_id"]
+    assert tm.status(warn_days=100).state == "warning"
+    assert st.as_json()["scopes"] == list(st.scopes)

@@ -217,7 +217,12 @@ def _profile_json(p: Any, store: Any) -> dict[str, Any]:
 @profile.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def profile_list(as_json: bool) -> None:
-    """List profiles."""
+    """List profiles.
+
+    \b
+    Example:
+      wxtoken profile list --json
+    """
     store = _store()
     profiles = store.list_profiles()
     if as_json:
@@ -235,7 +240,12 @@ def profile_list(as_json: bool) -> None:
 @profile_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def profile_show(name: str | None, profile: str | None, as_json: bool) -> None:
-    """Show one profile (never its secret)."""
+    """Show one profile (never its secret).
+
+    \b
+    Example:
+      wxtoken profile show recorder
+    """
     from .manager import resolve_profile_name
 
     store = _store()
@@ -255,7 +265,12 @@ def profile_show(name: str | None, profile: str | None, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def profile_remove(name: str, yes: bool, as_json: bool) -> None:
-    """Remove a profile and its local tokens (the grant at Webex stays; see `revoke`)."""
+    """Remove a profile and its local tokens (the grant at Webex stays; see `revoke`).
+
+    \b
+    Example:
+      wxtoken profile remove old-recorder --yes
+    """
     store = _store()
     store.get_profile(name)
     if not yes:
@@ -418,6 +433,7 @@ def token(profile: str | None, min_valid: int) -> None:
             f"wxtoken: warning: the access token has only {int(left)} s left, less than "
             f"--min-valid {min_valid}, even after a refresh"
         )
+    _rotation_warning(manager.name, manager.last_refresh)
     click.echo(tok.access_token)
 
 
@@ -427,7 +443,12 @@ def token(profile: str | None, min_valid: int) -> None:
     "--force", is_flag=True, help="Refresh even if another process refreshed in the last minute."
 )
 def refresh(profile: str | None, force: bool) -> None:
-    """Refresh the access token now (the refresh token is kept or rotated as Webex decides)."""
+    """Refresh the access token now (the refresh token is kept or rotated as Webex decides).
+
+    \b
+    Example:
+      wxtoken refresh -p recorder --force
+    """
     from .token import human_left, iso
 
     manager = _manager(profile)
@@ -447,7 +468,7 @@ def refresh(profile: str | None, force: bool) -> None:
 
 
 def _rotation_warning(name: str, result: Any) -> None:
-    if not result.rotated:
+    if result is None or not result.rotated:
         return
     msg = (
         "wxtoken: warning: Webex returned a NEW refresh token (stored); any copy handed to "
@@ -476,6 +497,11 @@ def status(profile: str | None, all_: bool, as_json: bool, warn_days: float) -> 
     """Show each profile's state (ok, warning, login_required) without printing any token.
 
     Exits with the worst state: 4 login_required, 3 warning, 0 ok. Needs no key and no network.
+
+    \b
+    Examples:
+      wxtoken status
+      wxtoken status --json --warn-days 30   # for monitoring
     """
     from .manager import STATE_LOGIN_REQUIRED, STATE_WARNING, profile_status, worst_state
 
@@ -572,6 +598,7 @@ def export(profile: str | None, fmt: str) -> None:
     """
     manager = _manager(profile)
     data = manager.export(fmt)
+    _rotation_warning(manager.name, manager.last_refresh)
     if fmt == "refresh-token":
         click.echo(data["refresh_token"])
     elif fmt == "json":
@@ -601,9 +628,15 @@ def export(profile: str | None, fmt: str) -> None:
 @profile_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def verify(profile: str | None, as_json: bool) -> int:
-    """Check the token at Webex: who it belongs to, its expiry and its scopes."""
+    """Check the token at Webex: who it belongs to, its expiry and its scopes.
+
+    \b
+    Example:
+      wxtoken verify -p recorder --json
+    """
     manager = _manager(profile)
     result = manager.verify()
+    _rotation_warning(manager.name, manager.last_refresh)
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -630,6 +663,10 @@ def revoke(profile: str | None, yes: bool) -> None:
     """Revoke the integration's grant at Webex, then remove the local tokens.
 
     Needs identity:tokens_write and an admin role. The profile itself stays.
+
+    \b
+    Example:
+      wxtoken revoke -p recorder --yes
     """
     manager = _manager(profile)
     if not yes:
@@ -653,7 +690,12 @@ def revoke(profile: str | None, yes: bool) -> None:
 @cli.command(epilog=EXIT_CODES_HELP)
 @profile_option
 def logout(profile: str | None) -> None:
-    """Remove the local tokens only (the grant at Webex stays valid; see `revoke`)."""
+    """Remove the local tokens only (the grant at Webex stays valid; see `revoke`).
+
+    \b
+    Example:
+      wxtoken logout -p recorder
+    """
     manager = _manager(profile)
     had = manager.logout()
     _err(

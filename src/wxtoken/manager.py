@@ -147,6 +147,9 @@ class TokenManager:
         self._cached: Token | None = None  # only ever a token that was persisted first
         self._profile: Profile | None = None
         self._guard = threading.Lock()
+        # The last refresh this manager made, so callers (the CLI) can warn about a rotation
+        # whichever command happened to trigger it.
+        self.last_refresh: RefreshResult | None = None
 
     def __repr__(self) -> str:
         return f"TokenManager(profile={self.name!r}, store={self.store.location!r})"
@@ -307,8 +310,17 @@ class TokenManager:
                 {"previous_refresh_fp": record.refresh_fp, "stale_export": last_export},
             )
         self._cached = new
-        return RefreshResult(
+        self.last_refresh = RefreshResult(
             token=new, refreshed=True, rotated=rotated, last_export=last_export, record=saved
+        )
+        return self.last_refresh
+
+    def status(
+        self, warn_days: float = DEFAULT_WARN_DAYS, now: float | None = None
+    ) -> ProfileStatus:
+        """This profile's state from stored metadata: no key and no network needed."""
+        return profile_status(
+            self.store, self.profile, self._clock() if now is None else now, warn_days
         )
 
     # --- login -----------------------------------------------------------------------------

@@ -709,3 +709,31 @@ def test_state_file_survives_restart(wx: Wx, tmp_path: Path) -> None:
 def test_python_is_the_one_in_use() -> None:
     assert Path(WXTOKEN).exists(), "the installed wxtoken console script"
     assert sys.version_info >= (3, 11)
+
+
+def test_rotation_warned_whichever_command_refreshes(wx: Wx, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+    emu = emulator_factory("--rotate", "always")
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    wx("export", "--format", "env", check=0)
+    proc = wx("token", "--min-valid", str(30 * 86400), check=0)
+    assert "NEW refresh token" in proc.stderr and "format env" in proc.stderr
+
+
+def test_other_owner_refused(logged_in: tuple[Wx, Emulator]) -> None:
+    import os
+
+    wx, _ = logged_in
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the store to another user")
+    db = Path(wx.env["WXTOKEN_HOME"]) / "wxtoken.db"
+    os.chown(db, 65534, 65534)
+    proc = wx("status")
+    assert proc.returncode == 6 and "belongs to uid 65534" in proc.stderr
+    os.chown(db, 0, 0)
+    wx("status", check=0)
+
+
+def test_shell_completion(wx: Wx) -> None:
+    proc = wx(env={"_WXTOKEN_COMPLETE": "bash_source"})
+    assert proc.returncode == 0 and "_wxtoken_completion" in proc.stdout
