@@ -560,7 +560,14 @@ def _status_table(rows: list[Any], now: float) -> None:
     # Piped output (monitoring scripts, logs) gets full rows instead of 80-column wrapping.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     console.print(table)
+    from .profile import DEFAULT_BASE_URL
+
     for r in rows:
+        if r.base_url != DEFAULT_BASE_URL:
+            # P20: tokens and the client secret go wherever the base URL points; say so.
+            console.print(
+                f"{r.profile}: talks to {r.base_url}, not Webex ({DEFAULT_BASE_URL})", markup=False
+            )
         if r.reason:
             console.print(f"{r.profile}: {r.reason}", markup=False)
         if r.failures:

@@ -26,7 +26,7 @@ from .errors import (
     WebexUnavailable,
     WxtokenError,
 )
-from .profile import Profile
+from .profile import DEFAULT_BASE_URL, Profile
 from .store import STATUS_LOGIN_REQUIRED, Identity, TokenRecord, TokenStore, open_store
 from .token import DEFAULT_MIN_VALID, Token, TokenState, iso
 
@@ -99,6 +99,7 @@ class ProfileStatus:
     failures: int
     last_error: str | None
     last_success_at: float | None
+    base_url: str = DEFAULT_BASE_URL
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +119,7 @@ class ProfileStatus:
             "failures": self.failures,
             "last_error": self.last_error,
             "last_success_at": iso(self.last_success_at),
+            "base_url": self.base_url,
         }
 
 
@@ -463,6 +465,7 @@ def profile_status(
             0,
             None,
             None,
+            profile.base_url,
         )
     reason = record.status_reason
     if record.status == STATUS_LOGIN_REQUIRED:
@@ -497,6 +500,7 @@ def profile_status(
         failures=record.failures,
         last_error=record.last_error,
         last_success_at=record.last_success_at,
+        base_url=profile.base_url,
     )
 
 

@@ -110,6 +110,10 @@ def _fault_response(emu: Emulator, fault: Fault, tracking: str) -> Response | No
         return Response(
             b" " * (2 * 1024 * 1024) + b"{}", 200, headers, media_type="application/json"
         )
+    if fault.kind == "redirect":
+        # A token endpoint that redirects: a client following it would replay the secret.
+        headers["Location"] = fault.body if fault.body.startswith("http") else "http://127.0.0.1:9/"
+        return Response(b"", fault.status if 300 <= fault.status < 400 else 307, headers)
     if fault.kind == "drop":
         return _DropResponse()
     if fault.kind == "trickle":
@@ -319,6 +323,7 @@ def control_routes(emu: Emulator) -> list[Route]:
             "drop_after_commit",
             "trickle",
             "huge",
+            "redirect",
         }
         if fault.kind not in kinds:
             return bad(f"kind must be one of {sorted(kinds)}")

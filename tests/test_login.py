@@ -1,0 +1,226 @@
+"""The loopback listener (reliability.md LB-1…LB-8) and the HTTP edge (HT-5, HT-6)."""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import http.server
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.conftest import free_port
+from wxtoken.client import RetryPolicy, WebexClient
+from wxtoken.errors import ConsentDenied, MalformedResponse, OAuthError, WebexUnavailable
+from wxtoken.login import CallbackListener
+
+STATE = "S" * 43
+
+
+def get(port: int, path: str, method: str = "GET") -> tuple[int, str]:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request(method, path)
+    r = c.getresponse()
+    body = r.read().decode("utf-8", "replace")
+    c.close()
+    return r.status, body
+
+
+def started(port: int | None = None) -> tuple[CallbackListener, int]:
+    port = port or free_port()
+    listener = CallbackListener(port, "/callback", STATE)
+    listener.start()
+    return listener, port
+
+
+def test_binds_loopback_only() -> None:
+    """LB-1: only 127.0.0.1; the host's other addresses are refused."""
+    listener, port = started()
+    try:
+        bound = listener._server.server_address  # type: ignore[union-attr]
+        assert bound[0] == "127.0.0.1"
+        others = {
+            a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        } - {"127.0.0.1"}
+        for addr in others:
+            with socket.socket() as s:
+                s.settimeout(1)
+                assert s.connect_ex((addr, port)) != 0
+    finally:
+        listener.close()
+
+
+def test_strays_and_wrong_state_do_not_end_the_wait() -> None:
+    """LB-3/LB-4: favicon, other paths and methods, wrong or missing state: answered and
+    ignored; the valid callback afterwards still completes."""
+    listener, port = started()
+    result: dict[str, Any] = {}
+    waiter = threading.Thread(target=lambda: result.update(code=listener.wait(20)))
+    waiter.start()
+    strays = [
+        ("GET", "/favicon.ico", 404),
+        ("GET", "/", 404),
+        ("HEAD", "/callback", 405),
+        ("POST", "/callback", 405),
+        ("OPTIONS", "/callback", 405),
+        ("GET", "/callback?code=x&state=wrong", 400),
+        ("GET", "/callback?code=x", 400),
+        ("GET", f"/callback?code=x&state={STATE}&state={STATE}", 400),
+        ("GET", "/callback?error=access_denied&state=forged", 400),
+    ]
+    for method, path, status in strays:
+        assert get(port, path, method)[0] == status, (method, path)
+    assert waiter.is_alive()
+    status, body = get(port, f"/callback?code=THE-CODE&state={STATE}")
+    waiter.join(10)
+    assert status == 200 and "Signed in" in body
+    assert result["code"] == "THE-CODE"
+    assert listener.strays == len(strays)
+    with socket.socket() as s:  # LB-8: closed right after the valid callback
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_hostile_queries_are_escaped_and_survived() -> None:
+    """LB-5: huge, malformed and script-bearing queries: no crash, nothing reflected raw."""
+    listener, port = started()
+    try:
+        hostile = [
+            "/callback?" + "a=b&" * 2000,
+            "/callback?code=%ZZ&state=%",
+            "/callback?code=x%00y&state=" + quote("\x00\r\n"),
+            "/callback?code=" + "x" * 60000,
+        ]
+        for path in hostile:
+            status, _ = get(port, path)
+            assert status in (400, 414, 431)
+        script = quote("<script>alert(1)</script>")
+        status, body = get(
+            port, f"/callback?error=server_error&error_description={script}&state={STATE}"
+        )
+        assert status == 400 and "<script>" not in body and "&lt;script&gt;" in body
+        with pytest.raises(OAuthError):
+            listener.wait(5)
+    finally:
+        listener.close()
+
+
+def test_denied_consent_reported() -> None:
+    """LB-9: access_denied with our state ends the wait with a clear error, no token request."""
+    listener, port = started()
+    get(port, f"/callback?error=access_denied&state={STATE}")
+    with pytest.raises(ConsentDenied):
+        listener.wait(5)
+
+
+def test_slowloris_does_not_block_the_callback() -> None:
+    """LB-6: 50 idle connections; the valid callback is still served promptly."""
+    listener, port = started()
+    idle = []
+    try:
+        for _ in range(50):
+            s = socket.create_connection(("127.0.0.1", port))
+            idle.append(s)
+        t0 = time.monotonic()
+        status, _ = get(port, f"/callback?code=C&state={STATE}")
+        assert status == 200 and time.monotonic() - t0 < 2
+        assert listener.wait(5) == "C"
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_gives_up_at_the_timeout_and_closes() -> None:
+    """LB-7."""
+    listener, port = started()
+    t0 = time.monotonic()
+    with pytest.raises(OAuthError, match="within 1 s"):
+        listener.wait(1)
+    assert 0.9 < time.monotonic() - t0 < 3
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_redirects_are_not_followed(emulator_factory: Any) -> None:
+    """HT-6: a token endpoint answering 307 elsewhere: not followed, nothing reaches the target."""
+    emu = emulator_factory()
+    target = emulator_factory()
+    emu.fault("redirect", status=307, body=f"{target.base_url}/v1/access_token")
+    client = WebexClient(emu.base_url, retry=RetryPolicy(attempts=1))
+    with pytest.raises(MalformedResponse, match="does not follow redirects"):
+        client.token_request(
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": "RT-CANARY",
+                "client_id": emu.client_id,
+                "client_secret": emu.client_secret,
+            }
+        )
+    assert target.ledger() == []
+
+
+def test_tls_verification_cannot_be_skipped(tmp_path: Path) -> None:
+    """HT-5: a self-signed certificate is a hard failure (exit 5), never a silent downgrade."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = WebexClient(
+            f"https://127.0.0.1:{server.server_address[1]}", retry=RetryPolicy(attempts=1)
+        )
+        with pytest.raises(WebexUnavailable) as info:
+            client.token_request({"grant_type": "refresh_token", "refresh_token": "x"})
+        assert info.value.exit_code == 5
+        assert hits == [], "no request was sent over the unverified connection"
+    finally:
+        server.shutdown()
+        server.server_close()
