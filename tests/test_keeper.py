@@ -435,6 +435,7 @@ def test_keep_process_metrics_socket_and_sigterm(wx: Wx, emu: Emulator, tmp_path
         no_key = {"WXTOKEN_KEY_FILE": ""}
         token = wx("token", env=no_key, check=0).stdout.strip()
         assert token and token == wx("token", check=0).stdout.strip()
+        assert "keeper: running" in wx("status", check=0).stdout
         # A scheduled refresh is in flight when SIGTERM arrives: it finishes and is stored.
         before = SQLiteStore(home, env=wx.env).token_record("rec")
         emu.fault("delay", delay=2.0, count=1)

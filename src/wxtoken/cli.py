@@ -14,6 +14,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -528,6 +529,18 @@ def status(profile: str | None, all_: bool, as_json: bool, warn_days: float) -> 
     return EXIT_OK
 
 
+def _keeper_alive(path: str) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
+
+
 def _status_table(rows: list[Any], now: float) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -576,6 +589,11 @@ def _status_table(rows: list[Any], now: float) -> None:
                 markup=False,
             )
     first = rows[0]
+    from ._fastpath import _socket_path
+
+    sock = _socket_path({"WXTOKEN_HOME": str(Path(first.storage).parent)})
+    keeper = "running" if sock and _keeper_alive(sock) else "not running"
+    console.print(f"keeper: {keeper}", markup=False)
     console.print(
         f"store: {first.storage}  key: {WEAKNESS.get(first.key_source or '', 'none')}", markup=False
     )
@@ -763,7 +781,6 @@ def keep(
     import dataclasses
     import signal
     import threading
-    from pathlib import Path
 
     from .keeper.config import EXAMPLE, load_config, parse_listen
     from .keeper.run import Keeper, default_socket

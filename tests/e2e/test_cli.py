@@ -424,7 +424,8 @@ def test_status_exit_codes(wx: Wx, emulator_factory) -> None:  # type: ignore[no
     assert wx("status", "-p", "rec", "--warn-days", "2").returncode == 0
     table = wx("status", "--all", "--warn-days", "2").stdout
     assert "login_required" in table and "key file" in table
-    assert f"talks to {emu.base_url}, not Webex" in table  # P20: a non-Webex endpoint is visible
+    assert f"talks to {emu.base_url}, not Webex" in table
+    assert "keeper: not running" in table  # P20: a non-Webex endpoint is visible
     assert json.loads(wx("status", "--json", "-p", "rec").stdout)[0]["base_url"] == emu.base_url
 
 
