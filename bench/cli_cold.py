@@ -13,7 +13,6 @@ Everything runs against a local emulator on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
@@ -21,12 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
-WXTOKEN = str(BIN / "wxtoken")
+from _common import WXTOKEN, authorize_code, connect, start_emulator
 
 BARE_EXCHANGE = r"""
 import json, sys, urllib.parse, urllib.request
@@ -56,25 +52,7 @@ def timed(cmd: list[str], env: dict[str, str], stdin: str | None = None) -> floa
 
 
 def get_code(base: str, client_id: str, redirect: str) -> str:
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *a, **k):  # type: ignore[no-untyped-def]
-            return None
-
-    q = urllib.parse.urlencode(
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": redirect,
-            "scope": "spark:kms spark:people_read",
-            "state": "s",
-        }
-    )
-    try:
-        urllib.request.build_opener(NoRedirect).open(f"{base}/v1/authorize?{q}")
-    except urllib.error.HTTPError as exc:
-        loc = exc.headers["location"]
-        return urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)["code"][0]
-    raise SystemExit("bench: authorize did not redirect")
+    return authorize_code(connect(base), client_id, redirect, "spark:kms spark:people_read")
 
 
 def main() -> None:
@@ -83,22 +61,8 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="wxtoken-bench-"))
     redirect = f"http://127.0.0.1:{free_port()}/callback"
-    emu = subprocess.Popen(
-        [
-            WXTOKEN,
-            "emulator",
-            "--port",
-            "0",
-            "--json",
-            "--auto-approve",
-            "--redirect-uri",
-            redirect,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    emu, info = start_emulator("--auto-approve", "--redirect-uri", redirect)
     try:
-        info = json.loads(emu.stdout.readline())  # type: ignore[union-attr]
         base, cid, secret = info["base_url"], info["client_id"], info["client_secret"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
         env.update({"WXTOKEN_HOME": str(tmp / "home"), "WXTOKEN_KEY_FILE": str(tmp / "key")})

@@ -12,57 +12,22 @@ GIL with the emulator.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import multiprocessing
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 
-BIN = Path(sys.executable).parent
-WXTOKEN = str(BIN / "wxtoken")
+from _common import FORM, authorize_code, connect, exchange_code, start_emulator
+
 REDIRECT = "http://127.0.0.1:9/callback"
 
 
-def _conn(base: str) -> http.client.HTTPConnection:
-    u = urllib.parse.urlsplit(base)
-    return http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-
-
 def sign_in(base: str, cid: str, secret: str, n: int) -> list[str]:
-    c = _conn(base)
-    tokens = []
-    for _ in range(n):
-        q = urllib.parse.urlencode(
-            {
-                "client_id": cid,
-                "response_type": "code",
-                "redirect_uri": REDIRECT,
-                "scope": "spark:kms",
-            }
-        )
-        c.request("GET", f"/v1/authorize?{q}")
-        r = c.getresponse()
-        r.read()
-        code = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["location"]).query)["code"]
-        body = urllib.parse.urlencode(
-            {
-                "grant_type": "authorization_code",
-                "client_id": cid,
-                "client_secret": secret,
-                "code": code[0],
-                "redirect_uri": REDIRECT,
-            }
-        )
-        c.request(
-            "POST", "/v1/access_token", body, {"Content-Type": "application/x-www-form-urlencoded"}
-        )
-        r = c.getresponse()
-        tokens.append(json.loads(r.read())["refresh_token"])
-    return tokens
+    c = connect(base)
+    return [
+        exchange_code(c, cid, secret, authorize_code(c, cid, REDIRECT), REDIRECT)["refresh_token"]
+        for _ in range(n)
+    ]
 
 
 def load(
@@ -79,7 +44,7 @@ def load(
     deadline = time.monotonic() + seconds
 
     def worker(i: int) -> None:
-        c = _conn(base)
+        c = connect(base)
         j = i
         while time.monotonic() < deadline:
             body = urllib.parse.urlencode(
@@ -94,7 +59,7 @@ def load(
                 "POST",
                 "/v1/access_token",
                 body,
-                {"Content-Type": "application/x-www-form-urlencoded"},
+                FORM,
             )
             r = c.getresponse()
             r.read()
@@ -119,22 +84,8 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--conns", type=int, default=4)
     args = ap.parse_args()
-    emu = subprocess.Popen(
-        [
-            WXTOKEN,
-            "emulator",
-            "--port",
-            "0",
-            "--json",
-            "--auto-approve",
-            "--redirect-uri",
-            REDIRECT,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    emu, info = start_emulator("--auto-approve", "--redirect-uri", REDIRECT)
     try:
-        info = json.loads(emu.stdout.readline())  # type: ignore[union-attr]
         base, cid, secret = info["base_url"], info["client_id"], info["client_secret"]
         tokens = sign_in(base, cid, secret, args.grants)
         q: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]

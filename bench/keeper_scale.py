@@ -14,24 +14,22 @@ process's VmHWM from /proc.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from _common import WXTOKEN, authorize_code, connect, exchange_code, start_emulator
+
 from wxtoken.profile import Profile
 from wxtoken.store import Identity
 from wxtoken.store.sqlite import SQLiteStore
 from wxtoken.token import Token
 
-BIN = Path(sys.executable).parent
-WXTOKEN = str(BIN / "wxtoken")
 REDIRECT = "http://127.0.0.1:9/callback"
 
 
@@ -41,38 +39,13 @@ def control(base: str, path: str) -> dict:  # type: ignore[type-arg]
 
 
 def setup(base: str, cid: str, secret: str, store: SQLiteStore, n: int) -> None:
-    u = urllib.parse.urlsplit(base)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    c = connect(base)
     for i in range(n):
         name = f"p{i:05d}"
         store.add_profile(Profile(name, cid, REDIRECT, ("spark:kms",), base), secret, replace=False)
-        q = urllib.parse.urlencode(
-            {
-                "client_id": cid,
-                "response_type": "code",
-                "redirect_uri": REDIRECT,
-                "scope": "spark:kms",
-            }
-        )
-        c.request("GET", f"/v1/authorize?{q}")
-        r = c.getresponse()
-        r.read()
-        code = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["location"]).query)["code"]
-        form = urllib.parse.urlencode(
-            {
-                "grant_type": "authorization_code",
-                "client_id": cid,
-                "client_secret": secret,
-                "code": code[0],
-                "redirect_uri": REDIRECT,
-            }
-        )
+        code = authorize_code(c, cid, REDIRECT)
         started = time.time()
-        c.request(
-            "POST", "/v1/access_token", form, {"Content-Type": "application/x-www-form-urlencoded"}
-        )
-        r = c.getresponse()
-        tok = Token.from_response(json.loads(r.read()), started)
+        tok = Token.from_response(exchange_code(c, cid, secret, code, REDIRECT), started)
         store.save_token(name, tok, Identity(), event="login", detail={})
 
 
@@ -93,26 +66,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="wxtoken-keeper-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
     env.update({"WXTOKEN_HOME": str(tmp / "home"), "WXTOKEN_KEY_FILE": str(tmp / "key")})
-    emu = subprocess.Popen(
-        [
-            WXTOKEN,
-            "emulator",
-            "--port",
-            "0",
-            "--json",
-            "--auto-approve",
-            "--control",
-            "--access-ttl",
-            "3600",
-            "--redirect-uri",
-            REDIRECT,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    emu, info = start_emulator(
+        "--auto-approve", "--control", "--access-ttl", "3600", "--redirect-uri", REDIRECT
     )
     keeper = None
     try:
-        info = json.loads(emu.stdout.readline())  # type: ignore[union-attr]
         base = info["base_url"]
         store = SQLiteStore(tmp / "home", env=env)
         t0 = time.monotonic()

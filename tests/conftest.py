@@ -166,8 +166,16 @@ class Wx:
         return proc
 
     def add_profile(
-        self, emu: Emulator, name: str = "rec", *extra: str, secret: str | None = None
+        self,
+        emu: Emulator,
+        name: str = "rec",
+        *extra: str,
+        secret: str | None = None,
+        redirect_uri: str | None = None,
+        scopes: str | None = None,
     ) -> None:
+        """`profile add` for the emulator's integration, secret on stdin (as users are told)."""
+        scope_args = ["--scopes", scopes] if scopes else ["--preset", "verint-calling"]
         self(
             "profile",
             "add",
@@ -175,9 +183,8 @@ class Wx:
             "--client-id",
             emu.client_id,
             "--redirect-uri",
-            emu.redirect_uri,
-            "--preset",
-            "verint-calling",
+            redirect_uri or emu.redirect_uri,
+            *scope_args,
             "--base-url",
             emu.base_url,
             "--client-secret-stdin",
@@ -284,3 +291,43 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (IP SAN) and its key, PEM files: local TLS peers in tests."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "tls-cert.pem", directory / "tls-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file

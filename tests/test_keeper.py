@@ -7,10 +7,8 @@ messages, and a local SMTP server that requires STARTTLS.
 
 from __future__ import annotations
 
-import datetime
 import http.server
 import io
-import ipaddress
 import json
 import os
 import signal
@@ -28,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import WXTOKEN, Emulator, Wx, free_port, wait_until
+from tests.conftest import WXTOKEN, Emulator, Wx, free_port, self_signed_cert, wait_until
 from wxtoken.client import RetryPolicy, WebexClient
 from wxtoken.keeper.config import EXAMPLE, parse_config
 from wxtoken.keeper.run import Keeper
@@ -81,38 +79,8 @@ class Smtp:
 @pytest.fixture
 def smtp(tmp_path: Path) -> Iterator[Smtp]:
     from aiosmtpd.controller import Controller
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "smtp.pem", tmp_path / "smtp.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_file, key_file = self_signed_cert(tmp_path)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert_file, key_file)
     messages: list[str] = []

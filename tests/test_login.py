@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
 import http.client
 import http.server
-import ipaddress
 import socket
 import ssl
 import threading
@@ -16,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, self_signed_cert
 from wxtoken.client import RetryPolicy, WebexClient
 from wxtoken.errors import ConsentDenied, MalformedResponse, OAuthError, WebexUnavailable
 from wxtoken.login import CallbackListener
@@ -167,36 +165,7 @@ def test_redirects_are_not_followed(emulator_factory: Any) -> None:
 
 def test_tls_verification_cannot_be_skipped(tmp_path: Path) -> None:
     """HT-5: a self-signed certificate is a hard failure (exit 5), never a silent downgrade."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "k.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_file, key_file = self_signed_cert(tmp_path)
     hits: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -210,7 +179,7 @@ def test_tls_verification_cannot_be_skipped(tmp_path: Path) -> None:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    ctx.load_cert_chain(cert_file, key_file)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -234,22 +234,7 @@ def _authorize_and_capture(emu: Emulator, url: str) -> str:
 
 def test_login_paste_from_pipe(wx: Wx, emulator_factory) -> None:  # type: ignore[no-untyped-def]
     emu = emulator_factory("--auto-approve")
-    wx(
-        "profile",
-        "add",
-        "rec",
-        "--client-id",
-        emu.client_id,
-        "--redirect-uri",
-        "https://oauth.pstmn.io/v1/callback",
-        "--preset",
-        "verint-calling",
-        "--base-url",
-        emu.base_url,
-        "--client-secret-stdin",
-        input=emu.client_secret + "\n",
-        check=0,
-    )
+    wx.add_profile(emu, redirect_uri="https://oauth.pstmn.io/v1/callback")
     proc = subprocess.Popen(
         [WXTOKEN, "login", "--no-browser"],
         env=wx.env,
@@ -289,22 +274,7 @@ def test_login_paste_from_pipe(wx: Wx, emulator_factory) -> None:  # type: ignor
     ],
 )
 def test_login_paste_rejects_bad_input(wx: Wx, emu: Emulator, pasted: str, needle: str) -> None:
-    wx(
-        "profile",
-        "add",
-        "rec",
-        "--client-id",
-        emu.client_id,
-        "--redirect-uri",
-        "https://oauth.pstmn.io/v1/callback",
-        "--preset",
-        "verint-calling",
-        "--base-url",
-        emu.base_url,
-        "--client-secret-stdin",
-        input=emu.client_secret + "\n",
-        check=0,
-    )
+    wx.add_profile(emu, redirect_uri="https://oauth.pstmn.io/v1/callback")
     proc = wx("login", "--no-browser", "--paste", input=pasted + "\n")
     assert proc.returncode in (1, 4)
     assert needle in proc.stderr
@@ -359,22 +329,7 @@ def test_exchange_expired_code_and_wrong_secret(wx: Wx, emu: Emulator) -> None:
 
 
 def test_exchange_redirect_uri_not_registered(wx: Wx, emu: Emulator) -> None:
-    wx(
-        "profile",
-        "add",
-        "rec",
-        "--client-id",
-        emu.client_id,
-        "--redirect-uri",
-        "http://127.0.0.1:1/other",
-        "--preset",
-        "verint-calling",
-        "--base-url",
-        emu.base_url,
-        "--client-secret-stdin",
-        input=emu.client_secret + "\n",
-        check=0,
-    )
+    wx.add_profile(emu, redirect_uri="http://127.0.0.1:1/other")
     proc = wx("exchange", "--code", "-", input=_code(emu) + "\n")
     assert proc.returncode == 1 and "redirect URI" in proc.stderr
 
@@ -483,22 +438,7 @@ def test_revoke_and_logout(logged_in: tuple[Wx, Emulator]) -> None:
 
 
 def test_revoke_refused_keeps_tokens(wx: Wx, emu: Emulator) -> None:
-    wx(
-        "profile",
-        "add",
-        "rec",
-        "--client-id",
-        emu.client_id,
-        "--redirect-uri",
-        emu.redirect_uri,
-        "--scopes",
-        "spark:kms spark:people_read",
-        "--base-url",
-        emu.base_url,
-        "--client-secret-stdin",
-        input=emu.client_secret + "\n",
-        check=0,
-    )
+    wx.add_profile(emu, scopes="spark:kms spark:people_read")
     assert wx.login().returncode == 0
     proc = wx("revoke", "--yes")
     assert proc.returncode == 1 and "403" in proc.stderr
