@@ -453,7 +453,7 @@ def refresh(profile: str | None, force: bool) -> None:
     from .token import human_left, iso
 
     manager = _manager(profile)
-    result = manager.refresh(force=force, min_valid=0, unless_newer_than=None if force else 60)
+    result = manager.refresh(force=True, unless_newer_than=None if force else 60)
     tok = result.token
     if result.refreshed:
         _err(

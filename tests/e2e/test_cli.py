@@ -347,6 +347,20 @@ def test_token_fast_path_and_min_valid(logged_in: tuple[Wx, Emulator]) -> None:
     assert len(emu.refreshes(mark)) == 1
 
 
+def test_refresh_without_force_skips_only_a_recent_refresh(
+    logged_in: tuple[Wx, Emulator],
+) -> None:
+    wx, emu = logged_in
+    mark = emu.mark()
+    assert "less than a minute ago" in wx("refresh", check=0).stderr
+    assert emu.refreshes(mark) == []
+    db = sqlite3.connect(Path(wx.env["WXTOKEN_HOME"]) / "wxtoken.db")
+    db.execute("UPDATE tokens SET obtained_at = obtained_at - 120")  # signed in 2 minutes ago
+    db.commit()
+    assert "Refreshed 'rec'" in wx("refresh", check=0).stderr
+    assert len(emu.refreshes(mark)) == 1
+
+
 def test_refresh_and_rotation_warning(wx: Wx, emulator_factory) -> None:  # type: ignore[no-untyped-def]
     emu = emulator_factory("--rotate", "always")
     wx.add_profile(emu)
