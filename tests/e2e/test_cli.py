@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -481,6 +482,7 @@ def test_invalid_grant_marks_login_required_and_keeps_record(
     [
         ({"kind": "html", "status": 502, "count": 10}, 5, "Webex is failing"),
         ({"kind": "truncated", "count": 10}, 5, "not JSON"),
+        ({"kind": "incomplete", "count": 10}, 5, "no access_token"),
         ({"kind": "huge", "count": 10}, 5, "too large"),
         ({"kind": "status", "status": 503, "count": 10}, 5, "Webex is failing"),
         (
@@ -608,6 +610,15 @@ def test_emulator_command_exits_cleanly(wx: Wx) -> None:
     assert first.startswith("Webex emulator listening on http://127.0.0.1:")
     assert wait_until(lambda: "Ctrl-C" in proc.stdout.readline())  # type: ignore[union-attr]
     proc.terminate()
+    assert proc.wait(10) == 0
+    proc = subprocess.Popen(
+        [WXTOKEN, "emulator", "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().startswith("{")
+    proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
     bad = wx("emulator", "--host", "0.0.0.0", "--control")
     assert bad.returncode == 2 and "loopback" in bad.stderr

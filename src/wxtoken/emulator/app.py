@@ -104,6 +104,9 @@ def _fault_response(emu: Emulator, fault: Fault, tracking: str) -> Response | No
         return HTMLResponse(page + "</body></html>", fault.status or 502, headers)
     if fault.kind == "malformed":
         return Response(b"{'access_token': nope,]", 200, headers, media_type="application/json")
+    if fault.kind == "incomplete":
+        # Well-formed JSON that lacks the access token: a gateway or a changed API.
+        return JSONResponse({"token_type": "Bearer", "expires_in": 3600}, 200, headers)
     if fault.kind == "truncated":
         return Response(b'{"access_token": "abc', 200, headers, media_type="application/json")
     if fault.kind == "huge":
@@ -324,6 +327,7 @@ def control_routes(emu: Emulator) -> list[Route]:
             "trickle",
             "huge",
             "redirect",
+            "incomplete",
         }
         if fault.kind not in kinds:
             return bad(f"kind must be one of {sorted(kinds)}")
