@@ -135,6 +135,23 @@ def emu(emulator_factory: Any) -> Emulator:
     return emulator_factory()  # type: ignore[no-any-return]
 
 
+def profile_add_args(emu: Emulator, name: str = "rec") -> list[str]:
+    """`profile add` for the emulator's integration, without any way of giving the secret."""
+    return [
+        "profile",
+        "add",
+        name,
+        "--client-id",
+        emu.client_id,
+        "--redirect-uri",
+        emu.redirect_uri,
+        "--preset",
+        "verint-calling",
+        "--base-url",
+        emu.base_url,
+    ]
+
+
 @dataclass
 class Wx:
     """Runs the installed `wxtoken` with a private home, as a user would."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HELPERS, WXTOKEN, Emulator, Wx, base_env
+from tests.conftest import HELPERS, WXTOKEN, Emulator, Wx, base_env, profile_add_args
 from wxtoken.errors import (
     CorruptStore,
     KeySourceError,
@@ -301,15 +301,7 @@ def test_keyring_source_via_cli(wx: Wx, emu: Emulator, tmp_path: Path) -> None:
 def test_new_store_without_keyring_fails_closed(wx: Wx, emu: Emulator) -> None:
     wx.env.pop("WXTOKEN_KEY_FILE")
     proc = wx(
-        "profile",
-        "add",
-        "rec",
-        "--client-id",
-        emu.client_id,
-        "--redirect-uri",
-        emu.redirect_uri,
-        "--preset",
-        "verint-calling",
+        *profile_add_args(emu),
         "--client-secret-stdin",
         input="s\n",
         env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},

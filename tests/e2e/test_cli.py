@@ -23,6 +23,7 @@ from tests.conftest import (
     Wx,
     assert_no_secret,
     free_port,
+    profile_add_args,
     wait_until,
 )
 
@@ -120,47 +121,19 @@ def test_profile_add_bad_input(wx: Wx, emu: Emulator, args: list[str], needle: s
 
 def test_client_secret_never_from_argv(wx: Wx, emu: Emulator) -> None:
     proc = wx(
-        "profile",
-        "add",
-        "rec",
-        "--client-id",
-        emu.client_id,
-        "--redirect-uri",
-        emu.redirect_uri,
-        "--preset",
-        "verint-calling",
+        *profile_add_args(emu),
         "--client-secret",
         "x",
     )
     assert proc.returncode == 2
     # No stdin, no env, no terminal: a clear refusal rather than a hang.
     proc = wx(
-        "profile",
-        "add",
-        "rec",
-        "--client-id",
-        emu.client_id,
-        "--redirect-uri",
-        emu.redirect_uri,
-        "--preset",
-        "verint-calling",
-        "--base-url",
-        emu.base_url,
+        *profile_add_args(emu),
         input="",
     )
     assert proc.returncode == 2 and "client secret" in proc.stderr
     proc = wx(
-        "profile",
-        "add",
-        "rec",
-        "--client-id",
-        emu.client_id,
-        "--redirect-uri",
-        emu.redirect_uri,
-        "--preset",
-        "verint-calling",
-        "--base-url",
-        emu.base_url,
+        *profile_add_args(emu),
         env={"WXTOKEN_CLIENT_SECRET": emu.client_secret},
         check=0,
     )
