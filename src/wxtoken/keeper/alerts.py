@@ -151,11 +151,14 @@ class Dispatcher:
             except Exception as exc:  # a channel's failure must never stop the keeper
                 ok = False
                 self.failed += 1
-                self._log.write(f"wxtoken keep: alert via {name} failed ({exc}); will retry\n")
+                # Only our own messages are safe to show: another exception's text could carry
+                # the channel's URL, whose path is a webhook's credential.
+                why = str(exc) if isinstance(exc, AlertError) else type(exc).__name__
+                self._log.write(f"wxtoken keep: alert via {name} failed ({why}); will retry\n")
                 self.store.append_event(
                     alert.profile,
                     "alert_failed",
-                    {"key": alert.key, "channel": name, "error": str(exc)},
+                    {"key": alert.key, "channel": name, "error": why},
                 )
                 continue
             self.sent.add((alert.key, name))
