@@ -7,12 +7,21 @@ import json
 import subprocess
 import sys
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from wxtoken._local import Settings
+from wxtoken.store.sqlite import SQLiteStore
 
 BIN = Path(sys.executable).parent
 WXTOKEN = str(BIN / "wxtoken")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def store_at(home: Path, env: Mapping[str, str]) -> SQLiteStore:
+    """The embedded store in `home` with the key settings of `env`."""
+    return SQLiteStore(Settings(dict(env, WXTOKEN_HOME=str(home))))
 
 
 def start_emulator(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:

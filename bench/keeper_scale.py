@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from _common import WXTOKEN, authorize_code, connect, exchange_code, start_emulator
+from _common import WXTOKEN, authorize_code, connect, exchange_code, start_emulator, store_at
 
 from wxtoken.profile import Profile
 from wxtoken.store import Identity
@@ -72,7 +72,7 @@ def main() -> None:
     keeper = None
     try:
         base = info["base_url"]
-        store = SQLiteStore(tmp / "home", env=env)
+        store = store_at(tmp / "home", env)
         t0 = time.monotonic()
         setup(base, info["client_id"], info["client_secret"], store, args.profiles)
         store.close()

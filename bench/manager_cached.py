@@ -13,10 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import store_at
+
 from wxtoken import TokenManager
 from wxtoken.profile import Profile
 from wxtoken.store import Identity
-from wxtoken.store.sqlite import SQLiteStore
 from wxtoken.token import Token
 
 
@@ -32,7 +33,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=300_000)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="wxtoken-bench-"))
-    store = SQLiteStore(tmp / "home", env={"WXTOKEN_KEY_FILE": str(tmp / "key")})
+    store = store_at(tmp / "home", {"WXTOKEN_KEY_FILE": str(tmp / "key")})
     store.add_profile(
         Profile("b", "Cid", "http://127.0.0.1:1/cb", ("spark:kms",)), "s", replace=False
     )

@@ -17,18 +17,26 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from wxtoken._local import Settings
+from wxtoken.store.sqlite import SQLiteStore
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 WXTOKEN = str(BIN / "wxtoken") if (BIN / "wxtoken").exists() else shutil.which("wxtoken") or ""
 BROWSER_SCRIPT = ROOT / "scripts" / "browser.py"
 HELPERS = ROOT / "tests" / "helpers"
+
+
+def store_at(home: Path, env: Mapping[str, str], **kw: Any) -> SQLiteStore:
+    """The embedded store in `home` with the key settings of `env` (WXTOKEN_HOME overridden)."""
+    return SQLiteStore(Settings(dict(env, WXTOKEN_HOME=str(home))), **kw)
 
 
 def free_port() -> int:

@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HELPERS, Emulator, Wx
+from tests.conftest import HELPERS, Emulator, Wx, store_at
 from wxtoken import TokenManager
 from wxtoken.errors import LoginRequired
-from wxtoken.store.sqlite import SQLiteStore
 
 WORKER = str(HELPERS / "worker.py")
 PROCS, THREADS = 8, 8
@@ -87,7 +86,7 @@ def test_8x8_with_faults(
 ) -> None:
     emu = emulator_factory("--rotate", "always")
     login_with_short_access(wx, emu)
-    rt_before = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env).token_record("rec")
+    rt_before = store_at(Path(wx.env["WXTOKEN_HOME"]), wx.env).token_record("rec")
     emu.fault(**fault)
     mark = emu.mark()
     results = stampede(wx)
@@ -99,7 +98,7 @@ def test_8x8_with_faults(
         f"requests = {len(hits)} (faults {extra} + refresh {len(ok)})"
     )
     assert len(ok) == 1 and len(hits) == extra + 1, "one refresh in flight, retried by one"
-    rec = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env).token_record("rec")
+    rec = store_at(Path(wx.env["WXTOKEN_HOME"]), wx.env).token_record("rec")
     assert rec is not None and rec.status == "ok" and rt_before is not None
     assert rec.generation == rt_before.generation + 1
 
@@ -114,7 +113,7 @@ def _kill_cycles(
             wx.add_profile(emu, f"p{i}")
             assert wx.login(f"p{i}").returncode == 0
     names = ["rec"] + [f"p{i}" for i in range(1, workers)]
-    store = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env)
+    store = store_at(Path(wx.env["WXTOKEN_HOME"]), wx.env)
     rng = random.Random(int(os.environ.get("WXTOKEN_TEST_SEED", "20261124")))
     counts = {"cycles": 0, "corrupted": 0, "lost": 0, "refreshes_done": 0}
 

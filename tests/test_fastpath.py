@@ -10,11 +10,18 @@ import pytest
 
 from tests.conftest import Emulator, Wx
 from wxtoken import _fastpath
+from wxtoken._local import Settings
 from wxtoken.token import DEFAULT_MIN_VALID
 
 
 def test_defaults_agree() -> None:
-    assert _fastpath.DEFAULT_MIN_VALID == DEFAULT_MIN_VALID
+    """The hot path, the full CLI and the library hand out tokens with the same margin."""
+    from wxtoken.cli import token
+
+    parsed = _fastpath._args(["token"], {})
+    assert parsed is not None and parsed[1] == DEFAULT_MIN_VALID
+    [option] = [p for p in token.params if p.name == "min_valid"]
+    assert option.default == DEFAULT_MIN_VALID
 
 
 @pytest.mark.parametrize(
@@ -63,13 +70,7 @@ def test_hot_path_answers_without_click(logged_in: tuple[Wx, Emulator]) -> None:
 
 
 def test_falls_back_for_other_key_sources(tmp_path: Path) -> None:
-    assert _fastpath._token(None, 300, {"WXTOKEN_HOME": str(tmp_path)}) is None
-    assert (
-        _fastpath._token(
-            None,
-            300,
-            {"WXTOKEN_HOME": str(tmp_path), "WXTOKEN_KEY_FILE": "k", "WXTOKEN_PASSPHRASE": "p"},
-        )
-        is None
-    )
+    assert _fastpath._token(None, 300, Settings({"WXTOKEN_HOME": str(tmp_path)})) is None
+    both = {"WXTOKEN_HOME": str(tmp_path), "WXTOKEN_KEY_FILE": "k", "WXTOKEN_PASSPHRASE": "p"}
+    assert _fastpath._token(None, 300, Settings(both)) is None
     assert _fastpath.run(["token", "--help"]) is None

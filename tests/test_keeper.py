@@ -26,11 +26,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import WXTOKEN, Emulator, Wx, free_port, self_signed_cert, wait_until
+from tests.conftest import WXTOKEN, Emulator, Wx, free_port, self_signed_cert, store_at, wait_until
 from wxtoken.client import RetryPolicy, WebexClient
 from wxtoken.keeper.config import EXAMPLE, parse_config
 from wxtoken.keeper.run import Keeper
-from wxtoken.store.sqlite import SQLiteStore
 
 # --- receivers ---------------------------------------------------------------------------------
 
@@ -135,7 +134,7 @@ def keeper_for(
             "alerts": dict({"thresholds": ["40s", "20s", "10s"]}, **alerts),
         }
     )
-    store = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env, clock=clock)
+    store = store_at(Path(wx.env["WXTOKEN_HOME"]), wx.env, clock=clock)
     client = WebexClient(
         emu.base_url, clock=clock, sleep=lambda s: None, retry=RetryPolicy(attempts=2, budget=5)
     )
@@ -253,7 +252,7 @@ def test_each_threshold_fires_once_on_every_channel(
         + json.dumps(messages)
     )
     assert "SECRETPATH" not in log.getvalue() + log2.getvalue()
-    rt = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env).load_token("rec")
+    rt = store_at(Path(wx.env["WXTOKEN_HOME"]), wx.env).load_token("rec")
     assert rt is not None and rt[1].refresh_token is not None
     assert rt[1].refresh_token.split("_")[0] not in text
     assert emu.client_secret not in text
@@ -405,7 +404,7 @@ def test_keep_process_metrics_socket_and_sigterm(wx: Wx, emu: Emulator, tmp_path
         assert token and token == wx("token", check=0).stdout.strip()
         assert "keeper: running" in wx("status", check=0).stdout
         # A scheduled refresh is in flight when SIGTERM arrives: it finishes and is stored.
-        before = SQLiteStore(home, env=wx.env).token_record("rec")
+        before = store_at(home, wx.env).token_record("rec")
         emu.fault("delay", delay=2.0, count=1)
         assert wait_until(lambda: emu.control("GET", "faults")["faults"] == [], timeout=10)
         proc.send_signal(signal.SIGTERM)
@@ -416,7 +415,7 @@ def test_keep_process_metrics_socket_and_sigterm(wx: Wx, emu: Emulator, tmp_path
             proc.wait()
     assert proc.returncode == 0, err
     assert "stopped cleanly" in err
-    after = SQLiteStore(home, env=wx.env).token_record("rec")
+    after = store_at(home, wx.env).token_record("rec")
     assert before is not None and after is not None and after.generation > before.generation
     assert not sock.exists()
     wx("refresh", "--force", check=0)  # nothing lost: the stored grant works

@@ -10,15 +10,14 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.conftest import Emulator, Wx
+from tests.conftest import Emulator, Wx, store_at
 from wxtoken import TokenManager, WebexAuth
 from wxtoken.client import RetryPolicy, WebexClient
 from wxtoken.errors import InvalidGrant, LoginRequired, MalformedResponse, WebexUnavailable
-from wxtoken.store.sqlite import SQLiteStore
 
 
 def manager(wx: Wx, **kw: Any) -> TokenManager:
-    store = SQLiteStore(Path(wx.env["WXTOKEN_HOME"]), env=wx.env)
+    store = store_at(Path(wx.env["WXTOKEN_HOME"]), wx.env)
     return TokenManager("rec", store=store, **kw)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HELPERS, WXTOKEN, Emulator, Wx, base_env, profile_add_args
+from tests.conftest import HELPERS, WXTOKEN, Emulator, Wx, base_env, profile_add_args, store_at
 from wxtoken.errors import (
     CorruptStore,
     KeySourceError,
@@ -39,7 +39,7 @@ NOW = time.time()
 def make_store(tmp_path: Path, **env: str) -> SQLiteStore:
     full = {"WXTOKEN_KEY_FILE": str(tmp_path / "k" / "key")}
     full.update(env)
-    return SQLiteStore(tmp_path / "home", env=full)
+    return store_at(tmp_path / "home", full)
 
 
 def seed(store: SQLiteStore, name: str = "a", secret: str = "CS-secret") -> Token:
@@ -141,25 +141,25 @@ def test_wrong_keyfile_and_source_mismatch(tmp_path: Path) -> None:
     with pytest.raises(WrongKey):
         other.load_token("a")
     with pytest.raises(KeySourceError, match="WXTOKEN_KEY_FILE"):
-        SQLiteStore(tmp_path / "home", env={}).load_token("a")
+        store_at(tmp_path / "home", {}).load_token("a")
     with pytest.raises(KeySourceError):
-        SQLiteStore(tmp_path / "home", env={"WXTOKEN_PASSPHRASE": "p"}).load_token("a")
+        store_at(tmp_path / "home", {"WXTOKEN_PASSPHRASE": "p"}).load_token("a")
     with pytest.raises(UsageError):
         make_store(tmp_path, WXTOKEN_PASSPHRASE="p").load_token("a")
     # Metadata stays readable without the key (status works for monitoring).
-    assert SQLiteStore(tmp_path / "home", env={}).token_record("a") is not None
+    assert store_at(tmp_path / "home", {}).token_record("a") is not None
 
 
 def test_passphrase_source(tmp_path: Path) -> None:
     env = {"WXTOKEN_PASSPHRASE": "correct horse battery staple"}
-    store = SQLiteStore(tmp_path / "home", env=env)
+    store = store_at(tmp_path / "home", env)
     seed(store)
     assert store.key_source() == "passphrase"
-    assert SQLiteStore(tmp_path / "home", env=env).client_secret("a") == "CS-secret"
+    assert store_at(tmp_path / "home", env).client_secret("a") == "CS-secret"
     with pytest.raises(WrongKey, match="WXTOKEN_PASSPHRASE"):
-        SQLiteStore(tmp_path / "home", env={"WXTOKEN_PASSPHRASE": "wrong"}).load_token("a")
+        store_at(tmp_path / "home", {"WXTOKEN_PASSPHRASE": "wrong"}).load_token("a")
     with pytest.raises(KeySourceError, match="no terminal"):
-        SQLiteStore(tmp_path / "home", env={}).load_token("a")
+        store_at(tmp_path / "home", {}).load_token("a")
     meta = dict(sqlite3.connect(store.path).execute("SELECT key, value FROM meta").fetchall())
     assert meta["kdf"] == "scrypt" and meta["kdf_params"] == "131072,8,1"
 
@@ -180,7 +180,7 @@ def test_permissions_refused(tmp_path: Path) -> None:
     link = tmp_path / "linked"
     link.symlink_to(tmp_path / "home")
     with pytest.raises(UnsafePermissions, match="symbolic link"):
-        SQLiteStore(link, env={"WXTOKEN_KEY_FILE": str(keyfile)}).load_token("a")
+        store_at(link, {"WXTOKEN_KEY_FILE": str(keyfile)}).load_token("a")
 
 
 def test_corrupt_database(tmp_path: Path) -> None:
@@ -203,7 +203,7 @@ def test_unwritable_directory(tmp_path: Path) -> None:
         seed(store)
         store.close()
         before = db_digest(store)
-        ro = SQLiteStore(tmp_path / "home", env={"WXTOKEN_KEY_FILE": str(tmp_path / "k/key")})
+        ro = store_at(tmp_path / "home", {"WXTOKEN_KEY_FILE": str(tmp_path / "k/key")})
         conn = ro._conn()
         conn.execute("PRAGMA query_only = ON")
         with pytest.raises(StorageError):

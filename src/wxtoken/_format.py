@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import binascii
 
-DB_NAME = "wxtoken.db"
 SCHEMA_VERSION = 1
 SEALED_VERSION = b"\x01"  # sealed value = version byte | 12-byte nonce | ciphertext+tag
 NONCE_LEN = 12

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import click
 
+from . import _local
 from ._version import __version__
 from .errors import (
     EXIT_ATTENTION,
@@ -49,9 +50,18 @@ def _err(text: str) -> None:
     click.echo(text, err=True)
 
 
+_SETTINGS: list[_local.Settings] = []
+
+
+def _settings() -> _local.Settings:
+    """This process's settings, read once (a bad WXTOKEN_* value is a usage error)."""
+    if not _SETTINGS:
+        _SETTINGS.append(_local.Settings())
+    return _SETTINGS[0]
+
+
 def _store() -> Any:
-    from .store.fs import home_dir
-    from .store.sqlite import SQLiteStore
+    from .store import open_store
 
     prompt: Callable[[str, bool], str] | None = None
     if sys.stdin.isatty():
@@ -60,13 +70,13 @@ def _store() -> Any:
             value: str = click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
             return value
 
-    return SQLiteStore(home_dir(), prompt=prompt)
+    return open_store(_settings(), prompt=prompt)
 
 
 def _manager(profile: str | None) -> Any:
     from .manager import TokenManager
 
-    return TokenManager(profile, store=_store())
+    return TokenManager(profile, store=_store(), settings=_settings())
 
 
 def profile_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -109,7 +119,7 @@ def _read_client_secret(from_stdin: bool) -> str:
                 fix="printf '%s\\n' \"$SECRET\" | wxtoken profile add ... --client-secret-stdin",
             )
         return value
-    env = os.environ.get("WXTOKEN_CLIENT_SECRET", "").strip()
+    env = _settings().client_secret
     if env:
         return env
     if sys.stdin.isatty():
@@ -408,7 +418,7 @@ def _summary(manager: Any, result: Any, as_json: bool) -> None:
 @profile_option
 @click.option(
     "--min-valid",
-    default=300,
+    default=_local.DEFAULT_MIN_VALID,
     show_default=True,
     type=click.IntRange(0, 10**8),
     help="Refresh first if the token would expire within this many seconds.",
@@ -423,7 +433,7 @@ def token(profile: str | None, min_valid: int) -> None:
     """
     from ._fastpath import ask_keeper_line
 
-    answered = ask_keeper_line(profile, min_valid, os.environ)
+    answered = ask_keeper_line(profile, min_valid, _settings())
     if answered is not None:
         sys.exit(answered)
     manager = _manager(profile)
@@ -529,18 +539,6 @@ def status(profile: str | None, all_: bool, as_json: bool, warn_days: float) -> 
     return EXIT_OK
 
 
-def _keeper_alive(path: str) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(1.0)
-        try:
-            s.connect(path)
-        except OSError:
-            return False
-    return True
-
-
 def _status_table(rows: list[Any], now: float) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -589,10 +587,7 @@ def _status_table(rows: list[Any], now: float) -> None:
                 markup=False,
             )
     first = rows[0]
-    from ._fastpath import _socket_path
-
-    sock = _socket_path({"WXTOKEN_HOME": str(Path(first.storage).parent)})
-    keeper = "running" if sock and _keeper_alive(sock) else "not running"
+    keeper = "running" if _local.keeper_alive(_settings().socket_path) else "not running"
     console.print(f"keeper: {keeper}", markup=False)
     console.print(
         f"store: {first.storage}  key: {WEAKNESS.get(first.key_source or '', 'none')}", markup=False
@@ -783,9 +778,8 @@ def keep(
     import threading
 
     from .keeper.config import EXAMPLE, load_config, parse_listen
-    from .keeper.run import Keeper, default_socket
+    from .keeper.run import Keeper
     from .keeper.service import MetricsServer, TokenSocket
-    from .store.fs import home_dir
 
     if print_config:
         click.echo(EXAMPLE, nl=False)
@@ -805,11 +799,14 @@ def keep(
     names = keeper.names()
     if not names:
         raise UsageError("there are no profiles to keep", fix="wxtoken profile add ... first")
-    sock_path = (
-        Path(socket_path).expanduser()
-        if socket_path
-        else (config.socket_path or default_socket(home_dir()))
-    )
+    settings = _settings()
+    # --socket, then WXTOKEN_SOCKET, then the config file, then the default in the home.
+    if socket_path:
+        sock_path = Path(socket_path).expanduser()
+    elif settings.socket_explicit or config.socket_path is None:
+        sock_path = Path(settings.socket_path)
+    else:
+        sock_path = config.socket_path
     metrics = MetricsServer(
         config.metrics_host, config.metrics_port, keeper.metrics, keeper.healthy
     )
@@ -975,6 +972,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except WxtokenError as exc:
         _err(f"wxtoken: error: {exc.one_line()}")
         sys.exit(exc.exit_code)
+    except _local.SettingError as exc:
+        _err(f"wxtoken: error: {exc.message}; fix: {exc.fix}")
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         _err("wxtoken: interrupted; nothing was half-written")
         sys.exit(130)

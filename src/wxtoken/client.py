@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx2
 
-from . import oauth
+from . import _local, oauth
 from ._version import __version__
 from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text
 from .profile import is_loopback_host
@@ -30,8 +30,8 @@ from .profile import is_loopback_host
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 4  # the default: 4 attempts ...
-    budget: float = 30.0  # ... and 30 s in all
+    attempts: int = _local.RETRY_ATTEMPTS
+    budget: float = _local.RETRY_BUDGET
     base: float = 0.5
     cap: float = 8.0
 
@@ -49,9 +49,9 @@ class WebexClient:
         self,
         base_url: str,
         *,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 30.0,
-        deadline: float = 60.0,
+        connect_timeout: float = _local.HTTP_CONNECT_TIMEOUT,
+        read_timeout: float = _local.HTTP_READ_TIMEOUT,
+        deadline: float = _local.DEFAULT_HTTP_DEADLINE,
         max_body: int = oauth.MAX_BODY,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,

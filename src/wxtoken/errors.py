@@ -25,6 +25,10 @@
 Every error renders as one line: what happened and why, then the command that fixes it. No
 message ever carries a secret: callers pass fingerprints, and server-provided text goes through
 `clean_server_text` (control characters stripped, length capped) before it lands here.
+
+An error that came from a Webex response also carries what a program branches on: `.status`
+(the HTTP status) and `.error` (the OAuth error code, e.g. "invalid_grant" or
+"authorization_pending", when Webex sent one). Never parse the message to tell errors apart.
 """
 
 from __future__ import annotations
@@ -60,11 +64,21 @@ class WxtokenError(Exception):
 
     exit_code = EXIT_ERROR
 
-    def __init__(self, message: str, *, fix: str | None = None, tracking_id: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        fix: str | None = None,
+        tracking_id: str | None = None,
+        error: str | None = None,
+        status: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.fix = fix
         self.tracking_id = tracking_id
+        self.error = error  # the OAuth error code Webex sent, if any
+        self.status = status  # the HTTP status of Webex's answer, if there was one
 
     def one_line(self) -> str:
         parts = [self.message.rstrip(".")]
@@ -79,54 +93,62 @@ class WxtokenError(Exception):
 
 
 class UsageError(WxtokenError):
+    """The command line or the environment is wrong."""
+
     exit_code = EXIT_USAGE
 
 
 class ProfileNotFound(UsageError):
-    pass
+    """No profile has that name."""
 
 
 class OAuthError(WxtokenError):
+    """Webex refused for a reason a person can fix; `.error` and `.status` say which."""
+
     exit_code = EXIT_ERROR
 
 
 class InvalidClient(OAuthError):
-    pass
+    """Webex rejected the client id or secret."""
 
 
 class RedirectUriRejected(OAuthError):
-    pass
+    """The redirect URI is not registered on the integration (exact match)."""
 
 
 class StateMismatch(OAuthError):
-    pass
+    """A callback that does not belong to this sign-in attempt."""
 
 
 class InvalidScope(OAuthError):
-    pass
+    """Webex rejected the requested scopes."""
 
 
 class Forbidden(OAuthError):
-    pass
+    """403: the token lacks a scope or the user lacks an admin role."""
 
 
 class LoginRequired(WxtokenError):
+    """A person must sign in again."""
+
     exit_code = EXIT_LOGIN_REQUIRED
 
 
 class NoTokens(LoginRequired):
-    pass
+    """The profile has no tokens yet (never signed in, or logged out)."""
 
 
 class ConsentDenied(LoginRequired):
-    pass
+    """The user or an administrator declined the integration."""
 
 
 class InvalidGrant(LoginRequired):
-    pass
+    """A code or refresh token that is invalid, expired, used or revoked."""
 
 
 class WebexUnavailable(WxtokenError):
+    """Webex is unreachable, failing, or rate-limiting beyond the retry budget."""
+
     exit_code = EXIT_UNAVAILABLE
 
     def __init__(
@@ -136,34 +158,38 @@ class WebexUnavailable(WxtokenError):
         fix: str | None = None,
         tracking_id: str | None = None,
         retry_after: float | None = None,
+        error: str | None = None,
+        status: int | None = None,
     ):
-        super().__init__(message, fix=fix, tracking_id=tracking_id)
+        super().__init__(message, fix=fix, tracking_id=tracking_id, error=error, status=status)
         self.retry_after = retry_after
 
 
 class MalformedResponse(WebexUnavailable):
-    pass
+    """An answer that is not what Webex sends: HTML, truncated, oversized, fields missing."""
 
 
 class StorageError(WxtokenError):
+    """The store or its key."""
+
     exit_code = EXIT_STORAGE
 
 
 class KeySourceError(StorageError):
-    pass
+    """The key source is unavailable, misconfigured, or not the store's."""
 
 
 class WrongKey(StorageError):
-    pass
+    """The passphrase or key does not open this store."""
 
 
 class TamperedData(StorageError):
-    pass
+    """A sealed value failed its integrity check."""
 
 
 class CorruptStore(StorageError):
-    pass
+    """The store file is damaged or not a wxtoken store."""
 
 
 class UnsafePermissions(StorageError):
-    pass
+    """A store file or directory that other users can reach, or someone else owns."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import oauth
+from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
     InvalidGrant,
     LoginRequired,
@@ -28,12 +29,11 @@ from .errors import (
 )
 from .profile import DEFAULT_BASE_URL, Profile
 from .store import STATUS_LOGIN_REQUIRED, Identity, TokenRecord, TokenStore, open_store
-from .token import DEFAULT_MIN_VALID, Token, TokenState, iso
+from .token import Token, TokenState, iso
 
 if TYPE_CHECKING:
     from .client import RetryPolicy, WebexClient
 
-LOCK_TIMEOUT = 60.0  # longer than a whole refresh with retries (30 s budget + 30 s read)
 DEFAULT_WARN_DAYS = 14
 
 STATE_OK = "ok"
@@ -135,17 +135,22 @@ class TokenManager:
         profile: str | None = None,
         *,
         store: TokenStore | None = None,
+        settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
         client_factory: Callable[[Profile], WebexClient] | None = None,
         retry: RetryPolicy | None = None,
-        lock_timeout: float = LOCK_TIMEOUT,
+        lock_timeout: float | None = None,
     ):
-        self.store = store if store is not None else open_store()
-        self.name = resolve_profile_name(self.store, profile)
+        self.settings = settings if settings is not None else Settings()
+        self.store = store if store is not None else open_store(self.settings)
+        self.name = resolve_profile_name(self.store, profile or self.settings.profile)
         self._clock = clock
         self._client_factory = client_factory
         self._retry = retry
-        self._lock_timeout = lock_timeout
+        # Outlasts the longest refresh another process can be making (see _local.Timeouts).
+        self._lock_timeout = (
+            lock_timeout if lock_timeout is not None else self.settings.timeouts.lock_wait
+        )
         self._cached: Token | None = None  # only ever a token that was persisted first
         self._profile: Profile | None = None
         self._guard = threading.Lock()
@@ -170,7 +175,12 @@ class TokenManager:
             return
         from .client import WebexClient
 
-        client = WebexClient(self.profile.base_url, retry=self._retry, clock=self._clock)
+        client = WebexClient(
+            self.profile.base_url,
+            retry=self._retry,
+            clock=self._clock,
+            deadline=self.settings.timeouts.http_deadline,
+        )
         try:
             yield client
         finally:

@@ -350,20 +350,24 @@ def classify_error(
     `grant` is "authorization_code", "refresh_token" or "api" and only shapes the advice.
     """
     where = f"HTTP {info.status}: {info.message}"
-    tid = info.tracking_id
+    meta: dict[str, Any] = {
+        "tracking_id": info.tracking_id,
+        "error": info.code,
+        "status": info.status,
+    }
     if info.status == 429 or info.status == 423:
         when = f" after {int(retry_after)} s" if retry_after is not None else " later"
         return WebexUnavailable(
             f"Webex is rate-limiting this integration ({where})",
             fix=f"try again{when}",
-            tracking_id=tid,
+            **meta,
             retry_after=retry_after,
         )
     if info.status >= 500 or info.status == 408 or info.code in _TRANSIENT_CODES:
         return WebexUnavailable(
             f"Webex is failing ({where})",
             fix="try again in a few minutes; check https://status.webex.com",
-            tracking_id=tid,
+            **meta,
             retry_after=retry_after,
         )
     code = info.code
@@ -372,7 +376,7 @@ def classify_error(
             f"Webex rejected the client id or secret ({where})",
             fix="re-enter them with `wxtoken profile add NAME --replace ...` "
             "(the secret is shown once, in the Webex developer portal)",
-            tracking_id=tid,
+            **meta,
         )
     if code == "invalid_grant":
         if "redirect" in info.message.lower():
@@ -380,47 +384,47 @@ def classify_error(
                 f"Webex rejected the redirect URI for this code ({where})",
                 fix="use the redirect URI registered on the integration and run "
                 "`wxtoken login` again",
-                tracking_id=tid,
+                **meta,
             )
         if grant == "authorization_code":
             return InvalidGrant(
                 f"the authorization code is invalid, expired or already used ({where})",
                 fix="run `wxtoken login` to get a fresh code",
-                tracking_id=tid,
+                **meta,
             )
         return InvalidGrant(
             f"Webex rejected the refresh token: expired, revoked or replaced ({where})",
             fix="sign in again with `wxtoken login`",
-            tracking_id=tid,
+            **meta,
         )
     if code == "invalid_scope":
         return InvalidScope(
             f"Webex rejected the scopes ({where})",
             fix="register the scopes on the integration or change the profile's scopes",
-            tracking_id=tid,
+            **meta,
         )
     if info.status == 403:
         return Forbidden(
             f"Webex refused: the token lacks a scope or the user lacks an admin role ({where})",
             fix="sign in as a Full Admin with `wxtoken login`, with the scopes the task needs",
-            tracking_id=tid,
+            **meta,
         )
     if info.status == 401:
         return InvalidGrant(
             f"Webex no longer accepts this access token ({where})",
             fix="run `wxtoken refresh`, or `wxtoken login` if that fails",
-            tracking_id=tid,
+            **meta,
         )
     if "redirect" in info.message.lower():
         return RedirectUriRejected(
             f"Webex rejected the redirect URI ({where})",
             fix="register the profile's redirect URI on the integration, or fix the profile",
-            tracking_id=tid,
+            **meta,
         )
     return OAuthError(
         f"Webex refused the request ({where})",
         fix="check the profile with `wxtoken profile show` and the integration's settings",
-        tracking_id=tid,
+        **meta,
     )
 
 

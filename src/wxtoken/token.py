@@ -11,12 +11,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ._local import DEFAULT_MIN_VALID
 from .errors import MalformedResponse
 
-# Access tokens are refreshed when they have less than this left unless the caller asks for
-# more. Five minutes covers a slow script run and clock skew between hosts, while staying far
-# below Webex's shortest observed lifetime (12 h), so it never causes a refresh loop.
-DEFAULT_MIN_VALID = 300
+# Access tokens are refreshed when they have less than DEFAULT_MIN_VALID (300 s) left unless the
+# caller asks for more. Five minutes covers a slow script run and clock skew between hosts, while
+# staying far below Webex's shortest observed lifetime (12 h), so it never causes a refresh loop.
+# The value lives in _local because the `wxtoken token` hot path needs it too.
 
 # Lifetimes beyond ten years are treated as bogus and clamped: golang/oauth2 clamps similarly,
 # and a huge value must not overflow datetime or suppress every future refresh.

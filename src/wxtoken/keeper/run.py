@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import LoginRequired, StorageError, WebexUnavailable, WxtokenError
@@ -359,7 +358,3 @@ def _with_reason(record: TokenRecord, reason: str) -> TokenRecord:
     from dataclasses import replace
 
     return replace(record, status_reason=reason)
-
-
-def default_socket(home: Path) -> Path:
-    return home / "keeper.sock"

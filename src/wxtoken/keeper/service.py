@@ -7,6 +7,8 @@ can neither reach it nor be served. It answers one JSON line per connection:
     -> {"profile": "recorder", "min_valid": 300}
     <- {"ok": true, "access_token": "...", "access_expires_at": 1735689600.0}
     <- {"ok": false, "exit_code": 4, "error": "one line, fix included"}
+    -> {"ping": true}                        (is a keeper running? `wxtoken status` asks)
+    <- {"ok": true, "pong": true}
 
 It never serves refresh tokens or client secrets (P18).
 """
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._local import DEFAULT_MIN_VALID, keeper_alive
 from ..errors import UnsafePermissions, UsageError, WxtokenError
 from ..store.fs import check_private, ensure_private_dir
 
@@ -115,7 +118,7 @@ class TokenSocket:
                     f"{path} exists and is not a socket",
                     fix=f"move {path} aside or choose another --socket",
                 )
-            if _alive(path):
+            if keeper_alive(str(path)):
                 raise UsageError(
                     f"another keeper is already serving {path}",
                     fix="stop it first, or give this one another --socket",
@@ -132,8 +135,11 @@ class TokenSocket:
                 line = self.rfile.readline(MAX_REQUEST)
                 try:
                     req = json.loads(line)
+                    if req.get("ping") is True:
+                        self.wfile.write(b'{"ok": true, "pong": true}\n')
+                        return
                     profile = req.get("profile")
-                    min_valid = float(req.get("min_valid", 300))
+                    min_valid = float(req.get("min_valid", DEFAULT_MIN_VALID))
                     if profile is not None and not isinstance(profile, str):
                         raise ValueError("profile")
                 except (ValueError, AttributeError, TypeError):
@@ -169,37 +175,6 @@ class TokenSocket:
             self.path.unlink()
         except FileNotFoundError:
             pass
-
-
-def _alive(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(1.0)
-        try:
-            s.connect(str(path))
-        except OSError:
-            return False
-    return True
-
-
-def ask_keeper(
-    path: str, profile: str | None, min_valid: float, timeout: float = 70.0
-) -> dict[str, Any] | None:
-    """A client for the socket; None when no keeper listens there."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.connect(path)
-        except OSError:
-            return None
-        s.sendall(json.dumps({"profile": profile, "min_valid": min_valid}).encode() + b"\n")
-        chunks = []
-        for chunk in iter(lambda: s.recv(65536), b""):
-            chunks.append(chunk)
-    try:
-        out = json.loads(b"".join(chunks))
-    except ValueError:
-        return None
-    return out if isinstance(out, dict) else None
 
 
 def error_answer(exc: WxtokenError) -> dict[str, Any]:

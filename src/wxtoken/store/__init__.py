@@ -8,12 +8,12 @@ protocol.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
+from .._local import Settings
 from ..profile import Profile
 from ..token import Token
 
@@ -104,12 +104,17 @@ class TokenStore(Protocol):
     def fingerprint(self, secret: str) -> str: ...
 
 
-def open_store(home: Path | None = None, env: Mapping[str, str] | None = None) -> TokenStore:
-    """The embedded store in WXTOKEN_HOME (or the platform data directory)."""
-    from .fs import home_dir
+def open_store(
+    settings: Settings | None = None, prompt: Callable[[str, bool], str] | None = None
+) -> TokenStore:
+    """The store the settings name (the embedded one in WXTOKEN_HOME): the one composition root.
+
+    `prompt(label, confirm)` asks for a passphrase on a terminal; without it a store that needs
+    one and has no WXTOKEN_PASSPHRASE fails with a clear error.
+    """
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(home or home_dir(env), env=env)
+    return SQLiteStore(settings if settings is not None else Settings(), prompt=prompt)
 
 
 def iter_names(store: TokenStore) -> Iterator[str]:

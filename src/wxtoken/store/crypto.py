@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from .._format import SEALED_VERSION, decode_keyfile, split_sealed
+from .._local import Settings
 from ..errors import KeySourceError, TamperedData, UsageError, WrongKey
 from .fs import create_private_file, read_private_file
 
 _KEYCHECK_PLAINTEXT = "wxtoken key check v1"
 KEYRING_SERVICE = "wxtoken"
-KEYRING_TIMEOUT = 10.0  # gh uses 30 s; an unlock prompt nobody answers must not hang a service
 
 # OWASP's scrypt minimum (N=2^17, r=8, p=1: 128 MiB, ~0.3 s here). Stored per store so it can be
 # raised later without breaking existing stores.
@@ -123,10 +123,10 @@ class KeyDecision:
     new_meta: dict[str, str]
 
 
-def _env_sources(env: Mapping[str, str]) -> tuple[bool, bool]:
+def _env_sources(settings: Settings) -> tuple[bool, bool]:
     """(passphrase set, key file set); both at once is a usage error."""
-    has_pass = bool(env.get("WXTOKEN_PASSPHRASE"))
-    has_file = bool(env.get("WXTOKEN_KEY_FILE"))
+    has_pass = bool(settings.passphrase)
+    has_file = settings.key_file is not None
     if has_pass and has_file:
         raise UsageError(
             "both WXTOKEN_PASSPHRASE and WXTOKEN_KEY_FILE are set; a store has one key source",
@@ -135,13 +135,13 @@ def _env_sources(env: Mapping[str, str]) -> tuple[bool, bool]:
     return has_pass, has_file
 
 
-def choose_new_source(env: Mapping[str, str]) -> str:
-    has_pass, has_file = _env_sources(env)
+def choose_new_source(settings: Settings) -> str:
+    has_pass, has_file = _env_sources(settings)
     if has_pass:
         return "passphrase"
     if has_file:
         return "keyfile"
-    wanted = env.get("WXTOKEN_KEY_SOURCE", "").strip().lower()
+    wanted = settings.key_source
     if wanted:
         if wanted not in KEY_SOURCES:
             raise UsageError(
@@ -158,15 +158,16 @@ def choose_new_source(env: Mapping[str, str]) -> str:
 
 
 def new_store_key(
-    env: Mapping[str, str], store_id: str, prompt: Callable[[str, bool], str] | None
+    settings: Settings, store_id: str, prompt: Callable[[str, bool], str] | None
 ) -> KeyDecision:
-    source = choose_new_source(env)
+    source = choose_new_source(settings)
     if source == "keyfile":
-        path = Path(env["WXTOKEN_KEY_FILE"]).expanduser().absolute()
+        assert settings.key_file is not None
+        path = Path(settings.key_file)
         key = _load_or_create_keyfile(path)
         return KeyDecision(source, key, {"key_source": source, "keyfile_hint": str(path)})
     if source == "passphrase":
-        passphrase = _passphrase(env, prompt, confirm=True)
+        passphrase = _passphrase(settings, prompt, confirm=True)
         salt = secrets.token_bytes(16)
         params = {"n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}
         key = _scrypt(passphrase, salt, params)
@@ -181,18 +182,18 @@ def new_store_key(
             },
         )
     key = secrets.token_bytes(32)
-    _keyring_call("set", store_id, base64.b64encode(key).decode())
+    _keyring_call("set", store_id, base64.b64encode(key).decode(), settings.keyring_timeout)
     return KeyDecision(source, key, {"key_source": source})
 
 
 def existing_store_key(
-    env: Mapping[str, str],
+    settings: Settings,
     meta: Mapping[str, str],
     store_id: str,
     prompt: Callable[[str, bool], str] | None,
 ) -> bytes:
     source = meta.get("key_source", "")
-    has_pass, has_file = _env_sources(env)
+    has_pass, has_file = _env_sources(settings)
     if source == "keyfile":
         if has_pass or not has_file:
             hint = meta.get("keyfile_hint", "PATH")
@@ -200,7 +201,8 @@ def existing_store_key(
                 "this store is encrypted with a key file, and WXTOKEN_KEY_FILE is not set",
                 fix=f"export WXTOKEN_KEY_FILE={hint}",
             )
-        return _read_keyfile(Path(env["WXTOKEN_KEY_FILE"]).expanduser().absolute())
+        assert settings.key_file is not None
+        return _read_keyfile(Path(settings.key_file))
     if source == "passphrase":
         if has_file:
             raise KeySourceError(
@@ -209,7 +211,7 @@ def existing_store_key(
             )
         salt = base64.b64decode(meta["kdf_salt"])
         n, r, p = (int(x) for x in meta["kdf_params"].split(","))
-        return _scrypt(_passphrase(env, prompt, confirm=False), salt, {"n": n, "r": r, "p": p})
+        return _scrypt(_passphrase(settings, prompt, confirm=False), salt, {"n": n, "r": r, "p": p})
     if source == "keyring":
         if has_pass or has_file:
             var = "WXTOKEN_PASSPHRASE" if has_pass else "WXTOKEN_KEY_FILE"
@@ -217,7 +219,7 @@ def existing_store_key(
                 f"this store keeps its key in the OS keyring, but {var} is set",
                 fix=f"unset {var}",
             )
-        value = _keyring_call("get", store_id, None)
+        value = _keyring_call("get", store_id, None, settings.keyring_timeout)
         if not value:
             raise WrongKey(
                 "the OS keyring has no key for this store (entry removed, or another keyring)",
@@ -242,9 +244,9 @@ def _scrypt(passphrase: str, salt: bytes, params: Mapping[str, int]) -> bytes:
 
 
 def _passphrase(
-    env: Mapping[str, str], prompt: Callable[[str, bool], str] | None, *, confirm: bool
+    settings: Settings, prompt: Callable[[str, bool], str] | None, *, confirm: bool
 ) -> str:
-    value = env.get("WXTOKEN_PASSPHRASE")
+    value = settings.passphrase
     if value:
         return value
     if prompt is None:
@@ -287,8 +289,8 @@ def _read_keyfile(path: Path) -> bytes:
     return key
 
 
-def _keyring_call(op: str, store_id: str, value: str | None) -> str | None:
-    """Call the keyring in a daemon thread so a hung backend costs KEYRING_TIMEOUT, not forever."""
+def _keyring_call(op: str, store_id: str, value: str | None, timeout: float) -> str | None:
+    """Call the keyring in a daemon thread so a hung backend costs `timeout`, not forever."""
     result: dict[str, Any] = {}
 
     def run() -> None:
@@ -312,7 +314,6 @@ def _keyring_call(op: str, store_id: str, value: str | None) -> str | None:
 
     worker = threading.Thread(target=run, name="wxtoken-keyring", daemon=True)
     worker.start()
-    timeout = float(os.environ.get("WXTOKEN_KEYRING_TIMEOUT", KEYRING_TIMEOUT))
     worker.join(timeout)
     fix = (
         "unlock the keyring, or choose another key source: export WXTOKEN_PASSPHRASE=... "

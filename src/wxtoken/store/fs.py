@@ -1,28 +1,18 @@
-"""Where the store lives and who may touch it: WXTOKEN_HOME, 0700 directories, 0600 files.
+"""Who may touch the store's files: 0700 directories, 0600 files, nobody else's, no links.
 
 Files are created private (O_CREAT|O_EXCL with mode 0600), never chmod-ed afterwards, and checked
-with fstat on the opened descriptor before use, as OpenSSH does for private keys (P7).
+with fstat on the opened descriptor before use, as OpenSSH does for private keys. Where the files
+are is decided by `_local.Settings`; what counts as private by `_local.private_problem`.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
 from pathlib import Path
 
+from .. import _local
 from ..errors import StorageError, UnsafePermissions
-
-
-def home_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    explicit = env.get("WXTOKEN_HOME")
-    if explicit:
-        return Path(explicit).expanduser().absolute()
-    # Imported here: platformdirs costs a few ms and WXTOKEN_HOME is the common case for services.
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("wxtoken", appauthor=False)).absolute()
 
 
 def ensure_private_dir(path: Path) -> None:
@@ -45,22 +35,23 @@ def check_private(path: Path, *, is_dir: bool, st: os.stat_result | None = None)
         st = st or os.lstat(path)
     except FileNotFoundError:
         return
-    if stat.S_ISLNK(st.st_mode):
+    problem = _local.private_problem(st, is_dir=is_dir)
+    if problem == _local.NOT_PRIVATE_SYMLINK:
         raise UnsafePermissions(
             f"{path} is a symbolic link; wxtoken does not follow links in its store",
             fix=f"replace {path} with a real {'directory' if is_dir else 'file'}",
         )
-    if is_dir != stat.S_ISDIR(st.st_mode):
+    if problem == _local.NOT_PRIVATE_TYPE:
         raise UnsafePermissions(
             f"{path} is not a {'directory' if is_dir else 'regular file'}",
             fix=f"move {path} aside or set WXTOKEN_HOME elsewhere",
         )
-    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+    if problem == _local.NOT_PRIVATE_OWNER:
         raise UnsafePermissions(
             f"{path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()})",
             fix=f"chown {os.geteuid()} {path}, or set WXTOKEN_HOME to a directory of your own",
         )
-    if st.st_mode & 0o077:
+    if problem == _local.NOT_PRIVATE_MODE:
         mode = "700" if is_dir else "600"
         raise UnsafePermissions(
             f"{path} is accessible to other users (mode {stat.S_IMODE(st.st_mode):o})",

@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._format import DB_NAME, SCHEMA_VERSION
+from .._format import SCHEMA_VERSION
 from .._format import ad as _ad
 from .._format import exp as _exp
+from .._local import Settings
 from ..errors import (
     CorruptStore,
     NoTokens,
@@ -92,14 +93,13 @@ _THREAD_LOCKS_GUARD = threading.Lock()
 class SQLiteStore:
     def __init__(
         self,
-        home: Path,
-        env: Mapping[str, str] | None = None,
+        settings: Settings,
         prompt: Callable[[str, bool], str] | None = None,
         clock: Callable[[], float] = time.time,
     ):
-        self.home = home
-        self.path = home / DB_NAME
-        self._env: Mapping[str, str] = os.environ if env is None else env
+        self.settings = settings
+        self.home = Path(settings.home)
+        self.path = Path(settings.db_path)
         self._prompt = prompt
         self._clock = clock
         self._local = threading.local()
@@ -255,13 +255,13 @@ class SQLiteStore:
                 return self._cipher
             meta = self._meta() if self._exists() else {}
             if "key_source" in meta:
-                key = existing_store_key(self._env, meta, meta["store_id"], self._prompt)
+                key = existing_store_key(self.settings, meta, meta["store_id"], self._prompt)
                 cipher = Cipher(key)
                 verify_keycheck(cipher, meta["keycheck"], meta["key_source"])
             elif create:
                 conn = self._conn(create=True)
                 store_id = dict(conn.execute("SELECT key, value FROM meta").fetchall())["store_id"]
-                decision = new_store_key(self._env, store_id, self._prompt)
+                decision = new_store_key(self.settings, store_id, self._prompt)
                 cipher = Cipher(decision.key)
                 rows = dict(decision.new_meta, keycheck=make_keycheck(cipher))
                 with self._tx("record its key source") as tx:
@@ -593,7 +593,7 @@ class SQLiteStore:
 
     @contextlib.contextmanager
     def refresh_lock(self, name: str, timeout: float) -> Iterator[None]:
-        lock_dir = self.home / "locks"
+        lock_dir = Path(self.settings.lock_dir)
         if not self._lock_dir_ready:  # checked once per store: the keeper locks thousands/s
             ensure_private_dir(lock_dir)
             self._lock_dir_ready = True

@@ -1,0 +1,298 @@
+"""Local settings, decided once: every WXTOKEN_* variable, and where the store, key and socket are.
+
+Standard library only and cheap to import, because the `wxtoken token` hot path imports it
+before anything else (click, dataclasses, typing or platformdirs alone cost more than that whole
+path may). Every other module (store, keeper, CLI, library, hot path) asks this module instead of
+reading the environment or joining paths itself, so two commands can never disagree about where
+the home, the store, the key or the keeper's socket is.
+
+It also owns the few things the hot path needs and the rest of wxtoken shares with it: the
+"is this file private to me" rule, the timeouts that depend on each other, the read of one token
+row, and the client side of the keeper's token socket.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Mapping
+
+# --- names -------------------------------------------------------------------------------------
+
+APP = "wxtoken"
+DB_NAME = "wxtoken.db"
+SOCKET_NAME = "keeper.sock"
+LOCK_DIR_NAME = "locks"
+
+ENV_HOME = "WXTOKEN_HOME"
+ENV_PROFILE = "WXTOKEN_PROFILE"
+ENV_KEY_FILE = "WXTOKEN_KEY_FILE"
+ENV_PASSPHRASE = "WXTOKEN_PASSPHRASE"
+ENV_KEY_SOURCE = "WXTOKEN_KEY_SOURCE"
+ENV_KEYRING_TIMEOUT = "WXTOKEN_KEYRING_TIMEOUT"
+ENV_SOCKET = "WXTOKEN_SOCKET"
+ENV_CLIENT_SECRET = "WXTOKEN_CLIENT_SECRET"
+ENV_HTTP_DEADLINE = "WXTOKEN_HTTP_DEADLINE"
+
+# Variables whose values are secrets: never shown, and removed from the environment of any
+# program wxtoken starts (the browser, for one).
+SECRET_VARIABLES = (ENV_PASSPHRASE, ENV_CLIENT_SECRET)
+
+# --- timeouts, derived from each other -----------------------------------------------------------
+
+# One HTTP exchange (connect, TLS, request, status line, headers, body) never takes longer than
+# the deadline; a server that trickles bytes cannot stretch it.
+DEFAULT_HTTP_DEADLINE = 60.0
+HTTP_CONNECT_TIMEOUT = 10.0
+HTTP_READ_TIMEOUT = 30.0
+# A refresh is retried on transient failures within this many attempts and seconds.
+RETRY_ATTEMPTS = 4
+RETRY_BUDGET = 30.0
+# Time to commit a refresh to the store after Webex answered (fsync on a slow disk).
+STORE_MARGIN = 15.0
+DEFAULT_KEYRING_TIMEOUT = 10.0  # an unlock prompt nobody answers must not hang a service
+DEFAULT_MIN_VALID = 300  # seconds an access token must still be valid when handed out
+
+
+class Timeouts:
+    """Waits that depend on each other, derived from the HTTP deadline in one place.
+
+    A retry may start just inside the retry budget and then run a whole deadline, so the longest
+    refresh is budget + deadline. Whoever waits for a profile's refresh lock must outlast that,
+    or a process queued behind a merely slow Webex would give up and report a storage fault. A
+    caller of the keeper's socket may wait for the lock and then for a refresh of its own.
+    """
+
+    __slots__ = ("http_deadline", "keeper_answer", "lock_wait", "refresh_worst", "retry_budget")
+
+    def __init__(self, http_deadline: float = DEFAULT_HTTP_DEADLINE):
+        self.http_deadline = http_deadline
+        self.retry_budget = RETRY_BUDGET
+        self.refresh_worst = self.retry_budget + http_deadline
+        self.lock_wait = self.refresh_worst + STORE_MARGIN
+        self.keeper_answer = self.lock_wait + self.refresh_worst + 5.0
+
+    def __repr__(self) -> str:
+        return f"Timeouts(http_deadline={self.http_deadline:g}, lock_wait={self.lock_wait:g})"
+
+
+class SettingError(ValueError):
+    """A WXTOKEN_* variable has a value wxtoken cannot use (the CLI shows it as a usage error)."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+def default_home(env: Mapping[str, str], platform: str = sys.platform) -> str:
+    """The platform's per-user data directory for wxtoken.
+
+    The same answer as platformdirs.user_data_dir("wxtoken") (a test holds the two together),
+    written out because importing platformdirs costs ~35 ms, more than the hot path's budget.
+    """
+    if platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    else:
+        base = env.get("XDG_DATA_HOME", "").strip() or os.path.expanduser("~/.local/share")
+    return os.path.join(base, APP)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also refuses NaN
+        raise SettingError(
+            f"{name}={raw!r} is not a number of seconds between {low:g} and {high:g}",
+            fix=f"unset {name} (default {default:g}) or set it to e.g. {default:g}",
+        )
+    return value
+
+
+def _path(value: str) -> str:
+    return os.path.abspath(os.path.expanduser(value))
+
+
+class Settings:
+    """Every WXTOKEN_* setting of one process, read once from one environment mapping.
+
+    Secret-valued settings (the passphrase, a client secret) are kept out of the repr.
+    """
+
+    __slots__ = (
+        "_client_secret",
+        "_passphrase",
+        "db_path",
+        "home",
+        "home_explicit",
+        "key_file",
+        "key_source",
+        "keyring_timeout",
+        "lock_dir",
+        "profile",
+        "socket_explicit",
+        "socket_path",
+        "timeouts",
+    )
+
+    def __init__(self, env: Mapping[str, str] | None = None):
+        env = os.environ if env is None else env
+        explicit = env.get(ENV_HOME, "").strip()
+        self.home_explicit = bool(explicit)
+        self.home = _path(explicit) if explicit else default_home(env)
+        self.db_path = os.path.join(self.home, DB_NAME)
+        self.lock_dir = os.path.join(self.home, LOCK_DIR_NAME)
+        sock = env.get(ENV_SOCKET, "").strip()
+        self.socket_explicit = bool(sock)
+        self.socket_path = _path(sock) if sock else os.path.join(self.home, SOCKET_NAME)
+        self.profile = env.get(ENV_PROFILE, "").strip() or None
+        key_file = env.get(ENV_KEY_FILE, "").strip()
+        self.key_file = _path(key_file) if key_file else None
+        self._passphrase = env.get(ENV_PASSPHRASE) or None
+        self._client_secret = env.get(ENV_CLIENT_SECRET, "").strip() or None
+        self.key_source = env.get(ENV_KEY_SOURCE, "").strip().lower() or None
+        self.keyring_timeout = _number(
+            env, ENV_KEYRING_TIMEOUT, DEFAULT_KEYRING_TIMEOUT, 0.1, 600.0
+        )
+        self.timeouts = Timeouts(
+            _number(env, ENV_HTTP_DEADLINE, DEFAULT_HTTP_DEADLINE, 1.0, 3600.0)
+        )
+
+    @property
+    def passphrase(self) -> str | None:
+        return self._passphrase
+
+    @property
+    def client_secret(self) -> str | None:
+        return self._client_secret
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(home={self.home!r}, key_file={self.key_file!r}, "
+            f"passphrase={'<set>' if self._passphrase else None}, socket={self.socket_path!r})"
+        )
+
+
+def child_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a program wxtoken starts: without any secret-valued variable."""
+    env = os.environ if env is None else env
+    return {k: v for k, v in env.items() if k not in SECRET_VARIABLES}
+
+
+# --- private files -----------------------------------------------------------------------------
+
+NOT_PRIVATE_SYMLINK = "symlink"
+NOT_PRIVATE_TYPE = "type"
+NOT_PRIVATE_OWNER = "owner"
+NOT_PRIVATE_MODE = "mode"
+
+
+def private_problem(st: os.stat_result, *, is_dir: bool) -> str | None:
+    """Why a file or directory is not private to this user, or None when it is.
+
+    Private means: not a symbolic link, the expected type, owned by us, and no access for group
+    or others, as OpenSSH demands of a private key. Checked on the opened descriptor where there
+    is one, so the file cannot be swapped between the check and the use.
+    """
+    if stat.S_ISLNK(st.st_mode):
+        return NOT_PRIVATE_SYMLINK
+    if is_dir != stat.S_ISDIR(st.st_mode):
+        return NOT_PRIVATE_TYPE
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        return NOT_PRIVATE_OWNER
+    if st.st_mode & 0o077:
+        return NOT_PRIVATE_MODE
+    return None
+
+
+# --- the token row the hot path reads ----------------------------------------------------------
+
+TOKEN_ROW_SQL = "SELECT access_token, access_expires_at, status FROM tokens WHERE profile = ?"
+KEY_SOURCE_SQL = "SELECT value FROM meta WHERE key = 'key_source'"
+PROFILE_NAMES_SQL = "SELECT name FROM profiles ORDER BY name LIMIT 2"
+DEFAULT_PROFILE_SQL = "SELECT value FROM meta WHERE key = 'default_profile'"
+
+
+def read_token_row(
+    db_path: str, profile: str | None, schema_version: int
+) -> tuple[str, bytes, float, str, str | None] | None:
+    """(profile, sealed access token, its expiry, status, key source) without the key.
+
+    None when the store is missing, of another schema version, or the profile cannot be chosen
+    without asking (several profiles and none named). Callers check privacy first.
+    """
+    import sqlite3
+
+    conn = sqlite3.connect(db_path, timeout=2.0, isolation_level=None)
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] != schema_version:
+            return None
+        source = conn.execute(KEY_SOURCE_SQL).fetchone()
+        if profile is None:
+            names = conn.execute(PROFILE_NAMES_SQL).fetchall()
+            if len(names) != 1:
+                return None
+            profile = str(names[0][0])
+        row = conn.execute(TOKEN_ROW_SQL, (profile,)).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    return profile, bytes(row[0]), float(row[1]), str(row[2]), source[0] if source else None
+
+
+# --- the keeper's token socket, client side ------------------------------------------------------
+
+MAX_SOCKET_MESSAGE = 64 * 1024  # an answer is one short JSON line; anything longer is not ours
+
+
+def socket_is_ours(path: str) -> bool:
+    """A Unix socket owned by us: the only kind of keeper socket wxtoken talks to."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISSOCK(st.st_mode) and st.st_uid == os.geteuid()
+
+
+def ask_keeper(
+    path: str, request: Mapping[str, object], timeout: float
+) -> dict[str, object] | None:
+    """Send one JSON line to a keeper and return its JSON answer, or None if no keeper answers."""
+    if not socket_is_ours(path):
+        return None
+    import json
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(path)
+            s.sendall(json.dumps(dict(request)).encode() + b"\n")
+            data = b""
+            while len(data) <= MAX_SOCKET_MESSAGE:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        if len(data) > MAX_SOCKET_MESSAGE:
+            return None
+        answer = json.loads(data)
+    except (OSError, ValueError, RecursionError):
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def keeper_alive(path: str) -> bool:
+    """Whether a keeper answers on `path`; asks politely, so the keeper logs nothing."""
+    answer = ask_keeper(path, {"ping": True}, timeout=2.0)
+    return answer is not None and answer.get("ok") is True
