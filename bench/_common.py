@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from wxtoken._local import Settings
-from wxtoken.store.sqlite import SQLiteStore
+from wxtoken.store import TokenStore, open_store
 
 BIN = Path(sys.executable).parent
 WXTOKEN = str(BIN / "wxtoken")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def store_at(home: Path, env: Mapping[str, str]) -> SQLiteStore:
+def store_at(home: Path, env: Mapping[str, str]) -> TokenStore:
     """The embedded store in `home` with the key settings of `env`."""
-    return SQLiteStore(Settings(dict(env, WXTOKEN_HOME=str(home))))
+    return open_store(Settings(dict(env, WXTOKEN_HOME=str(home))))
 
 
 def start_emulator(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from _common import WXTOKEN, authorize_code, connect, exchange_code, start_emulator, store_at
 
+from wxtoken import TokenManager
 from wxtoken.profile import Profile
-from wxtoken.store import Identity
-from wxtoken.store.sqlite import SQLiteStore
+from wxtoken.store import TokenStore
 from wxtoken.token import Token
 
 REDIRECT = "http://127.0.0.1:9/callback"
@@ -38,15 +38,17 @@ def control(base: str, path: str) -> dict:  # type: ignore[type-arg]
         return json.loads(r.read())  # type: ignore[no-any-return]
 
 
-def setup(base: str, cid: str, secret: str, store: SQLiteStore, n: int) -> None:
+def setup(base: str, cid: str, secret: str, store: TokenStore, n: int) -> None:
     c = connect(base)
     for i in range(n):
         name = f"p{i:05d}"
-        store.add_profile(Profile(name, cid, REDIRECT, ("spark:kms",), base), secret, replace=False)
+        store.save_profile(
+            Profile(name, cid, REDIRECT, ("spark:kms",), base), secret, replace=False
+        )
         code = authorize_code(c, cid, REDIRECT)
         started = time.time()
         tok = Token.from_response(exchange_code(c, cid, secret, code, REDIRECT), started)
-        store.save_token(name, tok, Identity(), event="login", detail={})
+        TokenManager(name, store=store).adopt(tok, identify=False)
 
 
 def vm_hwm_mb(pid: int) -> float:

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from wxtoken._local import Settings
-from wxtoken.store.sqlite import SQLiteStore
+from wxtoken.store import open_store
+from wxtoken.store.sealed import SealedStore
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -34,9 +35,11 @@ BROWSER_SCRIPT = ROOT / "scripts" / "browser.py"
 HELPERS = ROOT / "tests" / "helpers"
 
 
-def store_at(home: Path, env: Mapping[str, str], **kw: Any) -> SQLiteStore:
+def store_at(home: Path, env: Mapping[str, str], **kw: Any) -> SealedStore:
     """The embedded store in `home` with the key settings of `env` (WXTOKEN_HOME overridden)."""
-    return SQLiteStore(Settings(dict(env, WXTOKEN_HOME=str(home))), **kw)
+    store = open_store(Settings(dict(env, WXTOKEN_HOME=str(home))), **kw)
+    assert isinstance(store, SealedStore)
+    return store
 
 
 def free_port() -> int:

@@ -143,7 +143,7 @@ def _kill_cycles(
                 counts["corrupted"] += 1
                 raise
             try:
-                TokenManager(name, store=store).refresh(force=True)
+                TokenManager(name, store=store).refresh()
             except LoginRequired:
                 counts["lost"] += 1
                 if not tolerate_loss:

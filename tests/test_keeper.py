@@ -139,7 +139,7 @@ def keeper_for(
         emu.base_url, clock=clock, sleep=lambda s: None, retry=RetryPolicy(attempts=2, budget=5)
     )
     log = io.StringIO()
-    return Keeper(store, config, clock=clock, log=log, client_factory=lambda p: client), log
+    return Keeper(store, config, clock=clock, log=log, client_for=lambda p: client), log
 
 
 def run_for(keeper: Keeper, clock: VClock, seconds: float, step: float = 1.0) -> None:
@@ -228,7 +228,7 @@ def test_each_threshold_fires_once_on_every_channel(
     run_for(keeper, clock, 20)
     assert [e for e in emu.ledger(mark) if e["endpoint"] == "access_token"] == []
     expected = ["expiry", "expiry", "expiry", "login_required"]
-    assert kinds(webhook.received) == expected
+    assert kinds(webhook.received) == expected, [h["key"] for h in webhook.received]
     assert [h["key"].rsplit(":", 1)[1] for h in webhook.received[:3]] == ["40", "20", "10"]
     messages = emu.control("GET", "messages")["items"]
     assert [m["roomId"] for m in messages] == ["ROOM-ALERTS"] * 4

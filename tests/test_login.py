@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import free_port, self_signed_cert
 from wxtoken.client import RetryPolicy, WebexClient
 from wxtoken.errors import ConsentDenied, MalformedResponse, OAuthError, WebexUnavailable
+from wxtoken.grants import ClientCredentials, RefreshGrant
 from wxtoken.login import CallbackListener
 
 STATE = "S" * 43
@@ -152,13 +153,8 @@ def test_redirects_are_not_followed(emulator_factory: Any) -> None:
     emu.fault("redirect", status=307, body=f"{target.base_url}/v1/access_token")
     client = WebexClient(emu.base_url, retry=RetryPolicy(attempts=1))
     with pytest.raises(MalformedResponse, match="does not follow redirects"):
-        client.token_request(
-            {
-                "grant_type": "refresh_token",
-                "refresh_token": "RT-CANARY",
-                "client_id": emu.client_id,
-                "client_secret": emu.client_secret,
-            }
+        client.exchange(
+            RefreshGrant("RT-CANARY"), ClientCredentials(emu.client_id, emu.client_secret)
         )
     assert target.ledger() == []
 
@@ -187,7 +183,7 @@ def test_tls_verification_cannot_be_skipped(tmp_path: Path) -> None:
             f"https://127.0.0.1:{server.server_address[1]}", retry=RetryPolicy(attempts=1)
         )
         with pytest.raises(WebexUnavailable) as info:
-            client.token_request({"grant_type": "refresh_token", "refresh_token": "x"})
+            client.exchange(RefreshGrant("x"), ClientCredentials("C", "S"))
         assert info.value.exit_code == 5
         assert hits == [], "no request was sent over the unverified connection"
     finally:

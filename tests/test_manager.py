@@ -14,6 +14,8 @@ from tests.conftest import Emulator, Wx, store_at
 from wxtoken import TokenManager, WebexAuth
 from wxtoken.client import RetryPolicy, WebexClient
 from wxtoken.errors import InvalidGrant, LoginRequired, MalformedResponse, WebexUnavailable
+from wxtoken.grants import ClientCredentials, RefreshGrant
+from wxtoken.reasons import Forced
 
 
 def manager(wx: Wx, **kw: Any) -> TokenManager:
@@ -70,10 +72,10 @@ def test_rotation_is_stored_before_use_and_reported(wx: Wx, emulator_factory: An
     emu = emulator_factory("--rotate", "always")
     tm = setup(wx, emu)
     tm.export("json")
-    result = tm.refresh(force=True)
+    result = tm.refresh(Forced())
     assert result.rotated and result.last_export and result.last_export["format"] == "json"
     # The new refresh token is what the store holds: a second manager refreshes with it.
-    assert manager(wx).refresh(force=True).refreshed
+    assert manager(wx).refresh(Forced()).refreshed
     kinds = [e.kind for e in tm.store.events("rec", ("rotation_seen",))]
     assert kinds == ["rotation_seen", "rotation_seen"]
 
@@ -94,11 +96,11 @@ def test_lost_response_after_commit(
     emu.fault("drop_after_commit")
     mark = emu.mark()
     if recovers:
-        assert tm.refresh(force=True).refreshed
+        assert tm.refresh(Forced()).refreshed
         assert tm.store.token_record("rec").status == "ok"  # type: ignore[union-attr]
     else:
         with pytest.raises(LoginRequired):
-            tm.refresh(force=True)
+            tm.refresh(Forced())
         rec = tm.store.token_record("rec")
         assert rec is not None and rec.status == "login_required"
         assert rec.refresh_fp == before.refresh_fp  # type: ignore[union-attr]
@@ -112,15 +114,15 @@ def test_retry_honours_retry_after_and_budget(wx: Wx, emu: Emulator) -> None:
     client = WebexClient(
         emu.base_url, retry=RetryPolicy(attempts=4, budget=30), sleep=sleeps.append
     )
-    tm2 = manager(wx, client_factory=lambda p: client)
+    tm2 = manager(wx, client=client)
     emu.fault("status", status=429, retry_after="7", count=2)
-    assert tm2.refresh(force=True).refreshed
+    assert tm2.refresh(Forced()).refreshed
     assert len(sleeps) == 2 and all(s >= 7 for s in sleeps)
     # Beyond the budget: fail at once with exit-5 error naming when to retry.
     emu.fault("status", status=429, retry_after="120", count=5)
     client = WebexClient(emu.base_url, sleep=sleeps.append)
     with pytest.raises(WebexUnavailable, match="after 120 s") as info:
-        manager(wx, client_factory=lambda p: client).refresh(force=True)
+        manager(wx, client=client).refresh(Forced())
     assert info.value.exit_code == 5
     emu.control("DELETE", "faults")
 
@@ -133,7 +135,7 @@ def test_5xx_backoff_is_capped_and_bounded(wx: Wx, emu: Emulator) -> None:
     emu.fault("status", status=503, count=10)
     mark = emu.mark()
     with pytest.raises(WebexUnavailable):
-        manager(wx, client_factory=lambda p: client).refresh(force=True)
+        manager(wx, client=client).refresh(Forced())
     posts = [e for e in emu.ledger(mark) if e["endpoint"] == "access_token"]
     assert len(posts) == 4 and len(sleeps) == 3
     assert all(0 <= s <= min(8, 0.5 * 2**i) for i, s in enumerate(sleeps))
@@ -147,7 +149,7 @@ def test_code_exchange_is_never_retried(wx: Wx, emu: Emulator) -> None:
     tm = manager(wx)
     emu.fault("drop_after_commit")
     client = WebexClient(emu.base_url, sleep=lambda s: None)
-    tm2 = manager(wx, client_factory=lambda p: client)
+    tm2 = manager(wx, client=client)
     mark = emu.mark()
     with pytest.raises(WebexUnavailable):
         tm2.exchange_code("CODE-CANARY", code_verifier=None, via="exchange")
@@ -163,14 +165,7 @@ def test_deadline_beats_a_trickling_server(wx: Wx, emu: Emulator) -> None:
     client = WebexClient(emu.base_url, read_timeout=1, deadline=2, retry=RetryPolicy(attempts=1))
     started = time.monotonic()
     with pytest.raises(WebexUnavailable, match="took over 2 s"):
-        client.token_request(
-            {
-                "grant_type": "refresh_token",
-                "refresh_token": "x",
-                "client_id": emu.client_id,
-                "client_secret": emu.client_secret,
-            }
-        )
+        client.exchange(RefreshGrant("x"), ClientCredentials(emu.client_id, emu.client_secret))
     assert time.monotonic() - started < 6
 
 
@@ -186,7 +181,7 @@ def test_body_cap(emu: Emulator) -> None:
     emu.fault("huge")
     client = WebexClient(emu.base_url, retry=RetryPolicy(attempts=1))
     with pytest.raises(MalformedResponse, match="too large"):
-        client.token_request({"grant_type": "refresh_token"})
+        client.exchange(RefreshGrant("x"), ClientCredentials("C", "S"))
 
 
 def test_webexauth_refreshes_once_on_401(wx: Wx, emu: Emulator) -> None:
@@ -199,7 +194,7 @@ def test_webexauth_refreshes_once_on_401(wx: Wx, emu: Emulator) -> None:
     assert r.status_code == 200
     assert len(emu.refreshes(mark)) == 1
     # A revoked grant: one refresh attempt, then the caller sees the error; no loop.
-    rt = tm.export("json")["refresh_token"]
+    rt = tm.export("json").refresh_token
     emu.control("POST", "revoke", {"token": rt})
     mark = emu.mark()
     with httpx2.Client(auth=WebexAuth(tm), trust_env=False) as http, pytest.raises(InvalidGrant):

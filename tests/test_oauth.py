@@ -25,6 +25,7 @@ from wxtoken.errors import (
     WxtokenError,
     clean_server_text,
 )
+from wxtoken.identity import org_id_from_token
 
 
 def test_pkce_rfc7636_appendix_b_vector() -> None:
@@ -174,6 +175,23 @@ CLASSIFY = [
 def test_error_classification(status: int, body: object, grant: str, cls: type) -> None:
     err = oauth.classify_error(_info(status, body), grant=grant)
     assert type(err) is cls, (status, body, type(err))
+    # Programs branch on .status and .error, never on the prose.
+    assert err.status == status
+    assert err.error == _info(status, body).code
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"error": "authorization_pending"}, "authorization_pending"),
+        ({"error": "slow_down", "error_description": "poll less"}, "slow_down"),
+        (envelope("tokenlimit_reached: too many tokens"), "tokenlimit_reached"),
+        ({"error": "not_a_code"}, None),
+    ],
+)
+def test_error_carries_the_oauth_code(body: object, code: str | None) -> None:
+    err = oauth.classify_error(_info(400, body), grant="device_code")
+    assert err.error == code and err.status == 400
 
 
 def test_tracking_id_from_body_or_header() -> None:
@@ -241,9 +259,9 @@ def test_clean_server_text() -> None:
 
 def test_org_id_from_token() -> None:
     tok = "MjZmMzcy_PF84_1eb65fdf-9643-417f-9974-ad72cae0e10f"
-    assert oauth.org_id_from_token(tok) == "1eb65fdf-9643-417f-9974-ad72cae0e10f"
-    assert oauth.org_id_from_token("opaque") is None
-    assert oauth.org_id_from_token("a_b_consumer") is None
+    assert org_id_from_token(tok) == "1eb65fdf-9643-417f-9974-ad72cae0e10f"
+    assert org_id_from_token("opaque") is None
+    assert org_id_from_token("a_b_consumer") is None
 
 
 @settings(max_examples=500, deadline=None)

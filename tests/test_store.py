@@ -14,11 +14,13 @@ import stat
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import HELPERS, WXTOKEN, Emulator, Wx, base_env, profile_add_args, store_at
+from wxtoken import TokenManager
 from wxtoken.errors import (
     CorruptStore,
     KeySourceError,
@@ -29,35 +31,35 @@ from wxtoken.errors import (
     WrongKey,
 )
 from wxtoken.profile import Profile
-from wxtoken.store import Identity
-from wxtoken.store.sqlite import SQLiteStore
+from wxtoken.store.sealed import SealedStore
+from wxtoken.store.sqlite import SQLiteRecords
 from wxtoken.token import Token
 
 NOW = time.time()
 
 
-def make_store(tmp_path: Path, **env: str) -> SQLiteStore:
+def make_store(tmp_path: Path, **env: str) -> SealedStore:
     full = {"WXTOKEN_KEY_FILE": str(tmp_path / "k" / "key")}
     full.update(env)
     return store_at(tmp_path / "home", full)
 
 
-def seed(store: SQLiteStore, name: str = "a", secret: str = "CS-secret") -> Token:
-    store.add_profile(
+def seed(store: SealedStore, name: str = "a", secret: str = "CS-secret") -> Token:
+    store.save_profile(
         Profile(name, "Cid", "http://127.0.0.1:1/cb", ("spark:kms",), "http://127.0.0.1:9"),
         secret,
         replace=False,
     )
     tok = Token(f"AT-{name}", NOW + 1000, f"RT-{name}", NOW + 9000, ("spark:kms",), NOW)
-    store.save_token(name, tok, Identity(org_id="o"), event="login", detail={})
+    TokenManager(name, store=store).adopt(tok, identify=False)
     return tok
 
 
-def db_digest(store: SQLiteStore) -> str:
+def db_digest(store: SealedStore) -> str:
     store.close()
     h = hashlib.sha256()
     for suffix in ("", "-wal"):
-        p = Path(str(store.path) + suffix)
+        p = Path(str(Path(store.location)) + suffix)
         if p.exists():
             h.update(p.read_bytes())
     return h.hexdigest()
@@ -94,7 +96,7 @@ def test_flipped_byte_is_tamper(tmp_path: Path, column: str, table: str) -> None
     store = make_store(tmp_path)
     seed(store)
     store.close()
-    db = sqlite3.connect(store.path)
+    db = sqlite3.connect(Path(store.location))
     key = "profile" if table == "tokens" else "name"
     blob = bytearray(db.execute(f"SELECT {column} FROM {table} WHERE {key}='a'").fetchone()[0])
     blob[20] ^= 0x01
@@ -116,7 +118,7 @@ def test_swapped_rows_and_edited_expiry_fail(tmp_path: Path) -> None:
     seed(store, "a")
     seed(store, "b")
     store.close()
-    db = sqlite3.connect(store.path)
+    db = sqlite3.connect(Path(store.location))
     a = db.execute("SELECT refresh_token FROM tokens WHERE profile='a'").fetchone()[0]
     b = db.execute("SELECT refresh_token FROM tokens WHERE profile='b'").fetchone()[0]
     db.execute("UPDATE tokens SET refresh_token=? WHERE profile='a'", (b,))
@@ -160,7 +162,9 @@ def test_passphrase_source(tmp_path: Path) -> None:
         store_at(tmp_path / "home", {"WXTOKEN_PASSPHRASE": "wrong"}).load_token("a")
     with pytest.raises(KeySourceError, match="no terminal"):
         store_at(tmp_path / "home", {}).load_token("a")
-    meta = dict(sqlite3.connect(store.path).execute("SELECT key, value FROM meta").fetchall())
+    meta = dict(
+        sqlite3.connect(Path(store.location)).execute("SELECT key, value FROM meta").fetchall()
+    )
     assert meta["kdf"] == "scrypt" and meta["kdf_params"] == "131072,8,1"
 
 
@@ -168,10 +172,10 @@ def test_permissions_refused(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     seed(store)
     store.close()
-    store.path.chmod(0o644)
+    Path(store.location).chmod(0o644)
     with pytest.raises(UnsafePermissions, match="chmod 600"):
         make_store(tmp_path).load_token("a")
-    store.path.chmod(0o600)
+    Path(store.location).chmod(0o600)
     keyfile = tmp_path / "k" / "key"
     keyfile.chmod(0o640)
     with pytest.raises(UnsafePermissions):
@@ -188,10 +192,10 @@ def test_corrupt_database(tmp_path: Path) -> None:
     seed(store)
     store.close()
     for suffix in ("-wal", "-shm"):
-        Path(str(store.path) + suffix).unlink(missing_ok=True)
-    data = bytearray(store.path.read_bytes())
+        Path(str(Path(store.location)) + suffix).unlink(missing_ok=True)
+    data = bytearray(Path(store.location).read_bytes())
     data[100:4000] = os.urandom(3900)
-    store.path.write_bytes(bytes(data))
+    Path(store.location).write_bytes(bytes(data))
     with pytest.raises((CorruptStore, StorageError)):
         make_store(tmp_path).load_token("a")
 
@@ -204,7 +208,8 @@ def test_unwritable_directory(tmp_path: Path) -> None:
         store.close()
         before = db_digest(store)
         ro = store_at(tmp_path / "home", {"WXTOKEN_KEY_FILE": str(tmp_path / "k/key")})
-        conn = ro._conn()
+        assert isinstance(ro.records, SQLiteRecords)
+        conn = ro.records._conn()
         conn.execute("PRAGMA query_only = ON")
         with pytest.raises(StorageError):
             ro.append_event("a", "x", {})
@@ -317,9 +322,13 @@ def test_event_log_is_append_only_history(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     seed(store)
     store.append_event("a", "export", {"format": "json"})
-    store.mark_login_required("a", "test")
+    rec = store.token_record("a")
+    assert rec is not None
+    store.put_record(
+        replace(rec, status="login_required"), event="login_required", detail={"reason": "t"}
+    )
     kinds = [e.kind for e in reversed(store.events("a"))]
-    assert kinds == ["profile_added", "login", "export", "login_required"]
+    assert kinds == ["profile_added", "adopted", "export", "login_required"]
     store.remove_profile("a")
     assert store.events("a")[0].kind == "profile_removed"
     assert sys.version_info >= (3, 11)

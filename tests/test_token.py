@@ -125,3 +125,51 @@ def test_profile_rules() -> None:
     assert loopback_listen_target("http://localhost:8765/cb") == (8765, "/cb")
     assert loopback_listen_target("https://oauth.pstmn.io/v1/callback") is None
     assert loopback_listen_target("http://10.1.1.1:80/cb") is None
+
+
+def test_unchanged_refresh_token_keeps_its_expiry_through_whole_second_jitter() -> None:
+    """A fixed expiry reported in whole seconds, seen from slightly different request times,
+    must not look like a moved horizon (the keeper's alerts are keyed on it)."""
+    first = Token.from_response(
+        {
+            "access_token": "A1",
+            "expires_in": 60,
+            "refresh_token": "R",
+            "refresh_token_expires_in": 40,
+        },
+        1000.9,
+    )
+    again = Token.from_response(
+        {
+            "access_token": "A2",
+            "expires_in": 60,
+            "refresh_token": "R",
+            "refresh_token_expires_in": 38,
+        },
+        1003.1,
+        previous=first,
+    )
+    assert again.refresh_expires_at == first.refresh_expires_at == 1040.9
+    # A real move (a sliding expiry renewed) is kept, as is a new refresh token's own expiry.
+    slid = Token.from_response(
+        {
+            "access_token": "A3",
+            "expires_in": 60,
+            "refresh_token": "R",
+            "refresh_token_expires_in": 90,
+        },
+        1003.1,
+        previous=first,
+    )
+    assert slid.refresh_expires_at == 1093.1
+    rotated = Token.from_response(
+        {
+            "access_token": "A4",
+            "expires_in": 60,
+            "refresh_token": "R2",
+            "refresh_token_expires_in": 38,
+        },
+        1003.1,
+        previous=first,
+    )
+    assert rotated.refresh_expires_at == 1041.1

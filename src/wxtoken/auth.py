@@ -12,9 +12,12 @@ from collections.abc import Generator
 import httpx2
 
 from .manager import TokenManager
+from .reasons import Rejected
 
 
 class WebexAuth(httpx2.Auth):
+    """Bearer authentication for httpx2 clients from a TokenManager, with one retry on a 401."""
+
     def __init__(self, manager: TokenManager, min_valid: float = 60.0):
         self.manager = manager
         self.min_valid = min_valid
@@ -29,6 +32,6 @@ class WebexAuth(httpx2.Auth):
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
-            fresh = self.manager.refresh(rejected=token, min_valid=self.min_valid).token
+            fresh = self.manager.refresh(Rejected(token, self.min_valid)).token
             request.headers["Authorization"] = f"Bearer {fresh.access_token}"
             yield request

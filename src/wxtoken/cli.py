@@ -22,9 +22,6 @@ import click
 from . import _local
 from ._version import __version__
 from .errors import (
-    EXIT_ATTENTION,
-    EXIT_LOGIN_REQUIRED,
-    EXIT_OK,
     EXIT_USAGE,
     OAuthError,
     UsageError,
@@ -197,7 +194,7 @@ def profile_add(
     )
     secret = _read_client_secret(client_secret_stdin)
     store = _store()
-    store.add_profile(prof, secret, replace=replace)
+    store.save_profile(prof, secret, replace=replace)
     if as_json:
         click.echo(json.dumps(_profile_json(prof, store)))
     _err(
@@ -208,7 +205,7 @@ def profile_add(
 
 
 def _key_text(source: str | None) -> str:
-    from .store.crypto import WEAKNESS
+    from .store.keys import WEAKNESS
 
     return WEAKNESS.get(source or "", "none yet")
 
@@ -372,21 +369,8 @@ def _summary(manager: Any, result: Any, as_json: bool) -> None:
     rec = result.record
     now = time.time()
     ident = rec.identity
-    data = {
-        "profile": manager.name,
-        "user": ident.email,
-        "display_name": ident.display_name,
-        "org_id": ident.org_id,
-        "requested_scopes": list(result.requested_scopes),
-        "granted_scopes": list(result.granted_scopes),
-        "missing_scopes": list(result.missing_scopes),
-        "access_expires_at": iso(rec.access_expires_at),
-        "refresh_expires_at": iso(rec.refresh_expires_at),
-        "store": manager.store.location,
-        "warnings": list(result.warnings),
-    }
     if as_json:
-        click.echo(json.dumps(data))
+        click.echo(json.dumps(result.as_json(manager.name, manager.store.location)))
     who = ident.email or "unknown user"
     if ident.display_name:
         who = f"{ident.display_name} <{who}>"
@@ -460,10 +444,11 @@ def refresh(profile: str | None, force: bool) -> None:
     Example:
       wxtoken refresh -p recorder --force
     """
+    from .reasons import Forced
     from .token import human_left, iso
 
     manager = _manager(profile)
-    result = manager.refresh(force=True, unless_newer_than=None if force else 60)
+    result = manager.refresh(Forced(unless_newer_than=None if force else 60))
     tok = result.token
     if result.refreshed:
         _err(
@@ -514,7 +499,7 @@ def status(profile: str | None, all_: bool, as_json: bool, warn_days: float) -> 
       wxtoken status
       wxtoken status --json --warn-days 30   # for monitoring
     """
-    from .manager import STATE_LOGIN_REQUIRED, STATE_WARNING, profile_status, worst_state
+    from .status import exit_code, profile_status
 
     store = _store()
     if profile and not all_:
@@ -529,21 +514,14 @@ def status(profile: str | None, all_: bool, as_json: bool, warn_days: float) -> 
         _err("No profiles yet. Add one with `wxtoken profile add NAME ...`.")
     else:
         _status_table(rows, now)
-    worst = worst_state([r.state for r in rows])
-    if not rows:
-        return EXIT_LOGIN_REQUIRED
-    if worst == STATE_LOGIN_REQUIRED:
-        return EXIT_LOGIN_REQUIRED
-    if worst == STATE_WARNING:
-        return EXIT_ATTENTION
-    return EXIT_OK
+    return exit_code([r.state for r in rows])
 
 
 def _status_table(rows: list[Any], now: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .store.crypto import WEAKNESS
+    from .store.keys import WEAKNESS
     from .token import human_left
 
     colour = {"ok": "green", "warning": "yellow", "login_required": "red"}
@@ -619,28 +597,32 @@ def export(profile: str | None, fmt: str) -> None:
     manager = _manager(profile)
     data = manager.export(fmt)
     _rotation_warning(manager.name, manager.last_refresh)
+    from .token import iso
+
     if fmt == "refresh-token":
-        click.echo(data["refresh_token"])
+        click.echo(data.refresh_token)
     elif fmt == "json":
         click.echo(
             json.dumps(
                 {
-                    k: data[k]
-                    for k in ("client_id", "client_secret", "refresh_token", "refresh_expires_at")
+                    "client_id": data.client_id,
+                    "client_secret": data.client_secret,
+                    "refresh_token": data.refresh_token,
+                    "refresh_expires_at": iso(data.refresh_expires_at),
                 }
             )
         )
     else:
-        for var, key in (
-            ("WEBEX_CLIENT_ID", "client_id"),
-            ("WEBEX_CLIENT_SECRET", "client_secret"),
-            ("WEBEX_REFRESH_TOKEN", "refresh_token"),
-            ("WEBEX_ACCESS_TOKEN", "access_token"),
+        for var, value in (
+            ("WEBEX_CLIENT_ID", data.client_id),
+            ("WEBEX_CLIENT_SECRET", data.client_secret),
+            ("WEBEX_REFRESH_TOKEN", data.refresh_token),
+            ("WEBEX_ACCESS_TOKEN", data.access_token),
         ):
-            click.echo(f"{var}={shlex.quote(data[key])}")
+            click.echo(f"{var}={shlex.quote(value)}")
     _err(
         f"Exported {manager.name!r} ({fmt}); the hand-off is recorded. Refresh token expires "
-        f"{data['refresh_expires_at']}."
+        f"{iso(data.refresh_expires_at)}."
     )
 
 
@@ -657,17 +639,18 @@ def verify(profile: str | None, as_json: bool) -> int:
     manager = _manager(profile)
     result = manager.verify()
     _rotation_warning(manager.name, manager.last_refresh)
+    data = result.as_json()
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json.dumps(data))
     else:
         _err(
-            f"Token of {result['display_name'] or ''} <{result['user']}>, org {result['org_id']}, "
-            f"valid until {result['access_expires_at']} (per Webex)."
+            f"Token of {data['display_name'] or ''} <{data['user']}>, org {data['org_id']}, "
+            f"valid until {data['access_expires_at']} (per Webex)."
         )
-    if result["missing_scopes"]:
+    if not result.ok:
         _err(
             "wxtoken: error: the grant lacks scopes the profile needs: "
-            f"{' '.join(result['missing_scopes'])}; fix: `wxtoken login -p {manager.name}` and "
+            f"{' '.join(result.missing_scopes)}; fix: `wxtoken login -p {manager.name}` and "
             "accept all scopes (register them on the integration first)"
         )
         return 1

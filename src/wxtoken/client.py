@@ -1,19 +1,27 @@
-"""WebexClient: the only module that speaks HTTP (through httpx2).
+"""WebexClient: the only module that speaks HTTP to Webex (through httpx2).
 
 Every exchange is bounded three ways: connect and read timeouts, a total deadline (a server that
 trickles one byte per read defeats read timeouts alone) and a 1 MiB body cap, applied to the
 decoded body so a gzip bomb stops at the cap. Redirects are never followed (a 307 would replay
 the client secret elsewhere) and TLS verification cannot be turned off.
 
-Retries: the code exchange is sent exactly once (RFC 6749 §10.5: a replayed code may revoke the
-grant). Refreshes retry transient failures (network, 408, 429, 5xx, server_error) with capped
-exponential backoff and full jitter, honouring Retry-After as a floor, inside a budget of
-attempts and seconds.
+Retries: a grant says whether it may be sent again (`Grant.replay_safe`). The code exchange is
+sent exactly once; refreshes retry transient failures (network, 408, 429, 5xx, server_error)
+with capped exponential backoff and full jitter, honouring Retry-After as a floor, inside a
+budget of attempts and seconds.
+
+I/O sits behind an httpx2 transport: tests pass the emulator's in-process transport instead of
+patching anything. One client keeps its connections alive for the lifetime of its owner (a
+TokenManager, or the keeper for every profile of one base URL), and the TLS context is built
+once per process, because loading a CA bundle costs more CPU than a whole refresh.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import random
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -25,7 +33,15 @@ import httpx2
 from . import _local, oauth
 from ._version import __version__
 from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text
+from .grants import ClientCredentials, Grant
 from .profile import is_loopback_host
+from .token import Token
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process's one TLS context: verification on, hostnames checked, system CAs."""
+    return ssl.create_default_context()
 
 
 @dataclass(frozen=True)
@@ -45,10 +61,13 @@ class Response:
 
 
 class WebexClient:
+    """Sends grants and API calls to one Webex base URL; safe to share between threads."""
+
     def __init__(
         self,
         base_url: str,
         *,
+        transport: httpx2.BaseTransport | None = None,
         connect_timeout: float = _local.HTTP_CONNECT_TIMEOUT,
         read_timeout: float = _local.HTTP_READ_TIMEOUT,
         deadline: float = _local.DEFAULT_HTTP_DEADLINE,
@@ -67,7 +86,8 @@ class WebexClient:
         self._http = httpx2.Client(
             timeout=httpx2.Timeout(connect_timeout, read=read_timeout),
             follow_redirects=False,
-            verify=True,
+            verify=tls_context(),
+            transport=transport,
             # Proxies from the environment matter for real Webex, never for the local emulator.
             trust_env=not is_loopback_host(host),
             headers={"User-Agent": f"wxtoken/{__version__}"},
@@ -94,11 +114,15 @@ class WebexClient:
         *,
         form: Mapping[str, str] | None = None,
         bearer: str | None = None,
+        basic: ClientCredentials | None = None,
         params: Mapping[str, str] | None = None,
     ) -> Response:
         headers = {"TrackingID": f"WXTOKEN_{uuid.uuid4()}", "Accept": "application/json"}
         if bearer is not None:
             headers["Authorization"] = f"Bearer {bearer}"
+        elif basic is not None:
+            pair = f"{basic.client_id}:{basic.client_secret}".encode()
+            headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
         start = time.monotonic()
         url = f"{self.base_url}{path}"
         try:
@@ -169,25 +193,26 @@ class WebexClient:
 
     # --- token endpoint -------------------------------------------------------------------
 
-    def token_request(self, form: Mapping[str, str]) -> tuple[dict[str, Any], float]:
-        """POST /v1/access_token; returns (body, clock reading taken before sending)."""
-        grant = form.get("grant_type", "")
-        if grant == "authorization_code":
-            return self._token_once(form, grant)
-        return self._with_retries(lambda: self._token_once(form, grant))
+    def exchange(self, grant: Grant, credentials: ClientCredentials) -> Token:
+        """Send a grant to the token endpoint and return the token Webex issued.
 
-    def _token_once(self, form: Mapping[str, str], grant: str) -> tuple[dict[str, Any], float]:
-        requested_at = self._clock()
-        resp = self._send("POST", "/v1/access_token", form=form)
+        Retried within the retry policy only if the grant says a replay is safe.
+        """
+        if grant.replay_safe:
+            return self._with_retries(lambda: self._exchange_once(grant, credentials))
+        return self._exchange_once(grant, credentials)
+
+    def _exchange_once(self, grant: Grant, credentials: ClientCredentials) -> Token:
+        requested_at = self._clock()  # before sending: network delay only shortens our expiry
+        basic = credentials if grant.basic_auth else None
+        resp = self._send("POST", grant.path, form=grant.form(credentials), basic=basic)
         if resp.status != 200:
-            raise self._error(resp, grant)
+            raise self._error(resp, grant.grant_type)
         data = oauth.parse_json_object(resp.body, resp.content_type)
         oauth.check_token_body(data)
-        return data, requested_at
+        return grant.parse(data, requested_at)
 
-    def _with_retries(
-        self, attempt: Callable[[], tuple[dict[str, Any], float]]
-    ) -> tuple[dict[str, Any], float]:
+    def _with_retries(self, attempt: Callable[[], Token]) -> Token:
         policy = self.retry
         started = time.monotonic()
         last: WebexUnavailable | None = None

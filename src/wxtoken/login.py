@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 
 from . import oauth
 from .errors import OAuthError, StateMismatch, UsageError, WxtokenError
-from .manager import LoginResult, TokenManager
+from .manager import TokenManager
 from .profile import loopback_listen_target
+from .results import LoginResult
 
 DEFAULT_TIMEOUT = 600.0
 CONNECTION_TIMEOUT = 5.0  # a client that sends no request line within this is dropped

@@ -1,52 +1,51 @@
-"""TokenManager: the one orchestrator. Load, decide with the clock, refresh at most once, save.
+"""TokenManager: the one orchestrator. Load, decide with the clock, get tokens once, save.
 
 Data flows one way: a caller asks for a token; the manager reads the store; if the token is
 fresh it answers without any network or lock; otherwise it takes the profile's refresh lock,
-re-reads (another process may have refreshed meanwhile), refreshes once, persists the result,
-and only then hands out the access token (persist-before-use, P2).
+re-reads (another process may have refreshed meanwhile), sends one grant, persists the result,
+and only then hands out the access token, so a rotated refresh token is never lost to a crash
+between Webex's answer and our use of it.
 
-The HTTP client is imported lazily: `wxtoken token` with a valid token never loads httpx2.
+The HTTP client is created lazily: `wxtoken token` with a valid token never loads httpx2.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import oauth
 from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
+    EXIT_UNAVAILABLE,
     InvalidGrant,
     LoginRequired,
     NoTokens,
+    OAuthError,
+    StorageError,
     UsageError,
     WebexUnavailable,
     WxtokenError,
 )
-from .profile import DEFAULT_BASE_URL, Profile
-from .store import STATUS_LOGIN_REQUIRED, Identity, TokenRecord, TokenStore, open_store
+from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
+from .identity import Identity, identity_from_person, org_id_from_token
+from .profile import Profile
+from .reasons import Forced, Needed, RefreshReason, still_needed
+from .results import HandOff, LoginResult, RefreshResult, VerifyResult
+from .status import DEFAULT_WARN_DAYS, ProfileStatus, profile_status
+from .store import STATUS_LOGIN_REQUIRED, STATUS_OK, TokenRecord, TokenStore, open_store
 from .token import Token, TokenState, iso
 
 if TYPE_CHECKING:
+    import httpx2
+
     from .client import RetryPolicy, WebexClient
-
-DEFAULT_WARN_DAYS = 14
-
-STATE_OK = "ok"
-STATE_WARNING = "warning"
-STATE_LOGIN_REQUIRED = "login_required"
-_STATE_RANK = {STATE_OK: 0, STATE_WARNING: 1, STATE_LOGIN_REQUIRED: 2}
-
-
-def worst_state(states: list[str]) -> str:
-    return max(states, key=lambda s: _STATE_RANK[s], default=STATE_OK)
 
 
 def resolve_profile_name(store: TokenStore, name: str | None) -> str:
+    """The profile a command means: the one named, or the only one there is."""
     if name:
         return name
     profiles = store.list_profiles()
@@ -61,73 +60,18 @@ def resolve_profile_name(store: TokenStore, name: str | None) -> str:
     names = ", ".join(p.name for p in profiles)
     raise UsageError(
         f"there are several profiles ({names}) and none was chosen",
-        fix="pass -p NAME or set WXTOKEN_PROFILE=NAME",
+        fix=f"pass -p NAME (e.g. -p {profiles[0].name}) or set WXTOKEN_PROFILE=NAME",
     )
-
-
-@dataclass(frozen=True)
-class RefreshResult:
-    token: Token = field(repr=False)
-    refreshed: bool
-    rotated: bool = False
-    last_export: Mapping[str, Any] | None = None  # the hand-off now stale, if rotated
-    record: TokenRecord | None = None  # the stored record after a refresh
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    record: TokenRecord
-    requested_scopes: tuple[str, ...]
-    granted_scopes: tuple[str, ...]
-    missing_scopes: tuple[str, ...]
-    warnings: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ProfileStatus:
-    profile: str
-    state: str
-    reason: str | None
-    access_expires_at: float | None
-    refresh_expires_at: float | None
-    scopes: tuple[str, ...]
-    requested_scopes: tuple[str, ...]
-    org_id: str | None
-    user: str | None
-    storage: str
-    key_source: str | None
-    failures: int
-    last_error: str | None
-    last_success_at: float | None
-    base_url: str = DEFAULT_BASE_URL
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "profile": self.profile,
-            "state": self.state,
-            "reason": self.reason,
-            "access_expires_at": iso(self.access_expires_at),
-            "refresh_expires_at": iso(self.refresh_expires_at),
-            "scopes": list(self.scopes),
-            "missing_scopes": [s for s in self.requested_scopes if s not in self.scopes]
-            if self.access_expires_at is not None
-            else [],
-            "org_id": self.org_id,
-            "user": self.user,
-            "storage": self.storage,
-            "key_source": self.key_source,
-            "failures": self.failures,
-            "last_error": self.last_error,
-            "last_success_at": iso(self.last_success_at),
-            "base_url": self.base_url,
-        }
 
 
 class TokenManager:
     """Valid access tokens for one profile, refreshed exactly once across threads and processes.
 
-    >>> tm = TokenManager("recorder")           # doctest: +SKIP
-    >>> tm.access_token(min_valid=600)           # doctest: +SKIP
+    It keeps one HTTP client (and its connections) for its lifetime; use it as a context manager
+    or call `close()`. A client passed in is shared and left open.
+
+    >>> with TokenManager("recorder") as tm:     # doctest: +SKIP
+    ...     tm.access_token(min_valid=600)
     """
 
     def __init__(
@@ -137,7 +81,8 @@ class TokenManager:
         store: TokenStore | None = None,
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
-        client_factory: Callable[[Profile], WebexClient] | None = None,
+        client: WebexClient | None = None,
+        transport: httpx2.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         lock_timeout: float | None = None,
     ):
@@ -145,7 +90,9 @@ class TokenManager:
         self.store = store if store is not None else open_store(self.settings)
         self.name = resolve_profile_name(self.store, profile or self.settings.profile)
         self._clock = clock
-        self._client_factory = client_factory
+        self._client = client
+        self._own_client = client is None
+        self._transport = transport
         self._retry = retry
         # Outlasts the longest refresh another process can be making (see _local.Timeouts).
         self._lock_timeout = (
@@ -161,30 +108,43 @@ class TokenManager:
     def __repr__(self) -> str:
         return f"TokenManager(profile={self.name!r}, store={self.store.location!r})"
 
+    def __enter__(self) -> TokenManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP client this manager created (a shared one stays open)."""
+        with self._guard:
+            client, self._client = (self._client, None) if self._own_client else (None, None)
+        if client is not None:
+            client.close()
+
     @property
     def profile(self) -> Profile:
         if self._profile is None:
             self._profile = self.store.get_profile(self.name)
         return self._profile
 
-    @contextlib.contextmanager
-    def client(self) -> Iterator[WebexClient]:
-        """A client for this profile; closed afterwards only if this manager created it."""
-        if self._client_factory is not None:
-            yield self._client_factory(self.profile)
-            return
-        from .client import WebexClient
+    @property
+    def client(self) -> WebexClient:
+        """The HTTP client for this profile's base URL, created on first use."""
+        with self._guard:
+            if self._client is None:
+                from .client import WebexClient
 
-        client = WebexClient(
-            self.profile.base_url,
-            retry=self._retry,
-            clock=self._clock,
-            deadline=self.settings.timeouts.http_deadline,
-        )
-        try:
-            yield client
-        finally:
-            client.close()
+                self._client = WebexClient(
+                    self.profile.base_url,
+                    transport=self._transport,
+                    retry=self._retry,
+                    clock=self._clock,
+                    deadline=self.settings.timeouts.http_deadline,
+                )
+            return self._client
+
+    def _credentials(self) -> ClientCredentials:
+        return ClientCredentials(self.profile.client_id, self.store.client_secret(self.name))
 
     # --- access tokens ---------------------------------------------------------------------
 
@@ -196,11 +156,12 @@ class TokenManager:
         return self.token(min_valid).access_token
 
     def token(self, min_valid: float = DEFAULT_MIN_VALID) -> Token:
+        """The stored token if it has `min_valid` seconds left, else a refreshed one."""
         record, token = self._load()
         if token.state(self._clock(), min_valid) is TokenState.FRESH:
             self._cached = token
             return token
-        return self.refresh(min_valid=min_valid, seen_generation=record.generation).token
+        return self.refresh(Needed(min_valid, seen_generation=record.generation)).token
 
     def _load(self) -> tuple[TokenRecord, Token]:
         loaded = self.store.load_token(self.name)
@@ -208,7 +169,7 @@ class TokenManager:
             self.profile  # noqa: B018 - raises ProfileNotFound for a typo before "no tokens"
             raise NoTokens(
                 f"profile {self.name!r} has no tokens",
-                fix=f"sign in with `wxtoken login -p {self.name}`",
+                fix=f"wxtoken login -p {self.name}",
             )
         record, _ = loaded
         if record.status == STATUS_LOGIN_REQUIRED:
@@ -219,94 +180,56 @@ class TokenManager:
             )
         return loaded
 
-    def refresh(
-        self,
-        *,
-        force: bool = False,
-        min_valid: float = DEFAULT_MIN_VALID,
-        rejected: str | None = None,
-        unless_newer_than: float | None = None,
-        seen_generation: int | None = None,
-        if_generation: int | None = None,
-    ) -> RefreshResult:
-        """Refresh under the profile's lock, unless the re-read token already satisfies us.
+    def refresh(self, reason: RefreshReason | None = None) -> RefreshResult:
+        """Refresh under the profile's lock, unless the re-read token makes it unnecessary.
 
-        `rejected` is an access token Webex just refused (401): if the store holds a different
-        fresh one, someone else refreshed and we use theirs instead of refreshing again.
-        `seen_generation` is the generation the caller read before waiting for the lock: if the
-        store moved on meanwhile, the winner's token is used even when it cannot meet
-        `min_valid` (a second refresh would only return the same lifetime again).
-        `if_generation` makes a forced refresh conditional: it happens only if the stored
-        generation is still that one (the keeper's scheduled refreshes use it, so a refresh by
-        `wxtoken token` a moment earlier is not repeated).
+        `reason` says why (see `wxtoken.reasons`); the default is an unconditional refresh.
         """
+        reason = reason if reason is not None else Forced()
+        queued_at = self._clock()
         with self.store.refresh_lock(self.name, self._lock_timeout):
             record, token = self._load()
-            now = self._clock()
-            if if_generation is not None and record.generation != if_generation:
+            if not still_needed(reason, record.generation, token, self._clock()):
                 self._cached = token
                 return RefreshResult(token=token, refreshed=False)
-            fresh = token.state(now, min_valid) is TokenState.FRESH
-            if fresh and not force and (rejected is None or token.access_token != rejected):
-                self._cached = token
-                return RefreshResult(token=token, refreshed=False)
-            if (
-                not force
-                and seen_generation is not None
-                and record.generation != seen_generation
-                and token.state(now, 0) is not TokenState.EXPIRED
-            ):
-                return RefreshResult(token=token, refreshed=False)
-            if (
-                unless_newer_than is not None
-                and rejected is None
-                and 0 <= now - token.obtained_at < unless_newer_than
-                and token.state(now, 0) is TokenState.FRESH
-            ):
-                # Someone refreshed moments ago: a second refresh would only repeat it.
-                return RefreshResult(token=token, refreshed=False)
+            failed = _failed_while_waiting(record, queued_at)
+            if failed is not None:
+                raise failed
             return self._refresh_locked(record, token)
 
     def _refresh_locked(self, record: TokenRecord, token: Token) -> RefreshResult:
         now = self._clock()
         if token.refresh_expired(now):
             reason = "the refresh token has expired"
-            self.store.mark_login_required(self.name, reason)
+            self._mark_login_required(record, reason)
             raise InvalidGrant(
                 f"profile {self.name!r}: {reason} (at {iso(token.refresh_expires_at)})",
                 fix=f"wxtoken login -p {self.name}",
             )
         assert token.refresh_token is not None
-        form = oauth.prepare_refresh_token_request(
-            self.profile.client_id, self.store.client_secret(self.name), token.refresh_token
-        )
         try:
-            with self.client() as client:
-                data, requested_at = client.token_request(form)
-            new = Token.from_response(data, requested_at, previous=token)
+            new = self._send(RefreshGrant(token.refresh_token, previous=token))
         except InvalidGrant as exc:
-            # Never delete: keep the record for diagnosis and mark the profile (P2, NL-4).
-            self.store.mark_login_required(self.name, "Webex rejected the refresh token")
+            # Never delete: keep the record for diagnosis and mark the profile.
+            self._mark_login_required(record, "Webex rejected the refresh token")
             raise InvalidGrant(
-                exc.message, fix=f"wxtoken login -p {self.name}", tracking_id=exc.tracking_id
+                exc.message,
+                fix=f"wxtoken login -p {self.name}",
+                tracking_id=exc.tracking_id,
+                error=exc.error,
+                status=exc.status,
             ) from None
-        except WebexUnavailable as exc:
-            self.store.record_failure(self.name, exc.message, now)
-            raise
         except WxtokenError as exc:
-            self.store.record_failure(self.name, exc.message, now)
+            self._record_failure(record, exc)
             raise
         rotated = new.refresh_token != token.refresh_token
-        org = oauth.org_id_from_token(new.access_token) or record.identity.org_id
-        last_export = None
-        if rotated:
-            exports = self.store.events(self.name, ("export",), limit=1)
-            if exports:
-                last_export = dict(exports[0].detail, at=iso(exports[0].at))
-        saved = self.store.save_token(
-            self.name,
+        org = org_id_from_token(new.access_token) or record.identity.org_id
+        last_export = self._last_export() if rotated else None
+        # A refresh learns nothing about the person: it keeps who signed in.
+        saved = self.store.write_token(
+            self._new_record(new, replace(record.identity, org_id=org), record.generation + 1),
             new,
-            Identity(org_id=org),
+            expect_generation=record.generation,
             event="refresh",
             detail={
                 "rotated": rotated,
@@ -327,6 +250,61 @@ class TokenManager:
         )
         return self.last_refresh
 
+    def _new_record(self, token: Token, identity: Identity, generation: int) -> TokenRecord:
+        """The metadata of a newly obtained token: state ok, failures forgotten."""
+        now = self._clock()
+        return TokenRecord(
+            profile=self.name,
+            access_expires_at=token.access_expires_at,
+            refresh_expires_at=token.refresh_expires_at,
+            scopes=token.scopes,
+            obtained_at=token.obtained_at,
+            identity=identity,
+            generation=generation,
+            status=STATUS_OK,
+            status_reason=None,
+            access_fp=None,
+            refresh_fp=None,
+            last_attempt_at=now,
+            last_success_at=now,
+        )
+
+    def _mark_login_required(self, record: TokenRecord, reason: str) -> None:
+        self.store.put_record(
+            replace(
+                record,
+                status=STATUS_LOGIN_REQUIRED,
+                status_reason=reason,
+                last_attempt_at=self._clock(),
+            ),
+            event="login_required",
+            detail={"reason": reason},
+        )
+
+    def _record_failure(self, record: TokenRecord, exc: WxtokenError) -> None:
+        # Stamped when the failure happened, so processes that queued behind this refresh
+        # (see _failed_while_waiting) recognise it as news.
+        self.store.put_record(
+            replace(
+                record,
+                failures=record.failures + 1,
+                last_error=exc.message,
+                last_error_code=exc.exit_code,
+                last_attempt_at=self._clock(),
+            ),
+            event="refresh_failed",
+            detail={"error": exc.message, "exit_code": exc.exit_code},
+        )
+
+    def _send(self, grant: Grant) -> Token:
+        return self.client.exchange(grant, self._credentials())
+
+    def _last_export(self) -> dict[str, Any] | None:
+        exports = self.store.events(self.name, ("export",), limit=1)
+        if not exports:
+            return None
+        return dict(exports[0].detail, at=iso(exports[0].at))
+
     def status(
         self, warn_days: float = DEFAULT_WARN_DAYS, now: float | None = None
     ) -> ProfileStatus:
@@ -335,42 +313,54 @@ class TokenManager:
             self.store, self.profile, self._clock() if now is None else now, warn_days
         )
 
-    # --- login -----------------------------------------------------------------------------
+    # --- sign-in ---------------------------------------------------------------------------
 
     def exchange_code(
         self, code: str, *, code_verifier: str | None, via: str, identify: bool = True
     ) -> LoginResult:
-        """Redeem a code exactly once, store the tokens, then look up who signed in."""
+        """Redeem a code exactly once, look up who signed in, and store the tokens."""
         profile = self.profile
-        form = oauth.prepare_code_token_request(
-            profile.client_id,
-            self.store.client_secret(self.name),
-            code,
-            profile.redirect_uri,
-            code_verifier,
-        )
+        token = self._send(CodeGrant(code, profile.redirect_uri, code_verifier))
+        return self._store_new_grant(token, via=via, identify=identify)
+
+    def adopt(self, token: Token, *, identify: bool = True) -> LoginResult:
+        """Take over tokens obtained elsewhere, as a sign-in would store them.
+
+        For a grant that already exists outside wxtoken (a recorder's data source, another
+        tool): wxtoken then refreshes, watches and hands it over like its own. With `identify`,
+        Webex is asked who the tokens belong to.
+        """
+        return self._store_new_grant(token, via="adopt", identify=identify)
+
+    def adopt_refresh_token(self, refresh_token: str, *, identify: bool = True) -> LoginResult:
+        """Take over a grant known only by its refresh token: redeem it once, store the result.
+
+        If Webex rotates refresh tokens, the copy held elsewhere is stale afterwards; the
+        result's record and the event log say so, as for any rotation.
+        """
+        token = self._send(RefreshGrant(refresh_token))
+        return self._store_new_grant(token, via="adopt", identify=identify)
+
+    def _store_new_grant(self, token: Token, *, via: str, identify: bool) -> LoginResult:
+        profile = self.profile
         warnings: list[str] = []
-        with self.client() as client:
-            data, requested_at = client.token_request(form)
-            token = Token.from_response(data, requested_at)
-            identity = Identity(org_id=oauth.org_id_from_token(token.access_token))
-            if identify:
-                try:
-                    me = client.people_me(token.access_token)
-                    identity = Identity(
-                        org_id=_org_uuid(me.get("orgId")) or identity.org_id,
-                        person_id=_str(me.get("id")),
-                        email=_first(me.get("emails")),
-                        display_name=_str(me.get("displayName")),
-                    )
-                except WxtokenError as exc:
-                    warnings.append(f"could not look up who signed in: {exc.message}")
+        identity = Identity(org_id=org_id_from_token(token.access_token))
+        if identify:
+            try:
+                me = self.client.people_me(token.access_token)
+                identity = identity_from_person(me, identity.org_id)
+            except WxtokenError as exc:
+                warnings.append(f"could not look up who signed in: {exc.message}")
         with self.store.refresh_lock(self.name, self._lock_timeout):
-            record = self.store.save_token(
-                self.name,
+            current = self.store.token_record(self.name)
+            generation = current.generation if current is not None else None
+            # A new sign-in never inherits the previous person: if the lookup failed, the
+            # identity is unknown, not whoever signed in before.
+            record = self.store.write_token(
+                self._new_record(token, identity, (generation or 0) + 1),
                 token,
-                identity,
-                event="login" if via != "exchange" else "exchange",
+                expect_generation=generation,
+                event={"exchange": "exchange", "adopt": "adopted"}.get(via, "login"),
                 detail={
                     "via": via,
                     "scopes": list(token.scopes),
@@ -390,7 +380,7 @@ class TokenManager:
 
     # --- hand-off, verification, revocation ------------------------------------------------
 
-    def export(self, fmt: str) -> dict[str, Any]:
+    def export(self, fmt: str) -> HandOff:
         """What a recorder's data source needs, with a hand-off event recorded (no values)."""
         token = self.token(DEFAULT_MIN_VALID)
         if token.refresh_token is None:
@@ -407,44 +397,41 @@ class TokenManager:
                 "refresh_expires_at": iso(token.refresh_expires_at),
             },
         )
-        return {
-            "client_id": self.profile.client_id,
-            "client_secret": self.store.client_secret(self.name),
-            "refresh_token": token.refresh_token,
-            "refresh_expires_at": iso(token.refresh_expires_at),
-            "access_token": token.access_token,
-        }
+        return HandOff(
+            client_id=self.profile.client_id,
+            client_secret=self.store.client_secret(self.name),
+            refresh_token=token.refresh_token,
+            refresh_expires_at=token.refresh_expires_at,
+            access_token=token.access_token,
+        )
 
-    def verify(self) -> dict[str, Any]:
+    def verify(self) -> VerifyResult:
+        """Ask Webex who the token belongs to, until when, and whether every scope was granted."""
         token = self.token(60)
-        with self.client() as client:
-            me = client.people_me(token.access_token)
-            exp = client.token_expiry(token.access_token)
+        me = self.client.people_me(token.access_token)
+        expires = self.client.token_expiry(token.access_token)
         record = self.store.token_record(self.name)
         granted = record.scopes if record else token.scopes
-        missing = [s for s in self.profile.scopes if s not in granted]
+        missing = tuple(s for s in self.profile.scopes if s not in granted)
         self.store.append_event(self.name, "verify", {"ok": not missing})
-        return {
-            "profile": self.name,
-            "user": _first(me.get("emails")),
-            "display_name": _str(me.get("displayName")),
-            "org_id": _org_uuid(me.get("orgId")) or oauth.org_id_from_token(token.access_token),
-            "access_expires_at": iso(exp),
-            "scopes": list(granted),
-            "missing_scopes": missing,
-            "ok": not missing,
-        }
+        return VerifyResult(
+            profile=self.name,
+            identity=identity_from_person(me, org_id_from_token(token.access_token)),
+            access_expires_at=expires,
+            scopes=tuple(granted),
+            missing_scopes=missing,
+        )
 
     def revoke(self) -> None:
         """Revoke every grant of this client at Webex; drop local tokens only once confirmed."""
         token = self.token(60)
-        with self.client() as client:
-            client.revoke_client_grants(token.access_token, self.profile.client_id)
+        self.client.revoke_client_grants(token.access_token, self.profile.client_id)
         with self.store.refresh_lock(self.name, self._lock_timeout):
             self.store.delete_token(self.name, event="revoked", detail={"at_webex": True})
         self._cached = None
 
     def logout(self) -> bool:
+        """Remove the local tokens only; True if there were any."""
         with self.store.refresh_lock(self.name, self._lock_timeout):
             had = self.store.token_record(self.name) is not None
             self.profile  # noqa: B018 - raises ProfileNotFound for a typo
@@ -453,87 +440,23 @@ class TokenManager:
         return had
 
 
-def profile_status(
-    store: TokenStore, profile: Profile, now: float, warn_days: float = DEFAULT_WARN_DAYS
-) -> ProfileStatus:
-    """State from stored metadata only: no key, no network, works for monitoring scripts."""
-    record = store.token_record(profile.name)
-    storage = store.location
-    if record is None:
-        return ProfileStatus(
-            profile.name,
-            STATE_LOGIN_REQUIRED,
-            "no tokens: never signed in, or logged out",
-            None,
-            None,
-            (),
-            profile.scopes,
-            None,
-            None,
-            storage,
-            store.key_source(),
-            0,
-            None,
-            None,
-            profile.base_url,
-        )
-    reason = record.status_reason
-    if record.status == STATUS_LOGIN_REQUIRED:
-        state = STATE_LOGIN_REQUIRED
-    elif record.refresh_expires_at is not None and record.refresh_expires_at <= now:
-        state, reason = STATE_LOGIN_REQUIRED, "the refresh token has expired"
-    elif record.refresh_fp is None and record.access_expires_at <= now:
-        state, reason = (
-            STATE_LOGIN_REQUIRED,
-            "the access token expired and there is no refresh token",
-        )
-    elif (
-        record.refresh_expires_at is not None
-        and record.refresh_expires_at - now < warn_days * 86400
-    ):
-        state = STATE_WARNING
-        reason = f"the refresh token expires within {warn_days:g} days"
-    else:
-        state, reason = STATE_OK, None
-    return ProfileStatus(
-        profile=profile.name,
-        state=state,
-        reason=reason,
-        access_expires_at=record.access_expires_at,
-        refresh_expires_at=record.refresh_expires_at,
-        scopes=record.scopes,
-        requested_scopes=profile.scopes,
-        org_id=record.identity.org_id,
-        user=record.identity.email,
-        storage=storage,
-        key_source=store.key_source(),
-        failures=record.failures,
-        last_error=record.last_error,
-        last_success_at=record.last_success_at,
-        base_url=profile.base_url,
-    )
+def _failed_while_waiting(record: TokenRecord, queued_at: float) -> WxtokenError | None:
+    """The failure another process's refresh met while this one queued for the lock, if any.
 
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _first(value: Any) -> str | None:
-    if isinstance(value, list) and value and isinstance(value[0], str):
-        return value[0]
-    return None
-
-
-def _org_uuid(org_id: Any) -> str | None:
-    """Webex org ids are base64 of `ciscospark://us/ORGANIZATION/<uuid>`; we keep the UUID."""
-    if not isinstance(org_id, str):
+    Repeating a refresh that just failed would cost the caller another full retry budget and
+    Webex another burst of requests, so the waiter reports what the refresher saw, with its
+    exit code (5 for an unreachable Webex), instead.
+    """
+    if record.failures == 0 or record.last_attempt_at is None or record.last_attempt_at < queued_at:
         return None
-    import base64
-    import binascii
+    message = f"another wxtoken's refresh of {record.profile!r} just failed: {record.last_error}"
+    if record.last_error_code == EXIT_UNAVAILABLE or record.last_error_code is None:
+        return WebexUnavailable(
+            message, fix="try again in a few minutes; check https://status.webex.com"
+        )
+    if record.last_error_code == StorageError.exit_code:
+        return StorageError(message, fix=f"run `wxtoken refresh -p {record.profile}` to see it")
+    return OAuthError(message, fix=f"run `wxtoken refresh -p {record.profile}` to see it")
 
-    try:
-        decoded = base64.b64decode(org_id + "=" * (-len(org_id) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return org_id.lower() if oauth.org_id_from_token(f"x_y_{org_id}") else None
-    tail = decoded.rsplit("/", 1)[-1]
-    return tail.lower() if oauth.org_id_from_token(f"x_y_{tail}") else None
+
+__all__ = ["TokenManager", "resolve_profile_name"]

@@ -56,9 +56,6 @@ OAUTH_ERROR_CODES = (
 )
 _CODE_RE = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(OAUTH_ERROR_CODES) + r")(?![A-Za-z0-9_])")
 _TRANSIENT_CODES = frozenset({"server_error", "temporarily_unavailable"})
-_UUID_RE = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
 _PKCE_ALPHABET = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 
 MAX_BODY = 1024 * 1024  # golang/oauth2 caps token responses at 1 MiB; nothing legitimate is larger
@@ -436,19 +433,3 @@ def check_token_body(data: dict[str, Any]) -> None:
             f"({clean_server_text(str(data.get('error')), 80)})",
             fix="retry later; if it persists, report it to Webex",
         )
-
-
-# --- token facts -------------------------------------------------------------------------------
-
-
-def org_id_from_token(token: str) -> str | None:
-    """Webex opaque tokens end in `_<cluster>_<org UUID>` (webex-oauth.md §4)."""
-    parts = token.rsplit("_", 2)
-    if len(parts) == 3 and _UUID_RE.match(parts[2]):
-        return parts[2].lower()
-    return None
-
-
-def fingerprint(key: bytes, secret: str) -> str:
-    """A keyed fingerprint (HMAC-SHA256, 16 hex) so logs can correlate without revealing."""
-    return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()[:16]

@@ -1,18 +1,24 @@
 """Profile: which integration, which scopes, which Webex. Pure validation, no I/O.
 
 A profile holds no secret itself; the client secret lives encrypted in the store next to it.
+Its `kind` says how tokens are obtained ("integration": a person signs in; "service-app": a
+machine account authorized by an admin), and `extra` holds settings only one kind has.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .errors import UsageError
 
 DEFAULT_BASE_URL = "https://webexapis.com"
+KIND_INTEGRATION = "integration"
+KIND_SERVICE_APP = "service-app"
+KINDS = (KIND_INTEGRATION, KIND_SERVICE_APP)
 
 # Scope presets: one row per recorder or job. The verint-calling row is the scope string of the
 # seed procedure (Verint's "Create Webex security tokens for Cisco Webex Calling").
@@ -39,15 +45,30 @@ _SCOPE_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 
 @dataclass(frozen=True)
 class Profile:
+    """One integration (or service app) at one Webex, with the scopes it asks for."""
+
     name: str
     client_id: str
     redirect_uri: str
     scopes: tuple[str, ...]
     base_url: str = DEFAULT_BASE_URL
+    kind: str = KIND_INTEGRATION
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def token_url(self) -> str:
         return f"{self.base_url}/v1/access_token"
+
+
+def keeps_tokens(old: Profile, new: Profile) -> bool:
+    """Whether tokens stored for `old` still belong to `new` after an update.
+
+    Tokens belong to one client: with a new client id or kind they would be presented as
+    another integration's, so they are dropped (the grant stays at Webex; `wxtoken revoke` can
+    end it there before the update). A new base URL keeps them: the same Webex can move (a
+    proxy, an emulator restarted on another port), and the secret goes there anyway.
+    """
+    return (old.client_id, old.kind) == (new.client_id, new.kind)
 
 
 def validate_name(name: str) -> str:

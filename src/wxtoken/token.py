@@ -23,6 +23,11 @@ from .errors import MalformedResponse
 # and a huge value must not overflow datetime or suppress every future refresh.
 MAX_LIFETIME = 10 * 365 * 86400
 
+# Webex reports lifetimes in whole seconds, counted from when it answered; we count from a
+# clock reading taken before the request. Two readings of one unchanged expiry therefore differ
+# by up to a second plus the round trip; differences below this are not a moved expiry.
+EXPIRY_RESOLUTION = 5.0
+
 
 class TokenState(enum.Enum):
     FRESH = "fresh"  # access token valid for at least the requested margin
@@ -86,6 +91,16 @@ class Token:
             )
             if refresh_in is not None:
                 refresh_expires_at = requested_at + refresh_in
+                if (
+                    previous is not None
+                    and previous.refresh_token == refresh
+                    and previous.refresh_expires_at is not None
+                    and abs(refresh_expires_at - previous.refresh_expires_at) < EXPIRY_RESOLUTION
+                ):
+                    # The same refresh token with the same horizon, seen through whole-second
+                    # lifetimes and a round trip: keep the stored instant, so jitter never
+                    # looks like a moved expiry (alerts key on it, trends compare it).
+                    refresh_expires_at = previous.refresh_expires_at
             elif previous is not None and previous.refresh_token == refresh:
                 refresh_expires_at = previous.refresh_expires_at
             else:

@@ -2,7 +2,7 @@
 
   worker.py ask PROFILE THREADS MIN_VALID START_EPOCH   all threads ask at START_EPOCH; prints
                                                         JSON with token fingerprints, never tokens
-  worker.py loop PROFILE                                refresh(force=True) until killed
+  worker.py loop PROFILE                                refresh() until killed
 The store is the one named by WXTOKEN_HOME / WXTOKEN_KEY_FILE in the environment.
 """
 
@@ -42,7 +42,7 @@ def loop(profile: str) -> None:
     tm = TokenManager(profile)
     print("ready", flush=True)
     while True:
-        tm.refresh(force=True)
+        tm.refresh()
 
 
 if __name__ == "__main__":

@@ -20,13 +20,9 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import LoginRequired, StorageError, WebexUnavailable, WxtokenError
-from ..manager import (
-    STATE_LOGIN_REQUIRED,
-    STATE_OK,
-    STATE_WARNING,
-    TokenManager,
-    resolve_profile_name,
-)
+from ..manager import TokenManager, resolve_profile_name
+from ..reasons import Scheduled
+from ..status import STATES, classify
 from ..store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore
 from ..token import iso
 from .alerts import Dispatcher
@@ -64,7 +60,7 @@ class Keeper:
         profiles: tuple[str, ...] | None = None,
         clock: Callable[[], float] = time.time,
         log: IO[str] = sys.stderr,
-        client_factory: Callable[[Profile], WebexClient] | None = None,
+        client_for: Callable[[Profile], WebexClient] | None = None,
         dispatcher: Dispatcher | None = None,
     ):
         self.store = store
@@ -75,7 +71,7 @@ class Keeper:
         self._wanted = profiles if profiles is not None else config.profiles
         self._clients: dict[str, WebexClient] = {}
         self._clients_lock = threading.Lock()
-        self._client_factory = client_factory or self._shared_client
+        self._client_for = client_for or self._shared_client
         self.alerts = dispatcher or Dispatcher(store, config, clock=clock, log=log)
         self._pool = ThreadPoolExecutor(self.sched.workers, thread_name_prefix="wxtoken-refresh")
         self._inflight: dict[str, Future[None]] = {}
@@ -113,7 +109,10 @@ class Keeper:
             tm = self._managers.get(name)
             if tm is None:
                 tm = TokenManager(
-                    name, store=self.store, clock=self._clock, client_factory=self._client_factory
+                    name,
+                    store=self.store,
+                    clock=self._clock,
+                    client=self._client_for(self.store.get_profile(name)),
                 )
                 self._managers[name] = tm
             return tm
@@ -159,7 +158,7 @@ class Keeper:
     def _refresh(self, name: str, record: TokenRecord) -> None:
         stats = self.stats.setdefault(name, ProfileStats())
         try:
-            result = self.manager(name).refresh(force=True, if_generation=record.generation)
+            result = self.manager(name).refresh(Scheduled(record.generation))
         except LoginRequired:
             new = self.store.token_record(name)
             self._count_failure(stats, "invalid_grant")
@@ -259,16 +258,7 @@ class Keeper:
     # --- metrics ---------------------------------------------------------------------------
 
     def state_of(self, name: str, now: float) -> str:
-        record = self._records.get(name)
-        if record is None or record.status == STATUS_LOGIN_REQUIRED:
-            return STATE_LOGIN_REQUIRED
-        if record.refresh_expires_at is not None:
-            left = record.refresh_expires_at - now
-            if left <= 0:
-                return STATE_LOGIN_REQUIRED
-            if self.config.thresholds and left <= max(self.config.thresholds):
-                return STATE_WARNING
-        return STATE_OK
+        return classify(self._records.get(name), now)[0]
 
     def metrics(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
@@ -309,7 +299,7 @@ class Keeper:
                 )
                 for name, record in list(keeper._records.items()):
                     current = keeper.state_of(name, now)
-                    for s in (STATE_OK, STATE_WARNING, STATE_LOGIN_REQUIRED):
+                    for s in STATES:
                         state.add_metric([name, s], 1.0 if s == current else 0.0)
                     if record is not None:
                         access.add_metric([name], record.access_expires_at - now)

@@ -1,77 +1,45 @@
-"""The TokenStore interface: what the manager needs from any backend, nothing SQLite-shaped.
+"""The store: profiles, sealed secrets, tokens and an event log, behind one interface.
 
-A backend keeps profiles, their client secrets, their tokens and an append-only event log, and
-offers one lock per profile that spans read, refresh request and write (single flight). The
-embedded default is `store.sqlite.SQLiteStore`; a shared backend (PostgreSQL) implements the same
-protocol.
+Two layers, so a new backend only stores rows:
+
+    TokenStore (this protocol)   what the manager, keeper and CLI use
+      sealed.SealedStore         key negotiation (keys.py), AES-GCM sealing (cipher.py)
+        records.RecordStore      rows, events and the per-profile lock; no crypto
+          sqlite.SQLiteRecords   the embedded default (schema in migrations.py)
+
+`open_store(settings)` is the one place that composes them. A shared PostgreSQL backend is a
+second RecordStore; nothing above it changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .._local import Settings
 from ..profile import Profile
 from ..token import Token
-
-STATUS_OK = "ok"
-STATUS_LOGIN_REQUIRED = "login_required"
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who signed in, from /v1/people/me (or only the org, read from the token suffix)."""
-
-    org_id: str | None = None
-    person_id: str | None = None
-    email: str | None = None
-    display_name: str | None = None
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """Everything about a profile's tokens that can be read without the key."""
-
-    profile: str
-    access_expires_at: float
-    refresh_expires_at: float | None
-    scopes: tuple[str, ...]
-    obtained_at: float
-    identity: Identity
-    generation: int
-    status: str
-    status_reason: str | None
-    access_fp: str | None
-    refresh_fp: str | None
-    failures: int = 0
-    last_error: str | None = None
-    last_attempt_at: float | None = None
-    last_success_at: float | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    at: float
-    profile: str | None
-    kind: str
-    detail: Mapping[str, Any] = field(default_factory=dict)
+from .records import STATUS_LOGIN_REQUIRED, STATUS_OK, Event, TokenRecord
 
 
 class TokenStore(Protocol):
+    """What the manager, keeper and CLI need from a store (implemented by SealedStore)."""
+
     @property
     def location(self) -> str: ...
 
     def key_source(self) -> str | None: ...
 
+    def unlock(self, create: bool = False) -> None: ...
+
     def list_profiles(self) -> list[Profile]: ...
 
     def get_profile(self, name: str) -> Profile: ...
 
-    def add_profile(self, profile: Profile, client_secret: str, *, replace: bool) -> None: ...
+    def save_profile(
+        self, profile: Profile, client_secret: str | None, *, replace: bool
+    ) -> bool: ...
 
     def remove_profile(self, name: str) -> None: ...
 
@@ -83,15 +51,19 @@ class TokenStore(Protocol):
 
     def load_token(self, name: str) -> tuple[TokenRecord, Token] | None: ...
 
-    def save_token(
-        self, name: str, token: Token, identity: Identity, *, event: str, detail: Mapping[str, Any]
+    def write_token(
+        self,
+        record: TokenRecord,
+        token: Token,
+        *,
+        expect_generation: int | None,
+        event: str,
+        detail: Mapping[str, Any],
     ) -> TokenRecord: ...
 
+    def put_record(self, record: TokenRecord, *, event: str, detail: Mapping[str, Any]) -> None: ...
+
     def delete_token(self, name: str, *, event: str, detail: Mapping[str, Any]) -> None: ...
-
-    def mark_login_required(self, name: str, reason: str) -> None: ...
-
-    def record_failure(self, name: str, error: str, at: float) -> None: ...
 
     def append_event(self, profile: str | None, kind: str, detail: Mapping[str, Any]) -> None: ...
 
@@ -103,20 +75,34 @@ class TokenStore(Protocol):
 
     def fingerprint(self, secret: str) -> str: ...
 
+    def close(self) -> None: ...
+
 
 def open_store(
-    settings: Settings | None = None, prompt: Callable[[str, bool], str] | None = None
+    settings: Settings | None = None,
+    prompt: Callable[[str, bool], str] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> TokenStore:
-    """The store the settings name (the embedded one in WXTOKEN_HOME): the one composition root.
+    """The store the settings name: the one composition root.
 
-    `prompt(label, confirm)` asks for a passphrase on a terminal; without it a store that needs
-    one and has no WXTOKEN_PASSPHRASE fails with a clear error.
+    `prompt(label, confirm)` asks for a passphrase on a terminal; without it, a store that
+    needs one and has no WXTOKEN_PASSPHRASE fails with a clear error.
     """
-    from .sqlite import SQLiteStore
+    import time
 
-    return SQLiteStore(settings if settings is not None else Settings(), prompt=prompt)
+    from .sealed import SealedStore
+    from .sqlite import SQLiteRecords
+
+    settings = settings if settings is not None else Settings()
+    clock = clock or time.time
+    return SealedStore(SQLiteRecords(settings, clock=clock), settings, prompt=prompt, clock=clock)
 
 
-def iter_names(store: TokenStore) -> Iterator[str]:
-    for p in store.list_profiles():
-        yield p.name
+__all__ = [
+    "STATUS_LOGIN_REQUIRED",
+    "STATUS_OK",
+    "Event",
+    "TokenRecord",
+    "TokenStore",
+    "open_store",
+]

@@ -1,7 +1,4 @@
-"""Encryption of stored secrets (AES-256-GCM) and the three sources of its key.
-
-Every sealed value carries associated data naming its profile and field, so a ciphertext moved to
-another row or column fails authentication instead of decrypting into the wrong place (SB-6).
+"""Where a store's key comes from: the OS keyring, a passphrase, or a key file.
 
 Key sources (a store remembers which one it was created with):
   keyring     a random 32-byte data key in the OS keyring, every call bounded by a timeout
@@ -13,22 +10,19 @@ There is no plaintext mode and no fallback between sources.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import os
+import binascii
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._format import SEALED_VERSION, decode_keyfile, split_sealed
+from .._format import decode_keyfile
 from .._local import Settings
-from ..errors import KeySourceError, TamperedData, UsageError, WrongKey
+from ..errors import CorruptStore, KeySourceError, UsageError, WrongKey
 from .fs import create_private_file, read_private_file
 
-_KEYCHECK_PLAINTEXT = "wxtoken key check v1"
 KEYRING_SERVICE = "wxtoken"
 
 # OWASP's scrypt minimum (N=2^17, r=8, p=1: 128 MiB, ~0.3 s here). Stored per store so it can be
@@ -36,6 +30,11 @@ KEYRING_SERVICE = "wxtoken"
 SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
+# Parameters read back from a store are bounded: a tampered store must not make wxtoken
+# allocate a terabyte (memory is 128 * n * r bytes) or spin for hours.
+_SCRYPT_N_RANGE = (2**14, 2**20)
+_SCRYPT_R_RANGE = (1, 16)
+_SCRYPT_P_RANGE = (1, 4)
 
 KEY_SOURCES = ("keyring", "passphrase", "keyfile")
 WEAKNESS = {
@@ -45,82 +44,36 @@ WEAKNESS = {
 }
 
 
-class Cipher:
-    """AES-256-GCM with per-value random nonces; never returns partial plaintext."""
-
-    def __init__(self, key: bytes):
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        if len(key) != 32:
-            raise WrongKey("the store key has the wrong length", fix="check WXTOKEN_KEY_FILE")
-        self._aead = AESGCM(key)
-        # A separate key for fingerprints, so a fingerprint never helps attack the data key.
-        self._fp_key = hmac.new(key, b"wxtoken fingerprint key", hashlib.sha256).digest()
-
-    def __repr__(self) -> str:
-        return "Cipher(<AES-256-GCM>)"
-
-    def seal(self, plaintext: str, ad: str) -> bytes:
-        nonce = os.urandom(12)
-        return (
-            SEALED_VERSION
-            + nonce
-            + self._aead.encrypt(nonce, plaintext.encode("utf-8"), ad.encode())
-        )
-
-    def open(self, blob: bytes, ad: str, *, what: str) -> str:
-        from cryptography.exceptions import InvalidTag
-
-        parts = split_sealed(blob)
-        if parts is None:
-            raise TamperedData(
-                f"the stored {what} is damaged (bad header)",
-                fix="restore the store from a backup, or sign in again with `wxtoken login`",
-            )
-        try:
-            plain = self._aead.decrypt(parts[0], parts[1], ad.encode())
-        except InvalidTag:
-            raise TamperedData(
-                f"the stored {what} failed its integrity check (modified, or moved from "
-                "another profile)",
-                fix="restore the store from a backup, or sign in again with `wxtoken login`",
-            ) from None
-        return plain.decode("utf-8")
-
-    def fingerprint(self, secret: str) -> str:
-        return hmac.new(self._fp_key, secret.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+def hint(source: str) -> str:
+    """How to give the key a store was created with."""
+    return {
+        "passphrase": "set WXTOKEN_PASSPHRASE to the passphrase this store was created with",
+        "keyfile": "set WXTOKEN_KEY_FILE to the key file this store was created with",
+        "keyring": "the keyring entry 'wxtoken' was changed; restore it or start a new "
+        "store (new WXTOKEN_HOME) and sign in again",
+    }.get(source, "restore the store from a backup")
 
 
-def keycheck_ad() -> str:
-    return "wxtoken:v1|keycheck"
-
-
-def make_keycheck(cipher: Cipher) -> str:
-    return base64.b64encode(cipher.seal(_KEYCHECK_PLAINTEXT, keycheck_ad())).decode()
-
-
-def verify_keycheck(cipher: Cipher, value: str, source: str) -> None:
-    try:
-        cipher.open(base64.b64decode(value), keycheck_ad(), what="key check")
-    except (TamperedData, ValueError):
-        hint = {
-            "passphrase": "set WXTOKEN_PASSPHRASE to the passphrase this store was created with",
-            "keyfile": "set WXTOKEN_KEY_FILE to the key file this store was created with",
-            "keyring": "the keyring entry 'wxtoken' was changed; restore it or start a new "
-            "store (new WXTOKEN_HOME) and sign in again",
-        }[source]
-        raise WrongKey(
-            f"the {WEAKNESS[source].split(' (')[0]} does not open this store", fix=hint
-        ) from None
+def wrong_key(source: str) -> WrongKey:
+    return WrongKey(
+        f"the {WEAKNESS[source].split(' (')[0]} does not open this store", fix=hint(source)
+    )
 
 
 @dataclass
 class KeyDecision:
-    """Which key a store uses and the meta rows that describe it (for a new store)."""
+    """A new store's key, the meta rows that describe it, and what must be saved with them.
+
+    Prepared outside the store's write transaction (a passphrase prompt or scrypt can take a
+    while); `save()` runs inside it, after the transaction has checked that no other process
+    created the store's key first, so two first commands racing can never leave the store
+    encrypted under a key that the keyring no longer holds.
+    """
 
     source: str
-    key: bytes
+    key: bytes = field(repr=False)
     new_meta: dict[str, str]
+    save: Callable[[str], None] = field(default=lambda store_id: None, repr=False)
 
 
 def _env_sources(settings: Settings) -> tuple[bool, bool]:
@@ -157,9 +110,7 @@ def choose_new_source(settings: Settings) -> str:
     return "keyring"
 
 
-def new_store_key(
-    settings: Settings, store_id: str, prompt: Callable[[str, bool], str] | None
-) -> KeyDecision:
+def new_store_key(settings: Settings, prompt: Callable[[str, bool], str] | None) -> KeyDecision:
     source = choose_new_source(settings)
     if source == "keyfile":
         assert settings.key_file is not None
@@ -182,8 +133,11 @@ def new_store_key(
             },
         )
     key = secrets.token_bytes(32)
-    _keyring_call("set", store_id, base64.b64encode(key).decode(), settings.keyring_timeout)
-    return KeyDecision(source, key, {"key_source": source})
+
+    def save(store_id: str) -> None:
+        _keyring_call("set", store_id, base64.b64encode(key).decode(), settings.keyring_timeout)
+
+    return KeyDecision(source, key, {"key_source": source}, save)
 
 
 def existing_store_key(
@@ -234,6 +188,29 @@ def existing_store_key(
         f"the store names an unknown key source {source!r}",
         fix="upgrade wxtoken, or restore the store from a backup",
     )
+
+
+def _kdf_params(meta: Mapping[str, str]) -> tuple[bytes, dict[str, int]]:
+    """The stored salt and scrypt parameters, refused unless within sane bounds."""
+    try:
+        salt = base64.b64decode(meta["kdf_salt"], validate=True)
+        n, r, p = (int(x) for x in meta["kdf_params"].split(","))
+    except (KeyError, ValueError, binascii.Error):
+        n = r = p = -1
+        salt = b""
+    bounds = ((n, _SCRYPT_N_RANGE), (r, _SCRYPT_R_RANGE), (p, _SCRYPT_P_RANGE))
+    if (
+        meta.get("kdf") != "scrypt"
+        or not 16 <= len(salt) <= 64
+        or n & (n - 1)
+        or any(not lo <= v <= hi for v, (lo, hi) in bounds)
+    ):
+        raise CorruptStore(
+            "the store's key-derivation parameters are missing or outside sane bounds "
+            "(damaged or tampered with)",
+            fix="restore the store from a backup, or move it aside and sign in again",
+        )
+    return salt, {"n": n, "r": r, "p": p}
 
 
 def _scrypt(passphrase: str, salt: bytes, params: Mapping[str, int]) -> bytes:

@@ -1,0 +1,107 @@
+"""Ways of getting tokens from Webex's token endpoint: one small type per grant.
+
+Each grant builds its request, says whether sending it again is safe, and parses Webex's answer
+into a `Token`. The client sends a grant (retrying only what is safe to replay); the manager
+decides when to send one. A new way of getting tokens (device code, service-app minting) is a
+new type here that satisfies `Grant`; nothing else needs to learn its form fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import oauth
+from .token import Token
+
+TOKEN_PATH = "/v1/access_token"
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """The integration's client id and secret, as the token endpoint wants them."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+class Grant(Protocol):
+    """What the client needs to know to send one token request and read its answer."""
+
+    @property
+    def grant_type(self) -> str:
+        """The `grant_type` form value; also names the grant in logs and the ledger."""
+        ...
+
+    @property
+    def replay_safe(self) -> bool:
+        """Whether the client may send it again after a failure that may have reached Webex."""
+        ...
+
+    @property
+    def path(self) -> str:
+        """The endpoint path under the base URL."""
+        ...
+
+    @property
+    def basic_auth(self) -> bool:
+        """Send the client credentials as HTTP Basic instead of form fields."""
+        ...
+
+    def form(self, credentials: ClientCredentials) -> dict[str, str]:
+        """The form fields of the request (with the credentials unless `basic_auth`)."""
+        ...
+
+    def parse(self, data: Mapping[str, Any], requested_at: float) -> Token:
+        """The token in a 200 answer; `requested_at` is the clock before the request went out."""
+        ...
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    """grant_type=refresh_token: safe to resend, since a refresh token survives a lost answer
+    (or, if Webex rotated it, the resend fails with invalid_grant and nothing is lost locally).
+    A missing refresh token in the answer keeps the previous one and its expiry."""
+
+    refresh_token: str = field(repr=False)
+    previous: Token | None = field(default=None, repr=False)
+    grant_type: str = "refresh_token"
+    replay_safe: bool = True
+    path: str = TOKEN_PATH
+    basic_auth: bool = False
+
+    def form(self, credentials: ClientCredentials) -> dict[str, str]:
+        return oauth.prepare_refresh_token_request(
+            credentials.client_id, credentials.client_secret, self.refresh_token
+        )
+
+    def parse(self, data: Mapping[str, Any], requested_at: float) -> Token:
+        return Token.from_response(data, requested_at, previous=self.previous)
+
+
+@dataclass(frozen=True)
+class CodeGrant:
+    """grant_type=authorization_code: sent exactly once. RFC 6749 §10.5 lets a server revoke
+    every token issued from a code that is presented twice, so a retry could destroy the grant
+    it was meant to obtain; a failed exchange means starting the sign-in again."""
+
+    code: str = field(repr=False)
+    redirect_uri: str
+    code_verifier: str | None = field(default=None, repr=False)
+    grant_type: str = "authorization_code"
+    replay_safe: bool = False
+    path: str = TOKEN_PATH
+    basic_auth: bool = False
+
+    def form(self, credentials: ClientCredentials) -> dict[str, str]:
+        return oauth.prepare_code_token_request(
+            credentials.client_id,
+            credentials.client_secret,
+            self.code,
+            self.redirect_uri,
+            self.code_verifier,
+        )
+
+    def parse(self, data: Mapping[str, Any], requested_at: float) -> Token:
+        return Token.from_response(data, requested_at)

@@ -1,0 +1,133 @@
+"""One classification of a profile's state, used by `status`, the keeper's metrics and alerts.
+
+From stored metadata only (no key, no network), so monitoring works without secrets:
+
+    ok              tokens stored, refresh token not near its end
+    warning         the refresh token expires within the warning window
+    login_required  no tokens, refresh token expired, or Webex rejected the grant
+
+The worst state across profiles is `status`'s exit code (0, 3, 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import EXIT_ATTENTION, EXIT_LOGIN_REQUIRED, EXIT_OK
+from .profile import DEFAULT_BASE_URL, Profile
+from .store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore
+from .token import iso
+
+STATE_OK = "ok"
+STATE_WARNING = "warning"
+STATE_LOGIN_REQUIRED = "login_required"
+STATES = (STATE_OK, STATE_WARNING, STATE_LOGIN_REQUIRED)
+_RANK = {s: i for i, s in enumerate(STATES)}
+_EXIT = {
+    STATE_OK: EXIT_OK,
+    STATE_WARNING: EXIT_ATTENTION,
+    STATE_LOGIN_REQUIRED: EXIT_LOGIN_REQUIRED,
+}
+
+# A refresh token this close to its end needs a person soon: two weeks leaves time to schedule a
+# sign-in and update the recorder, well inside Webex's 60-90 day lifetime.
+DEFAULT_WARN_DAYS = 14.0
+DAY = 86400.0
+
+
+def classify(
+    record: TokenRecord | None, now: float, warn_days: float = DEFAULT_WARN_DAYS
+) -> tuple[str, str | None]:
+    """(state, reason) of a profile from its token record; the reason is None when ok."""
+    if record is None:
+        return STATE_LOGIN_REQUIRED, "no tokens: never signed in, or logged out"
+    if record.status == STATUS_LOGIN_REQUIRED:
+        return STATE_LOGIN_REQUIRED, record.status_reason or "Webex rejected the grant"
+    if record.refresh_expires_at is not None and record.refresh_expires_at <= now:
+        return STATE_LOGIN_REQUIRED, "the refresh token has expired"
+    if record.refresh_fp is None and record.access_expires_at <= now:
+        return STATE_LOGIN_REQUIRED, "the access token expired and there is no refresh token"
+    if record.refresh_expires_at is not None and record.refresh_expires_at - now < warn_days * DAY:
+        return STATE_WARNING, f"the refresh token expires within {warn_days:g} days"
+    return STATE_OK, None
+
+
+def worst_state(states: list[str]) -> str:
+    return max(states, key=lambda s: _RANK[s], default=STATE_OK)
+
+
+def exit_code(states: list[str]) -> int:
+    """`status`'s exit code: the worst state; no profiles at all means a sign-in is needed."""
+    return _EXIT[worst_state(states)] if states else EXIT_LOGIN_REQUIRED
+
+
+@dataclass(frozen=True)
+class ProfileStatus:
+    """A profile's state with everything `status` shows; built without the key."""
+
+    profile: str
+    state: str
+    reason: str | None
+    access_expires_at: float | None
+    refresh_expires_at: float | None
+    scopes: tuple[str, ...]
+    requested_scopes: tuple[str, ...]
+    org_id: str | None
+    user: str | None
+    storage: str
+    key_source: str | None
+    failures: int
+    last_error: str | None
+    last_success_at: float | None
+    base_url: str = DEFAULT_BASE_URL
+
+    @property
+    def missing_scopes(self) -> tuple[str, ...]:
+        if self.access_expires_at is None:
+            return ()
+        return tuple(s for s in self.requested_scopes if s not in self.scopes)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "state": self.state,
+            "reason": self.reason,
+            "access_expires_at": iso(self.access_expires_at),
+            "refresh_expires_at": iso(self.refresh_expires_at),
+            "scopes": list(self.scopes),
+            "missing_scopes": list(self.missing_scopes),
+            "org_id": self.org_id,
+            "user": self.user,
+            "storage": self.storage,
+            "key_source": self.key_source,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_success_at": iso(self.last_success_at),
+            "base_url": self.base_url,
+        }
+
+
+def profile_status(
+    store: TokenStore, profile: Profile, now: float, warn_days: float = DEFAULT_WARN_DAYS
+) -> ProfileStatus:
+    """A profile's status from stored metadata only: no key, no network."""
+    record = store.token_record(profile.name)
+    state, reason = classify(record, now, warn_days)
+    return ProfileStatus(
+        profile=profile.name,
+        state=state,
+        reason=reason,
+        access_expires_at=record.access_expires_at if record else None,
+        refresh_expires_at=record.refresh_expires_at if record else None,
+        scopes=record.scopes if record else (),
+        requested_scopes=profile.scopes,
+        org_id=record.identity.org_id if record else None,
+        user=record.identity.email if record else None,
+        storage=store.location,
+        key_source=store.key_source(),
+        failures=record.failures if record else 0,
+        last_error=record.last_error if record else None,
+        last_success_at=record.last_success_at if record else None,
+        base_url=profile.base_url,
+    )

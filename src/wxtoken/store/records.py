@@ -1,0 +1,154 @@
+"""The record store: rows, events and the per-profile lock of a backend, and nothing about crypto.
+
+A backend (SQLite now, PostgreSQL next) stores what it is given: profile rows whose client
+secret is already sealed, token rows whose tokens are already sealed, plaintext metadata, and an
+append-only event log. It decides nothing: generations, identities and states are computed by
+the manager, sealing by `sealed.SealedStore`. What a backend must guarantee:
+
+- `write()` is one atomic transaction; two writers never interleave inside it;
+- `refresh_lock(name)` is held across read -> HTTP -> write by one process (or host) at a time,
+  and dies with its holder, so a killed process never leaves a stale lock;
+- reads are consistent with the last committed write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..identity import Identity
+
+STATUS_OK = "ok"
+STATUS_LOGIN_REQUIRED = "login_required"
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """Everything about a profile's tokens that can be read without the key."""
+
+    profile: str
+    access_expires_at: float
+    refresh_expires_at: float | None
+    scopes: tuple[str, ...]
+    obtained_at: float
+    identity: Identity
+    generation: int
+    status: str
+    status_reason: str | None
+    access_fp: str | None
+    refresh_fp: str | None
+    failures: int = 0
+    last_error: str | None = None
+    last_attempt_at: float | None = None
+    last_success_at: float | None = None
+    # The exit code of the last failure, so a process that waited behind a failed refresh can
+    # report what the refresher saw (e.g. 5 for an unreachable Webex) instead of retrying.
+    last_error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the append-only event log; `detail` never holds a secret, only fingerprints."""
+
+    id: int
+    at: float
+    profile: str | None
+    kind: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """A profile as stored: plaintext settings and the sealed client secret."""
+
+    name: str
+    kind: str
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    base_url: str
+    extra: Mapping[str, str]
+    secret: bytes = field(repr=False)
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """A profile's tokens as stored: the metadata record and the two sealed tokens."""
+
+    record: TokenRecord
+    access_token: bytes = field(repr=False)
+    refresh_token: bytes | None = field(repr=False)
+
+
+class RecordTx(Protocol):
+    """Reads and writes inside one write transaction."""
+
+    def meta(self) -> dict[str, str]: ...
+
+    def set_meta(self, values: Mapping[str, str]) -> None: ...
+
+    def profile(self, name: str) -> ProfileRow | None: ...
+
+    def profiles(self) -> list[ProfileRow]: ...
+
+    def put_profile(self, row: ProfileRow) -> None:
+        """Insert, or replace the row of that name (its tokens stay unless deleted)."""
+        ...
+
+    def delete_profile(self, name: str) -> None:
+        """Delete the profile and its tokens."""
+        ...
+
+    def token(self, name: str) -> TokenRow | None: ...
+
+    def put_token(self, row: TokenRow) -> None:
+        """Insert or replace the profile's token row."""
+        ...
+
+    def put_record(self, record: TokenRecord) -> None:
+        """Update the metadata of an existing token row; the sealed tokens stay."""
+        ...
+
+    def delete_token(self, name: str) -> None: ...
+
+    def event(self, profile: str | None, kind: str, detail: Mapping[str, Any]) -> None: ...
+
+
+class RecordStore(Protocol):
+    """A backend for the sealed store: see the module docstring for what it guarantees."""
+
+    @property
+    def location(self) -> str:
+        """Where the data is, for messages (a path, or a DSN without its password)."""
+        ...
+
+    def exists(self) -> bool:
+        """Whether a store was created here (reading never creates one)."""
+        ...
+
+    def write(self, doing: str, *, create: bool = False) -> AbstractContextManager[RecordTx]:
+        """One atomic write transaction; `doing` names it in error messages."""
+        ...
+
+    def meta(self) -> dict[str, str]: ...
+
+    def profiles(self) -> list[ProfileRow]: ...
+
+    def profile(self, name: str) -> ProfileRow | None: ...
+
+    def token(self, name: str) -> TokenRow | None: ...
+
+    def records(self) -> dict[str, TokenRecord]:
+        """Every profile's token metadata in one read (the keeper's pass over thousands)."""
+        ...
+
+    def events(self, profile: str | None, kinds: tuple[str, ...], limit: int) -> list[Event]:
+        """The newest events first."""
+        ...
+
+    def refresh_lock(self, name: str, timeout: float) -> AbstractContextManager[None]: ...
+
+    def close(self) -> None: ...

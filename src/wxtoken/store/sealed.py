@@ -1,0 +1,356 @@
+"""SealedStore: the TokenStore the manager uses, sealing secrets over any record store.
+
+It owns the key (negotiated once per process from the store's recorded key source), seals and
+opens the client secret and tokens with associated data, computes fingerprints, and writes
+exactly what the manager decided: it keeps no domain rule of its own beyond refusing to
+overwrite a token generation it was not told about. A backend never sees a plaintext secret,
+so a database administrator of a shared store cannot read one either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from .. import _format as fmt
+from .._local import Settings
+from ..errors import KeySourceError, NoTokens, ProfileNotFound, StorageError, UsageError
+from ..profile import Profile, keeps_tokens
+from ..token import Token
+from .cipher import CURRENT_LAYOUT, Cipher, keycheck_layout, make_keycheck
+from .keys import existing_store_key, new_store_key, wrong_key
+from .records import Event, ProfileRow, RecordStore, TokenRecord, TokenRow
+
+
+def secret_ad(p: Profile | ProfileRow, layout: int = CURRENT_LAYOUT) -> str:
+    """Associated data of a profile's sealed client secret.
+
+    Layout 2 binds every setting that decides where the secret and tokens are sent, so editing
+    the base URL or redirect URI in the database file (which needs no key) makes the secret
+    fail to open instead of sending it to another server.
+    """
+    if layout == 1:
+        return fmt.ad(p.name, "client_secret", p.client_id)
+    bound = [p.kind, p.client_id, p.redirect_uri, p.base_url, list(p.scopes), dict(p.extra)]
+    return fmt.ad(p.name, "client_secret", json.dumps(bound, sort_keys=True, separators=(",", ":")))
+
+
+def _profile(row: ProfileRow) -> Profile:
+    return Profile(
+        name=row.name,
+        client_id=row.client_id,
+        redirect_uri=row.redirect_uri,
+        scopes=row.scopes,
+        base_url=row.base_url,
+        kind=row.kind,
+        extra=dict(row.extra),
+    )
+
+
+def _token_ad(name: str, field: str, expires_at: float | None) -> str:
+    return fmt.ad(name, field, fmt.exp(expires_at))
+
+
+def _no_profiles() -> NoTokens:
+    return NoTokens(
+        "the store has no profiles yet",
+        fix="wxtoken profile add NAME --client-id ID --redirect-uri URI --preset verint-calling",
+    )
+
+
+class SealedStore:
+    """Profiles, client secrets, tokens and events, sealed with the store's key."""
+
+    def __init__(
+        self,
+        records: RecordStore,
+        settings: Settings,
+        prompt: Callable[[str, bool], str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.records = records
+        self.settings = settings
+        self._prompt = prompt
+        self._clock = clock
+        self._cipher: Cipher | None = None
+        self._cipher_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SealedStore({self.records!r})"
+
+    @property
+    def location(self) -> str:
+        return self.records.location
+
+    def close(self) -> None:
+        self.records.close()
+
+    # --- the key ---------------------------------------------------------------------------
+
+    def key_source(self) -> str | None:
+        return self.records.meta().get("key_source") if self.records.exists() else None
+
+    def _get_cipher(self, create: bool = False) -> Cipher:
+        if self._cipher is not None:
+            return self._cipher
+        with self._cipher_lock:
+            if self._cipher is None:
+                self._cipher = self._negotiate(create)
+            return self._cipher
+
+    def _negotiate(self, create: bool) -> Cipher:
+        meta = self.records.meta()
+        if "key_source" not in meta:
+            if not create:
+                raise _no_profiles()
+            won = self._create_key()
+            if won is not None:
+                return won
+            meta = self.records.meta()
+        key = existing_store_key(self.settings, meta, meta["store_id"], self._prompt)
+        cipher = Cipher(key)
+        layout = keycheck_layout(cipher, meta.get("keycheck", ""))
+        if layout is None:
+            raise wrong_key(meta["key_source"])
+        if layout < CURRENT_LAYOUT:
+            self._upgrade_layout(cipher, layout)
+        return cipher
+
+    def _create_key(self) -> Cipher | None:
+        """Create the store's key, or None if another process created one first.
+
+        The key is saved (keyring) and recorded inside one write transaction, which serialises
+        racing first commands: the loser finds the winner's key and saves nothing. A keyring
+        key is then read back and compared, so what the store uses is what the keyring holds.
+        """
+        decision = new_store_key(self.settings, self._prompt)
+        cipher = Cipher(decision.key)
+        with self.records.write("record its key source", create=True) as tx:
+            meta = tx.meta()
+            if "key_source" in meta:
+                return None
+            decision.save(meta["store_id"])
+            tx.set_meta(dict(decision.new_meta, keycheck=make_keycheck(cipher)))
+            tx.event(None, "store_created", {"key_source": decision.source})
+            store_id = meta["store_id"]
+        if decision.source == "keyring":
+            stored = existing_store_key(self.settings, self.records.meta(), store_id, None)
+            if stored != decision.key:
+                raise KeySourceError(
+                    "the OS keyring did not keep the store's new key",
+                    fix="check the keyring, or use WXTOKEN_PASSPHRASE or WXTOKEN_KEY_FILE",
+                )
+        return cipher
+
+    def _upgrade_layout(self, cipher: Cipher, layout: int) -> None:
+        """Re-seal every client secret in the current layout, and say so in the key check, in
+        one transaction: a row is never left behind in the old, weaker layout."""
+        with self.records.write("upgrade its sealing") as tx:
+            if keycheck_layout(cipher, tx.meta().get("keycheck", "")) != layout:
+                return  # another process upgraded it meanwhile
+            for row in tx.profiles():
+                secret = cipher.open(row.secret, secret_ad(row, layout), what="client secret")
+                tx.put_profile(replace(row, secret=cipher.seal(secret, secret_ad(row))))
+            tx.set_meta({"keycheck": make_keycheck(cipher)})
+            tx.event(None, "store_upgraded", {"sealing": CURRENT_LAYOUT})
+
+    def fingerprint(self, secret: str) -> str:
+        return self._get_cipher().fingerprint(secret)
+
+    def unlock(self, create: bool = False) -> None:
+        """Load the key now (a missing key fails here, before any other work)."""
+        self._get_cipher(create=create)
+
+    # --- profiles --------------------------------------------------------------------------
+
+    def list_profiles(self) -> list[Profile]:
+        return [_profile(r) for r in self.records.profiles()]
+
+    def get_profile(self, name: str) -> Profile:
+        row = self.records.profile(name)
+        if row is None:
+            raise ProfileNotFound(
+                f"there is no profile named {name!r}",
+                fix="list them with `wxtoken profile list`, or create it with "
+                f"`wxtoken profile add {name} ...`",
+            )
+        return _profile(row)
+
+    def save_profile(self, profile: Profile, client_secret: str | None, *, replace: bool) -> bool:
+        """Add or (with `replace`) update a profile; True if it existed. A secret of None keeps
+        the stored one. Tokens are dropped when they no longer belong (`keeps_tokens`)."""
+        cipher = self._get_cipher(create=True)
+        with self.records.write("save the profile", create=True) as tx:
+            old = tx.profile(profile.name)
+            if old is not None and not replace:
+                raise UsageError(
+                    f"a profile named {profile.name!r} exists already",
+                    fix=f"add --replace to overwrite it, or `wxtoken profile remove "
+                    f"{profile.name}` first",
+                )
+            if client_secret is None:
+                if old is None:
+                    raise UsageError(f"profile {profile.name!r} needs a client secret")
+                client_secret = cipher.open(old.secret, secret_ad(old), what="client secret")
+            tx.put_profile(
+                ProfileRow(
+                    name=profile.name,
+                    kind=profile.kind,
+                    client_id=profile.client_id,
+                    redirect_uri=profile.redirect_uri,
+                    scopes=profile.scopes,
+                    base_url=profile.base_url,
+                    extra=dict(profile.extra),
+                    secret=cipher.seal(client_secret, secret_ad(profile)),
+                    created_at=old.created_at if old is not None else self._clock(),
+                )
+            )
+            dropped = old is not None and not keeps_tokens(_profile(old), profile)
+            if dropped:
+                tx.delete_token(profile.name)
+            tx.event(
+                profile.name,
+                "profile_replaced" if old is not None else "profile_added",
+                {
+                    "kind": profile.kind,
+                    "client_id": profile.client_id,
+                    "scopes": list(profile.scopes),
+                    "base_url": profile.base_url,
+                    "tokens_dropped": dropped,
+                },
+            )
+        return old is not None
+
+    def remove_profile(self, name: str) -> None:
+        self.get_profile(name)
+        with self.records.write("remove the profile") as tx:
+            tx.delete_profile(name)
+            tx.event(name, "profile_removed", {})
+
+    def client_secret(self, name: str) -> str:
+        cipher = self._get_cipher()
+        row = self.records.profile(name)
+        if row is None:
+            self.get_profile(name)  # raises ProfileNotFound
+            raise AssertionError("unreachable")
+        return cipher.open(row.secret, secret_ad(row), what="client secret")
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    def token_record(self, name: str) -> TokenRecord | None:
+        row = self.records.token(name)
+        return None if row is None else row.record
+
+    def all_token_records(self) -> dict[str, TokenRecord]:
+        return self.records.records()
+
+    def load_token(self, name: str) -> tuple[TokenRecord, Token] | None:
+        row = self.records.token(name)
+        if row is None:
+            return None
+        rec = row.record
+        cipher = self._get_cipher()
+        access = cipher.open(
+            row.access_token,
+            _token_ad(name, "access_token", rec.access_expires_at),
+            what="access token",
+        )
+        refresh = None
+        if row.refresh_token is not None:
+            refresh = cipher.open(
+                row.refresh_token,
+                _token_ad(name, "refresh_token", rec.refresh_expires_at),
+                what="refresh token",
+            )
+        token = Token(
+            access_token=access,
+            access_expires_at=rec.access_expires_at,
+            refresh_token=refresh,
+            refresh_expires_at=rec.refresh_expires_at,
+            scopes=rec.scopes,
+            obtained_at=rec.obtained_at,
+        )
+        return rec, token
+
+    def write_token(
+        self,
+        record: TokenRecord,
+        token: Token,
+        *,
+        expect_generation: int | None,
+        event: str,
+        detail: Mapping[str, Any],
+    ) -> TokenRecord:
+        """Store `token` with the metadata the manager decided, if the stored generation is
+        still `expect_generation` (None: no tokens stored); returns the stored record."""
+        cipher = self._get_cipher()
+        name = record.profile
+        access_ct = cipher.seal(
+            token.access_token, _token_ad(name, "access_token", token.access_expires_at)
+        )
+        refresh_ct = None
+        refresh_fp = None
+        if token.refresh_token is not None:
+            refresh_ct = cipher.seal(
+                token.refresh_token, _token_ad(name, "refresh_token", token.refresh_expires_at)
+            )
+            refresh_fp = cipher.fingerprint(token.refresh_token)
+        record = replace(
+            record, access_fp=cipher.fingerprint(token.access_token), refresh_fp=refresh_fp
+        )
+        with self.records.write("save tokens") as tx:
+            if tx.profile(name) is None:
+                raise ProfileNotFound(
+                    f"profile {name!r} was removed while its tokens were being obtained",
+                    fix=f"add it again with `wxtoken profile add {name} ...`",
+                )
+            current = tx.token(name)
+            generation = current.record.generation if current is not None else None
+            if generation != expect_generation:
+                raise StorageError(
+                    f"the stored tokens of {name!r} changed while new ones were obtained "
+                    "(another process wrote without the profile's lock); nothing was overwritten",
+                    fix="retry; if it repeats, stop other tools writing to this store",
+                )
+            tx.put_token(TokenRow(record, access_ct, refresh_ct))
+            tx.event(
+                name,
+                event,
+                dict(
+                    detail,
+                    generation=record.generation,
+                    access_fp=record.access_fp,
+                    refresh_fp=record.refresh_fp,
+                ),
+            )
+        return record
+
+    def put_record(self, record: TokenRecord, *, event: str, detail: Mapping[str, Any]) -> None:
+        """Update a token row's metadata (state, failures) and log why, in one transaction."""
+        with self.records.write("record the outcome") as tx:
+            tx.put_record(record)
+            tx.event(record.profile, event, detail)
+
+    def delete_token(self, name: str, *, event: str, detail: Mapping[str, Any]) -> None:
+        with self.records.write("remove tokens") as tx:
+            tx.delete_token(name)
+            tx.event(name, event, detail)
+
+    # --- events and locking ----------------------------------------------------------------
+
+    def append_event(self, profile: str | None, kind: str, detail: Mapping[str, Any]) -> None:
+        with self.records.write("record an event") as tx:
+            tx.event(profile, kind, detail)
+
+    def events(
+        self, profile: str | None = None, kinds: tuple[str, ...] = (), limit: int = 100
+    ) -> list[Event]:
+        return self.records.events(profile, kinds, limit)
+
+    def refresh_lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+        return self.records.refresh_lock(name, timeout)
