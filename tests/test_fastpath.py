@@ -16,7 +16,7 @@ from wxtoken.token import DEFAULT_MIN_VALID
 
 def test_defaults_agree() -> None:
     """The hot path, the full CLI and the library hand out tokens with the same margin."""
-    from wxtoken.cli import token
+    from wxtoken.cli.tokens import token
 
     parsed = _fastpath._args(["token"], {})
     assert parsed is not None and parsed[1] == DEFAULT_MIN_VALID

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -69,6 +69,42 @@ def keeps_tokens(old: Profile, new: Profile) -> bool:
     proxy, an emulator restarted on another port), and the secret goes there anyway.
     """
     return (old.client_id, old.kind) == (new.client_id, new.kind)
+
+
+def make_profile(
+    name: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scopes: str | Sequence[str] | None = None,
+    preset: str | None = None,
+    base_url: str | None = None,
+    kind: str = KIND_INTEGRATION,
+    extra: Mapping[str, str] | None = None,
+) -> Profile:
+    """A validated Profile: the one set of rules the CLI and the library both apply.
+
+    Exactly one of `scopes` (a space- or comma-separated string, or a sequence) and `preset`.
+    """
+    if (scopes is None) == (preset is None):
+        raise UsageError(
+            "give exactly one of scopes or a preset", fix="e.g. --preset verint-calling"
+        )
+    if preset is not None:
+        chosen = preset_scopes(preset)
+    else:
+        chosen = parse_scopes(scopes if isinstance(scopes, str) else " ".join(scopes or ()))
+    if kind not in KINDS:
+        raise UsageError(f"unknown profile kind {kind!r}", fix=f"use one of: {', '.join(KINDS)}")
+    return Profile(
+        name=validate_name(name),
+        client_id=validate_client_id(client_id),
+        redirect_uri=validate_redirect_uri(redirect_uri),
+        scopes=chosen,
+        base_url=validate_base_url(base_url or DEFAULT_BASE_URL),
+        kind=kind,
+        extra=dict(extra or {}),
+    )
 
 
 def validate_name(name: str) -> str:

@@ -1,6 +1,6 @@
-"""Getting an authorization code: a one-shot loopback listener, or a pasted redirect URL.
+"""The one-shot loopback listener that catches the sign-in redirect (RFC 8252).
 
-The listener follows RFC 8252 and the lessons in reliability.md (P11): it binds the IP literal
+It binds the IP literal
 127.0.0.1 whatever the redirect URI's host name says, on exactly the registered port and path;
 answers only GET on that path; ignores strays (favicon, wrong path, wrong state) and keeps
 waiting; never logs the query (it holds the code); HTML-escapes anything it reflects; bounds
@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import http.server
 import socket
-import sys
 import threading
-import time
-import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from . import oauth
-from .errors import OAuthError, StateMismatch, UsageError, WxtokenError
-from .manager import TokenManager
-from .profile import loopback_listen_target
-from .results import LoginResult
+from .. import oauth
+from ..errors import OAuthError, StateMismatch, UsageError, WxtokenError
 
 DEFAULT_TIMEOUT = 600.0
 CONNECTION_TIMEOUT = 5.0  # a client that sends no request line within this is dropped
@@ -163,73 +157,6 @@ class CallbackListener:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-
-def _open_browser(url: str, err: IO[str]) -> None:
-    """Open the system browser (honours BROWSER) without blocking the listener."""
-
-    def run() -> None:
-        try:
-            if not webbrowser.open(url):
-                err.write("wxtoken: no browser could be started; open the address above by hand\n")
-        except Exception:  # a broken BROWSER setting must not end the login
-            err.write("wxtoken: the browser could not be started; open the address above\n")
-
-    threading.Thread(target=run, name="wxtoken-browser", daemon=True).start()
-
-
-def read_pasted(prompt: str, stdin: IO[str], err: IO[str]) -> str:
-    """One line from a terminal (not echoed) or from a pipe."""
-    if stdin.isatty():
-        import getpass
-
-        return getpass.getpass(prompt, stream=err)  # type: ignore[arg-type]
-    err.write(prompt)
-    err.flush()
-    return stdin.readline()
-
-
-def run_login(
-    manager: TokenManager,
-    *,
-    open_browser: bool,
-    paste: bool,
-    timeout: float,
-    stdin: IO[str] = sys.stdin,
-    err: IO[str] = sys.stderr,
-) -> LoginResult:
-    profile = manager.profile
-    request = oauth.prepare_authorization_request(
-        profile.base_url, profile.client_id, profile.redirect_uri, profile.scopes
-    )
-    target = None if paste else loopback_listen_target(profile.redirect_uri)
-    listener = None
-    if target is not None:
-        listener = CallbackListener(target[0], target[1], request.state)
-        listener.start()
-    err.write(
-        f"Sign in to Webex as an administrator for profile {profile.name!r}:\n\n  {request.url}\n\n"
-    )
-    if open_browser:
-        _open_browser(request.url, err)
-    if listener is not None:
-        err.write(f"Waiting up to {timeout:g} s for the redirect to {profile.redirect_uri} ...\n")
-        err.flush()
-        code = listener.wait(timeout)
-        via = "loopback"
-    else:
-        err.write(f"After signing in, the browser goes to {profile.redirect_uri}?code=...\n")
-        started = time.monotonic()
-        text = read_pasted("Paste that whole address (or only the code): ", stdin, err)
-        if time.monotonic() - started > timeout:
-            raise OAuthError(
-                f"the paste took longer than {timeout:g} s; the code has likely expired",
-                fix="run `wxtoken login --paste` again and paste promptly",
-            )
-        code = oauth.parse_pasted(text, profile.redirect_uri, request.state)
-        via = "paste"
-    err.write("Exchanging the code for tokens ...\n")
-    return manager.exchange_code(code, code_verifier=request.code_verifier, via=via)
 
 
 def port_is_free(port: int) -> bool:

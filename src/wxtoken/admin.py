@@ -1,0 +1,44 @@
+"""Profile administration for programs: add or update a profile, validated as the CLI does.
+
+>>> from wxtoken import add_profile                                  # doctest: +SKIP
+>>> add_profile("recorder", client_id="C0123...", client_secret=secret,
+...             redirect_uri="http://127.0.0.1:8765/callback", preset="verint-calling")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ._local import Settings
+from .profile import Profile, make_profile
+from .store import TokenStore, open_store
+
+
+def add_profile(
+    name: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    redirect_uri: str,
+    scopes: str | Sequence[str] | None = None,
+    preset: str | None = None,
+    base_url: str | None = None,
+    replace: bool = False,
+    store: TokenStore | None = None,
+    settings: Settings | None = None,
+) -> Profile:
+    """Validate and save a profile (with `replace`, overwrite one of that name); returns it.
+
+    Tokens stored for a replaced profile are kept unless its client id changes.
+    """
+    profile = make_profile(
+        name,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        preset=preset,
+        base_url=base_url,
+    )
+    store = store if store is not None else open_store(settings)
+    store.save_profile(profile, client_secret, replace=replace)
+    return profile

@@ -1,0 +1,121 @@
+"""`wxtoken emulator`: the local Webex identity service, for tests, demos and development."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from .options import EXIT_CODES_HELP
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; anything but loopback must be asked for explicitly.",
+)
+@click.option(
+    "--port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0 picks a free one).",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="TOML file declaring integrations, users, service apps and [policy].",
+)
+@click.option("--auto-approve", is_flag=True, help="Approve consent at once (scripts, demos).")
+@click.option(
+    "--access-ttl",
+    type=click.IntRange(1),
+    default=None,
+    help="Access-token lifetime in seconds (default 1209600, 14 days).",
+)
+@click.option(
+    "--refresh-ttl",
+    type=click.IntRange(1),
+    default=None,
+    help="Refresh-token lifetime in seconds (default 7776000, 90 days).",
+)
+@click.option(
+    "--rotate",
+    default=None,
+    help="Refresh-token rotation: never | always | grace:N | reuse-kills-family.",
+)
+@click.option(
+    "--refresh-expiry",
+    type=click.Choice(["sliding", "fixed", "sliding-daily"]),
+    default=None,
+    help="Refresh-token expiry policy (default sliding).",
+)
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    help="Register this redirect URI on the seeded integration (repeatable).",
+)
+@click.option(
+    "--control", is_flag=True, help="Serve the test control API under /_emulator/ (loopback only)."
+)
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Persist state to this file so a long demo survives a restart.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the base URL and seeded integration as one JSON line.",
+)
+def emulator(
+    host: str,
+    port: int,
+    config: str | None,
+    auto_approve: bool,
+    access_ttl: int | None,
+    refresh_ttl: int | None,
+    rotate: str | None,
+    refresh_expiry: str | None,
+    redirect_uris: tuple[str, ...],
+    control: bool,
+    state_file: str | None,
+    as_json: bool,
+) -> None:
+    """Run a local Webex identity emulator (same /v1/... paths as Webex).
+
+    \b
+    Example:
+      wxtoken emulator --port 0 --auto-approve
+    """
+    from ..emulator.server import EmulatorOptions, serve
+
+    if rotate is not None and not (
+        rotate in ("never", "always", "reuse-kills-family") or rotate.startswith("grace")
+    ):
+        raise UsageError(
+            f"--rotate {rotate!r} is not a rotation policy",
+            fix="use never, always, grace:N or reuse-kills-family",
+        )
+    opts = EmulatorOptions(
+        host=host,
+        port=port,
+        config=Path(config) if config else None,
+        auto_approve=auto_approve,
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
+        rotate=rotate,
+        refresh_expiry=refresh_expiry,
+        control=control,
+        state_file=Path(state_file) if state_file else None,
+        redirect_uris=list(redirect_uris),
+        json=as_json,
+    )
+    click.get_current_context().exit(serve(opts))

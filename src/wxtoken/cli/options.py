@@ -1,0 +1,40 @@
+"""Options and help text shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., object])
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success
+  1  other error (wrong client id/secret, redirect URI rejected, state mismatch, ...)
+  2  usage error
+  3  attention: a refresh token is inside the warning window (status)
+  4  login required (no tokens; refresh token expired, revoked or rejected;
+     code invalid, expired or used; consent denied)
+  5  Webex unreachable, failing after retries, or answering malformed responses
+  6  storage or key error (wrong passphrase, tampered data, unsafe permissions)
+"""
+
+PROFILE_HELP = "Profile to use (default: $WXTOKEN_PROFILE, or the only profile)."
+
+
+def profile_option(f: F) -> F:
+    return click.option("-p", "--profile", "profile", default=None, help=PROFILE_HELP)(f)
+
+
+def json_option(help: str = "Print the result as JSON on stdout.") -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        return click.option("--json", "as_json", is_flag=True, help=help)(f)
+
+    return decorate
+
+
+def err(text: str) -> None:
+    """A message for the person: stderr, so stdout stays what scripts capture."""
+    click.echo(text, err=True)

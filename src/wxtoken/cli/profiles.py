@@ -1,0 +1,179 @@
+"""`wxtoken profile ...`: add, list, show and remove integration profiles."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import UsageError
+from ..manager import resolve_profile_name
+from ..profile import make_profile
+from . import render
+from .app import App, pass_app
+from .options import EXIT_CODES_HELP, err, json_option, profile_option
+
+
+@click.group(epilog=EXIT_CODES_HELP)
+def profile() -> None:
+    """Add, list, show and remove integration profiles."""
+
+
+def read_client_secret(app: App, from_stdin: bool) -> str:
+    """The secret from stdin, WXTOKEN_CLIENT_SECRET or a hidden prompt; never from argv."""
+    if from_stdin:
+        value = sys.stdin.readline().strip()
+        if not value:
+            raise UsageError(
+                "no client secret arrived on stdin",
+                fix="printf '%s\\n' \"$SECRET\" | wxtoken profile add ... --client-secret-stdin",
+            )
+        return value
+    if app.settings.client_secret:
+        return app.settings.client_secret
+    if sys.stdin.isatty():
+        value = click.prompt("Client secret (input hidden)", hide_input=True, err=True).strip()
+        if value:
+            return value
+    raise UsageError(
+        "no client secret given (it is never taken as a command-line argument)",
+        fix="use --client-secret-stdin, set WXTOKEN_CLIENT_SECRET, or run on a terminal",
+    )
+
+
+@profile.command("add", epilog=EXIT_CODES_HELP)
+@click.argument("name")
+@click.option("--client-id", required=True, help="The integration's Client ID.")
+@click.option(
+    "--redirect-uri",
+    required=True,
+    help="A redirect URI registered on the integration; http://127.0.0.1:PORT/... "
+    "or http://localhost:PORT/... lets wxtoken catch the redirect itself.",
+)
+@click.option(
+    "--scopes", default=None, help='Space-separated scopes, e.g. "spark:kms spark:people_read".'
+)
+@click.option(
+    "--preset", default=None, help="A scope preset: verint-calling, calling-admin-recordings."
+)
+@click.option(
+    "--base-url", default=None, help="Webex API base URL (default https://webexapis.com)."
+)
+@click.option("--client-secret-stdin", is_flag=True, help="Read the client secret from stdin.")
+@click.option("--replace", is_flag=True, help="Overwrite an existing profile of that name.")
+@json_option("Print the profile as JSON.")
+@pass_app
+def profile_add(
+    app: App,
+    name: str,
+    client_id: str,
+    redirect_uri: str,
+    scopes: str | None,
+    preset: str | None,
+    base_url: str | None,
+    client_secret_stdin: bool,
+    replace: bool,
+    as_json: bool,
+) -> None:
+    """Add a profile. The client secret comes from a hidden prompt, stdin or
+    $WXTOKEN_CLIENT_SECRET, never from the command line.
+
+    \b
+    Example:
+      wxtoken profile add recorder --client-id C0123... \\
+        --redirect-uri http://127.0.0.1:8765/callback --preset verint-calling
+    """
+    prof = make_profile(
+        name,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        preset=preset,
+        base_url=base_url,
+    )
+    secret = read_client_secret(app, client_secret_stdin)
+    store = app.store()
+    store.save_profile(prof, secret, replace=replace)
+    if as_json:
+        click.echo(
+            render.to_json(render.profile_json(prof, store.token_record(prof.name) is not None))
+        )
+    err(
+        f"Profile {prof.name!r} saved in {store.location} "
+        f"(secrets encrypted; key: {render.key_text(store.key_source())})."
+    )
+    err(f"Next: wxtoken login -p {prof.name}")
+
+
+@profile.command("list")
+@json_option("Print a JSON list.")
+@pass_app
+def profile_list(app: App, as_json: bool) -> None:
+    """List profiles.
+
+    \b
+    Example:
+      wxtoken profile list --json
+    """
+    store = app.store()
+    profiles = store.list_profiles()
+    if as_json:
+        click.echo(
+            render.to_json(
+                [render.profile_json(p, store.token_record(p.name) is not None) for p in profiles]
+            )
+        )
+        return
+    if not profiles:
+        err("No profiles yet. Add one with `wxtoken profile add NAME ...`.")
+        return
+    for p in profiles:
+        click.echo(f"{p.name}\t{p.client_id}\t{p.base_url}")
+
+
+@profile.command("show")
+@click.argument("name", required=False)
+@profile_option
+@json_option("Print JSON.")
+@pass_app
+def profile_show(app: App, name: str | None, profile: str | None, as_json: bool) -> None:
+    """Show one profile (never its secret).
+
+    \b
+    Example:
+      wxtoken profile show recorder
+    """
+    store = app.store()
+    p = store.get_profile(resolve_profile_name(store, name or profile or app.settings.profile))
+    data = render.profile_json(p, store.token_record(p.name) is not None)
+    if as_json:
+        click.echo(render.to_json(data))
+        return
+    for line in render.profile_lines(data):
+        click.echo(line)
+
+
+@profile.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option()
+@pass_app
+def profile_remove(app: App, name: str, yes: bool, as_json: bool) -> None:
+    """Remove a profile and its local tokens (the grant at Webex stays; see `revoke`).
+
+    \b
+    Example:
+      wxtoken profile remove old-recorder --yes
+    """
+    store = app.store()
+    store.get_profile(name)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"removing {name!r} needs confirmation", fix=f"wxtoken profile remove {name} --yes"
+            )
+        click.confirm(f"Remove profile {name!r} and its local tokens?", abort=True, err=True)
+    store.remove_profile(name)
+    if as_json:
+        click.echo(render.to_json({"removed": name}))
+    err(f"Profile {name!r} removed.")

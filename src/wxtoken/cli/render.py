@@ -1,0 +1,202 @@
+"""How results look to a person: text lines, the status table, exports. Nothing else prints.
+
+Every string that came from a server (names, emails, org ids, error texts) goes through
+`shown()`, which strips control characters and escape sequences, so a hostile display name can
+neither repaint the terminal nor forge a line; the status table is built from plain `Text`
+cells, so rich never interprets such a string as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import clean_server_text
+from ..profile import DEFAULT_BASE_URL, Profile
+from ..results import HandOff, LoginResult, RefreshResult, VerifyResult
+from ..status import ProfileStatus
+from ..token import human_left, iso
+
+EXPORT_FORMATS = ("refresh-token", "json", "env")
+
+
+def shown(value: str | None, limit: int = 200, empty: str = "-") -> str:
+    """A server-supplied value made safe for one terminal line."""
+    return empty if value is None else clean_server_text(value, limit)
+
+
+def to_json(data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps(data)
+
+
+def key_text(source: str | None) -> str:
+    from ..store.keys import WEAKNESS
+
+    return WEAKNESS.get(source or "", "none yet")
+
+
+# --- profiles ----------------------------------------------------------------------------------
+
+
+def profile_json(p: Profile, has_tokens: bool) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "kind": p.kind,
+        "client_id": p.client_id,
+        "redirect_uri": p.redirect_uri,
+        "scopes": list(p.scopes),
+        "base_url": p.base_url,
+        "has_tokens": has_tokens,
+    }
+
+
+def profile_lines(data: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for key, value in data.items():
+        value = " ".join(value) if isinstance(value, list) else value
+        lines.append(f"{key:13} {value}")
+    lines.append(f"{'client_secret':13} (stored encrypted; not shown)")
+    return lines
+
+
+# --- sign-in and refresh -----------------------------------------------------------------------
+
+
+def login_summary(profile: str, result: LoginResult, store: str, now: float) -> str:
+    rec = result.record
+    ident = rec.identity
+    who = shown(ident.email, 120, "unknown user")
+    if ident.display_name:
+        who = f"{shown(ident.display_name, 80)} <{who}>"
+    lines = [
+        f"Signed in as {who}, org {shown(ident.org_id, 60, 'unknown')}.",
+        f"  scopes granted  {' '.join(result.granted_scopes) or '(none reported)'}",
+        f"  access token    expires {iso(rec.access_expires_at)} "
+        f"(in {human_left(rec.access_expires_at - now)})",
+    ]
+    if rec.refresh_expires_at is not None:
+        lines.append(
+            f"  refresh token   expires {iso(rec.refresh_expires_at)} "
+            f"(in {human_left(rec.refresh_expires_at - now)})"
+        )
+    lines.append(f"  stored in       {store}")
+    lines += [f"wxtoken: warning: {shown(w, 300)}" for w in result.warnings]
+    lines.append(
+        f"Next: `wxtoken export -p {profile}` hands the refresh token to the recorder; "
+        f"`wxtoken status -p {profile}` watches it."
+    )
+    return "\n".join(lines)
+
+
+def rotation_warning(name: str, result: RefreshResult | None) -> str | None:
+    if result is None or not result.rotated:
+        return None
+    msg = (
+        "wxtoken: warning: Webex returned a NEW refresh token (stored); any copy handed to "
+        "a recorder is now stale"
+    )
+    if result.last_export:
+        msg += (
+            f" (last export: {result.last_export.get('at')}, format "
+            f"{result.last_export.get('format')})"
+        )
+    return msg + f"; hand it over again with `wxtoken export -p {name}`"
+
+
+def refreshed_line(name: str, result: RefreshResult, now: float) -> str:
+    if not result.refreshed:
+        return (
+            f"{name!r} was refreshed less than a minute ago; nothing to do "
+            f"(`wxtoken refresh -p {name} --force` refreshes anyway)."
+        )
+    expires = result.token.access_expires_at
+    return (
+        f"Refreshed {name!r}: access token expires {iso(expires)} (in {human_left(expires - now)})."
+    )
+
+
+# --- verify, export ----------------------------------------------------------------------------
+
+
+def verify_line(result: VerifyResult) -> str:
+    ident = result.identity
+    return (
+        f"Token of {shown(ident.display_name, 80, '')} <{shown(ident.email, 120)}>, org "
+        f"{shown(ident.org_id, 60)}, valid until {iso(result.access_expires_at)} (per Webex)."
+    )
+
+
+def handoff_output(h: HandOff, fmt: str) -> str:
+    if fmt == "refresh-token":
+        return h.refresh_token
+    if fmt == "json":
+        return to_json(
+            {
+                "client_id": h.client_id,
+                "client_secret": h.client_secret,
+                "refresh_token": h.refresh_token,
+                "refresh_expires_at": iso(h.refresh_expires_at),
+            }
+        )
+    pairs = (
+        ("WEBEX_CLIENT_ID", h.client_id),
+        ("WEBEX_CLIENT_SECRET", h.client_secret),
+        ("WEBEX_REFRESH_TOKEN", h.refresh_token),
+        ("WEBEX_ACCESS_TOKEN", h.access_token),
+    )
+    return "\n".join(f"{var}={shlex.quote(value)}" for var, value in pairs)
+
+
+# --- status ------------------------------------------------------------------------------------
+
+_COLOUR = {"ok": "green", "warning": "yellow", "login_required": "red"}
+
+
+def status_table(rows: list[ProfileStatus], now: float, keeper_running: bool) -> None:
+    """The table on stdout, then one line per note, the keeper and the store."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    def left(ts: float | None) -> str:
+        return "-" if ts is None else human_left(ts - now)
+
+    table = Table(show_header=True, header_style="bold")
+    for col in ("profile", "state", "access token", "refresh token", "scopes", "org", "user"):
+        table.add_column(col, no_wrap=col == "state")
+    for r in rows:
+        scopes = f"{len(r.scopes)} granted"
+        if r.missing_scopes:
+            scopes += f", missing {' '.join(r.missing_scopes)}"
+        table.add_row(
+            Text(r.profile),
+            Text(r.state, style=_COLOUR[r.state]),
+            Text(left(r.access_expires_at)),
+            Text(left(r.refresh_expires_at)),
+            Text(scopes),
+            Text(shown(r.org_id, 60)),
+            Text(shown(r.user, 120)),
+        )
+    # Piped output (monitoring scripts, logs) gets full rows instead of 80-column wrapping.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    notes = []
+    for r in rows:
+        if r.base_url != DEFAULT_BASE_URL:
+            # Tokens and the client secret go wherever the base URL points: say so.
+            notes.append(f"{r.profile}: talks to {r.base_url}, not Webex ({DEFAULT_BASE_URL})")
+        if r.reason:
+            notes.append(f"{r.profile}: {shown(r.reason, 300)}")
+        if r.failures:
+            notes.append(
+                f"{r.profile}: {r.failures} failed refresh attempt(s); "
+                f"last: {shown(r.last_error, 300)}"
+            )
+    notes.append(f"keeper: {'running' if keeper_running else 'not running'}")
+    first = rows[0]
+    notes.append(f"store: {first.storage}  key: {key_text(first.key_source)}")
+    for line in notes:
+        console.print(Text(line))

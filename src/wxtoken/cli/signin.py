@@ -1,0 +1,87 @@
+"""`wxtoken login` and `wxtoken exchange`: getting a grant and storing it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import UsageError
+from ..login import DEFAULT_TIMEOUT, run_login
+from ..manager import TokenManager
+from ..oauth import parse_pasted
+from ..results import LoginResult
+from . import render
+from .app import App, pass_app
+from .options import EXIT_CODES_HELP, err, json_option, profile_option
+
+
+def _summary(app: App, manager: TokenManager, result: LoginResult, as_json: bool) -> None:
+    if as_json:
+        click.echo(render.to_json(result.as_json(manager.name, manager.store.location)))
+    err(render.login_summary(manager.name, result, manager.store.location, app.clock()))
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@profile_option
+@click.option("--no-browser", is_flag=True, help="Print the sign-in URL instead of opening it.")
+@click.option("--paste", is_flag=True, help="Paste the redirect URL instead of listening for it.")
+@click.option(
+    "--timeout",
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(1, 86400),
+    help="Seconds to wait for the sign-in.",
+)
+@json_option("Print the summary as JSON on stdout.")
+@pass_app
+def login(
+    app: App, profile: str | None, no_browser: bool, paste: bool, timeout: float, as_json: bool
+) -> None:
+    """Sign in at Webex and store the tokens (state and PKCE S256 checked).
+
+    With a loopback redirect URI (http://127.0.0.1:PORT/... or http://localhost:PORT/...)
+    wxtoken listens on 127.0.0.1 for the redirect; otherwise, or with --paste, paste the
+    address the browser lands on. The browser is $BROWSER or the platform's default.
+
+    \b
+    Examples:
+      wxtoken login -p recorder
+      wxtoken login -p recorder --no-browser --paste
+    """
+    manager = app.manager(profile)
+    result = run_login(manager, open_browser=not no_browser, paste=paste, timeout=timeout)
+    _summary(app, manager, result, as_json)
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@profile_option
+@click.option(
+    "--code",
+    required=True,
+    help="The authorization code, or - to read it from stdin (preferred: a code on "
+    "the command line lands in shell history and the process list).",
+)
+@json_option("Print the summary as JSON on stdout.")
+@pass_app
+def exchange(app: App, profile: str | None, code: str, as_json: bool) -> None:
+    """Exchange a code obtained elsewhere: the seed procedure's curl step, done safely.
+
+    \b
+    Example:
+      pbpaste | wxtoken exchange -p recorder --code -
+    """
+    if code == "-":
+        code = sys.stdin.readline().strip()
+    else:
+        err(
+            "wxtoken: warning: a code on the command line is visible to other local users; "
+            "prefer --code - and stdin"
+        )
+    if not code:
+        raise UsageError("no authorization code given", fix="echo CODE | wxtoken exchange --code -")
+    manager = app.manager(profile)
+    if "://" in code or "code=" in code:
+        code = parse_pasted(code, manager.profile.redirect_uri, None)
+    result = manager.exchange_code(code, code_verifier=None, via="exchange")
+    _summary(app, manager, result, as_json)
