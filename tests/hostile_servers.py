@@ -317,6 +317,13 @@ def answers_then_sends_garbage(peer: Peer) -> None:
         peer.milestone.set()
 
 
+def early_hints_first(peer: Peer) -> None:
+    """Sends informational 103 (and 100) heads before each final answer, as some CDNs do."""
+    while (req := peer.read_request()) is not None:
+        peer.send(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+        peer.send(b"HTTP/1.1 100 Continue\r\n\r\n" + encode(echo(req, peer), req.method))
+
+
 def answers_once_then_closes(peer: Peer) -> None:
     """Answers one request as keep-alive, then closes the idle connection (a server's timeout)."""
     req = peer.read_request()

@@ -121,6 +121,23 @@ def test_connection_close_from_either_side(transport: StdlibTransport, keep_open
         assert srv.peers[0].client_closed.wait(2) or not keep_open  # lax: only we can close it
 
 
+def test_informational_responses_are_skipped_not_returned(transport: StdlibTransport) -> None:
+    """A 103 taken for the answer would leave the real one to be read by the next request."""
+    with hs.serving(hs.early_hints_first) as srv:
+        for i in range(3):
+            r = send(transport, f"{srv.url}/{i}")
+            assert r.status_code == 200 and r.text == f"GET /{i} conn=0 n={i + 1} len=0"
+
+    def switches(peer: hs.Peer) -> None:
+        peer.read_request()
+        peer.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        peer.wait_closed(10)
+
+    with hs.serving(switches) as srv:
+        exc = fails_within(transport, srv.url, httpx2.RemoteProtocolError, 0.0)
+        assert "switched protocols" in str(exc) and srv.peers[0].client_closed.wait(2)
+
+
 def test_repeated_headers_and_raw_bytes_kept(transport: StdlibTransport) -> None:
     headers = [("Set-Cookie", "a=1"), ("X-Odd", "caf\xe9"), ("Set-Cookie", "b=2")]
     with hs.serving(hs.app(lambda req, peer: hs.Reply(headers=headers))) as srv:

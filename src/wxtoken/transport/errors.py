@@ -44,9 +44,7 @@ class DeadlineExceeded(httpx2.TimeoutException):
 
 
 def deadline_exceeded(phase: str, origin: Origin) -> DeadlineExceeded:
-    return DeadlineExceeded(
-        f"the whole-exchange deadline passed while {phase} ({origin}); the connection was closed"
-    )
+    return DeadlineExceeded(f"the whole-exchange deadline passed while {phase} ({origin})")
 
 
 def timed_out(phase: str, origin: Origin, seconds: float) -> httpx2.TimeoutException:

@@ -113,21 +113,33 @@ def _chunked(data: bytes) -> bytes:
 
 
 class _Wire:
-    """What http.client.HTTPResponse needs of a socket: a file to read the response from."""
+    """What http.client.HTTPResponse needs of a socket: the file to read the response from."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("file",)
 
-    def __init__(self, conn: Connection):
-        self.conn = conn
+    def __init__(self, file: io.BufferedReader):
+        self.file = file
 
     def makefile(self, mode: str) -> io.BufferedReader:
-        return self.conn.reader()
+        return self.file
 
 
 def read_head(conn: Connection, method: str) -> http.client.HTTPResponse:
-    response = http.client.HTTPResponse(cast(socket.socket, _Wire(conn)), method=method)
-    response.begin()
-    return response
+    """The final response's status line and headers.
+
+    http.client skips only 100 Continue. Any other informational head (103 Early Hints, which
+    CDNs send) returned as the answer would leave the real answer on the connection, to be read
+    by the next request: so they are read and dropped here, from one shared buffered file.
+    """
+    wire = _Wire(conn.reader())
+    while True:
+        response = http.client.HTTPResponse(cast(socket.socket, wire), method=method)
+        response.begin()
+        if response.status >= 200:
+            return response
+        response.fp = None  # type: ignore[assignment]  # or dropping it would close the file
+        if response.status == 101:  # we never ask to switch protocols
+            raise httpx2.RemoteProtocolError(f"{conn.origin} switched protocols unasked")
 
 
 def header_list(response: http.client.HTTPResponse) -> list[tuple[bytes, bytes]]:
