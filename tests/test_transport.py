@@ -532,41 +532,61 @@ def test_sixteen_threads_share_one_transport_without_crossed_answers(figure: Any
 # --- the emulator ---------------------------------------------------------------------------
 
 
-def test_code_flow_and_refresh_against_the_emulator(emu: Emulator) -> None:
+def sign_in(emu: Emulator, c: httpx2.Client) -> httpx2.Request:
+    """The code flow through `c`; returns a prebuilt refresh request for the new grant."""
     emu.policy(auto_approve=True)
+    r = c.get(
+        f"{emu.base_url}/v1/authorize",
+        params={
+            "client_id": emu.client_id,
+            "response_type": "code",
+            "redirect_uri": emu.redirect_uri,
+            "scope": "spark:kms",
+            "state": "s",
+        },
+    )
+    assert r.status_code == 302  # returned, not followed
+    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+    form = {"client_id": emu.client_id, "client_secret": emu.client_secret}
+    exchange = {"grant_type": "authorization_code", "redirect_uri": emu.redirect_uri}
+    r = c.post(f"{emu.base_url}/v1/access_token", data=dict(form, code=code, **exchange))
+    assert r.status_code == 200, r.text
+    return httpx2.Request(
+        "POST",
+        f"{emu.base_url}/v1/access_token",
+        data=dict(form, grant_type="refresh_token", refresh_token=r.json()["refresh_token"]),
+    )
+
+
+def grants_since(emu: Emulator, mark: int) -> list[str]:
+    return [e["grant_type"] for e in emu.ledger(mark) if e.get("grant_type")]
+
+
+def test_code_flow_and_refresh_against_the_emulator(emu: Emulator) -> None:
     mark = emu.mark()
     with StdlibTransport() as t, httpx2.Client(transport=t) as c:
-        r = c.get(
-            f"{emu.base_url}/v1/authorize",
-            params={
-                "client_id": emu.client_id,
-                "response_type": "code",
-                "redirect_uri": emu.redirect_uri,
-                "scope": "spark:kms",
-                "state": "s",
-            },
-        )
-        assert r.status_code == 302  # returned, not followed
-        code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
-        form = {"client_id": emu.client_id, "client_secret": emu.client_secret}
-        r = c.post(
-            f"{emu.base_url}/v1/access_token",
-            data=dict(
-                form, code=code, grant_type="authorization_code", redirect_uri=emu.redirect_uri
-            ),
-        )
-        assert r.status_code == 200, r.text
-        refresh = httpx2.Request(
-            "POST",
-            f"{emu.base_url}/v1/access_token",
-            data=dict(form, grant_type="refresh_token", refresh_token=r.json()["refresh_token"]),
-        )
+        refresh = sign_in(emu, c)
         for _ in range(3):
             answer = t.handle_request(refresh)
             answer.read()
             assert answer.status_code == 200 and "access_token" in answer.json()
-    grants = [e["grant_type"] for e in emu.ledger(mark) if e.get("grant_type")]
-    assert grants == ["authorization_code", "refresh_token", "refresh_token", "refresh_token"]
+    assert grants_since(emu, mark) == ["authorization_code"] + ["refresh_token"] * 3
+
+
+def test_emulator_faults_trickle_and_drop_after_commit(emu: Emulator) -> None:
+    with StdlibTransport(deadline=1.5, read_timeout=1.0) as t, httpx2.Client(transport=t) as c:
+        refresh = sign_in(emu, c)
+        emu.fault("trickle", delay=0.3)  # a body byte every 0.3 s: no read ever times out
+        start = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match="while reading the body"):
+            t.handle_request(refresh).read()
+        assert 1.4 <= time.monotonic() - start <= 2.5
+        mark = emu.mark()
+        emu.fault("drop_after_commit")  # Webex refreshed, then the connection died
+        with pytest.raises(httpx2.RemoteProtocolError):
+            t.handle_request(refresh).read()
+        assert grants_since(emu, mark) == ["refresh_token"]  # sent once, not resent
+        assert t.handle_request(refresh).read().startswith(b"{")
 
 
 def test_closed_transport_refuses_requests() -> None:
