@@ -29,6 +29,8 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/cli_cold.py
+	$(BIN)/python bench/refresh_cpu.py
+	$(BIN)/python bench/transport_cpu.py
 	$(BIN)/python bench/manager_cached.py
 	$(BIN)/python bench/emulator_refresh.py
 	$(BIN)/python bench/keeper_scale.py

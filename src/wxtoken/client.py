@@ -19,7 +19,6 @@ once per process, because loading a CA bundle costs more CPU than a whole refres
 from __future__ import annotations
 
 import base64
-import functools
 import random
 import ssl
 import time
@@ -27,6 +26,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx2
 
@@ -36,12 +36,14 @@ from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_ser
 from .grants import ClientCredentials, Grant
 from .profile import is_loopback_host
 from .token import Token
+from .transport import DEADLINE_EXTENSION, DeadlineExceeded, default_ssl_context
+
+_USER_AGENT = f"wxtoken/{__version__}"
 
 
-@functools.cache
 def tls_context() -> ssl.SSLContext:
-    """The process's one TLS context: verification on, hostnames checked, system CAs."""
-    return ssl.create_default_context()
+    """The process's one TLS context (shared with StdlibTransport): verification always on."""
+    return default_ssl_context()
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,34 @@ class Response:
     content_type: str | None
 
 
+def default_transport(base_url: str, timeouts: tuple[float, float, float]) -> httpx2.BaseTransport:
+    """StdlibTransport, or httpx2's own where the environment names a proxy for this host.
+
+    StdlibTransport does not speak to proxies yet; until it does, an HTTPS_PROXY (or ALL_PROXY)
+    that applies to Webex's host (NO_PROXY honoured) keeps working through httpx2, which
+    supports CONNECT with credentials. The local emulator is never proxied.
+    """
+    import urllib.request
+
+    from .transport import StdlibTransport
+
+    connect_timeout, read_timeout, deadline = timeouts
+    host = httpx2.URL(base_url).host
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get("https") or proxies.get("all")
+    if proxy and not is_loopback_host(host) and not urllib.request.proxy_bypass(host):
+        return httpx2.HTTPTransport(verify=tls_context(), proxy=proxy)
+    return StdlibTransport(
+        connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline
+    )
+
+
 class WebexClient:
-    """Sends grants and API calls to one Webex base URL; safe to share between threads."""
+    """Sends grants and API calls to one Webex base URL; safe to share between threads.
+
+    Requests go straight to the transport (no httpx2.Client in between: it would double the
+    CPU of a refresh), each with an absolute deadline in its extensions.
+    """
 
     def __init__(
         self,
@@ -82,22 +110,19 @@ class WebexClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
-        host = httpx2.URL(self.base_url).host
-        self._http = httpx2.Client(
-            timeout=httpx2.Timeout(connect_timeout, read=read_timeout),
-            follow_redirects=False,
-            verify=tls_context(),
-            transport=transport,
-            # Proxies from the environment matter for real Webex, never for the local emulator.
-            trust_env=not is_loopback_host(host),
-            headers={"User-Agent": f"wxtoken/{__version__}"},
+        self._own_transport = transport is None
+        self._transport = transport or default_transport(
+            self.base_url, (connect_timeout, read_timeout, deadline)
         )
+        self._timeout = {"connect": connect_timeout, "read": read_timeout, "write": read_timeout}
+        self._urls: dict[str, httpx2.URL] = {}  # parsed once per path: parsing costs CPU
 
     def __repr__(self) -> str:
         return f"WebexClient({self.base_url!r})"
 
     def close(self) -> None:
-        self._http.close()
+        if self._own_transport:
+            self._transport.close()
 
     def __enter__(self) -> WebexClient:
         return self
@@ -106,6 +131,14 @@ class WebexClient:
         self.close()
 
     # --- one exchange ---------------------------------------------------------------------
+
+    def _url(self, path: str, params: Mapping[str, str] | None) -> httpx2.URL:
+        if params:
+            return httpx2.URL(f"{self.base_url}{path}", params=dict(params))
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx2.URL(f"{self.base_url}{path}")
+        return url
 
     def _send(
         self,
@@ -117,49 +150,43 @@ class WebexClient:
         basic: ClientCredentials | None = None,
         params: Mapping[str, str] | None = None,
     ) -> Response:
-        headers = {"TrackingID": f"WXTOKEN_{uuid.uuid4()}", "Accept": "application/json"}
+        headers = {
+            "User-Agent": _USER_AGENT,
+            "TrackingID": f"WXTOKEN_{uuid.uuid4()}",
+            "Accept": "application/json",
+        }
         if bearer is not None:
             headers["Authorization"] = f"Bearer {bearer}"
         elif basic is not None:
             pair = f"{basic.client_id}:{basic.client_secret}".encode()
             headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
+        content = None
+        if form:
+            content = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         start = time.monotonic()
-        url = f"{self.base_url}{path}"
+        url = self._url(path, params)
+        request = httpx2.Request(
+            method,
+            url,
+            headers=headers,
+            content=content,
+            extensions={"timeout": self._timeout, DEADLINE_EXTENSION: start + self.deadline},
+        )
         try:
-            with self._http.stream(
-                method, url, data=dict(form) if form else None, headers=headers, params=params
-            ) as resp:
-                declared = resp.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self.max_body:
-                    raise MalformedResponse(
-                        f"Webex's response is too large ({declared} bytes; the limit is "
-                        f"{self.max_body})",
-                        fix="retry later; a proxy or outage page may be in the way",
-                    )
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in resp.iter_bytes():
-                    size += len(chunk)
-                    if size > self.max_body:
-                        raise MalformedResponse(
-                            f"Webex's response exceeded {self.max_body} bytes",
-                            fix="retry later; a proxy or outage page may be in the way",
-                        )
-                    if time.monotonic() - start > self.deadline:
-                        raise WebexUnavailable(
-                            f"Webex took over {self.deadline:g} s to answer",
-                            fix="check the network, then retry",
-                        )
-                    chunks.append(chunk)
-                return Response(
-                    status=resp.status_code,
-                    headers={k.lower(): v for k, v in resp.headers.items()},
-                    body=b"".join(chunks),
-                    content_type=resp.headers.get("content-type"),
-                )
+            resp = self._transport.handle_request(request)
+            try:
+                return self._read(resp, start)
+            finally:
+                resp.close()
         except WxtokenError:
             raise
         except httpx2.TimeoutException as exc:
+            if isinstance(exc, DeadlineExceeded):
+                raise WebexUnavailable(
+                    f"Webex took over {self.deadline:g} s to answer ({self._where(url)})",
+                    fix="check the network or proxy settings, then retry",
+                ) from None
             raise WebexUnavailable(
                 f"Webex did not answer in time ({type(exc).__name__} on {self._where(url)})",
                 fix="check the network or proxy settings, then retry",
@@ -175,9 +202,40 @@ class WebexClient:
                 fix="check the network, DNS and proxy settings (HTTPS_PROXY), then retry",
             ) from None
 
-    def _where(self, url: str) -> str:
-        u = httpx2.URL(url)
-        return f"{u.scheme}://{u.netloc.decode()}{u.path}"
+    def _read(self, resp: httpx2.Response, start: float) -> Response:
+        """The body, capped after decoding (a gzip bomb stops at the cap)."""
+        declared = resp.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise MalformedResponse(
+                f"Webex's response is too large ({declared} bytes; the limit is {self.max_body})",
+                fix="retry later; a proxy or outage page may be in the way",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in resp.iter_bytes():
+            size += len(chunk)
+            if size > self.max_body:
+                raise MalformedResponse(
+                    f"Webex's response exceeded {self.max_body} bytes",
+                    fix="retry later; a proxy or outage page may be in the way",
+                )
+            # StdlibTransport enforces the deadline itself; this covers any other transport.
+            if time.monotonic() - start > self.deadline:
+                raise WebexUnavailable(
+                    f"Webex took over {self.deadline:g} s to answer",
+                    fix="check the network, then retry",
+                )
+            chunks.append(chunk)
+        return Response(
+            status=resp.status_code,
+            headers={k.lower(): v for k, v in resp.headers.items()},
+            body=b"".join(chunks),
+            content_type=resp.headers.get("content-type"),
+        )
+
+    def _where(self, url: httpx2.URL) -> str:
+        """Scheme, host and path only: a query could carry something not meant for logs."""
+        return f"{url.scheme}://{url.netloc.decode()}{url.path}"
 
     def _error(self, resp: Response, grant: str) -> WxtokenError:
         if 300 <= resp.status < 400:
