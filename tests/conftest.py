@@ -143,7 +143,7 @@ def emulator_factory() -> Iterator[Any]:
 
 @pytest.fixture
 def emu(emulator_factory: Any) -> Emulator:
-    return emulator_factory()  # type: ignore[no-any-return]
+    return emulator_factory()
 
 
 def profile_add_args(emu: Emulator, name: str = "rec") -> list[str]:

@@ -10,8 +10,7 @@ import pytest
 
 from tests.conftest import Emulator, Wx
 from wxtoken import _fastpath
-from wxtoken._local import Settings
-from wxtoken.token import DEFAULT_MIN_VALID
+from wxtoken._local import DEFAULT_MIN_VALID, Settings
 
 
 def test_defaults_agree() -> None:

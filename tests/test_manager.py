@@ -44,7 +44,7 @@ def test_public_surface() -> None:
     for name in wxtoken.__all__:
         assert getattr(wxtoken, name) is not None
     with pytest.raises(AttributeError):
-        wxtoken.nope  # type: ignore[attr-defined]  # noqa: B018
+        wxtoken.nope  # noqa: B018
     assert Path(wxtoken.__file__).with_name("py.typed").exists()
 
 

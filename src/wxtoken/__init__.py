@@ -1,73 +1,168 @@
 """wxtoken: create, store, refresh, hand over and watch OAuth tokens for Webex integrations.
 
-The public surface is `__all__`. Names are loaded on first use (PEP 562), so importing the
-package, as the `wxtoken` command does, costs nothing: `wxtoken token` must stay fast.
+The public surface is `__all__`; every type that appears in a public signature is in it (a test
+checks). Names are loaded on first use (PEP 562), so importing the package, as the `wxtoken`
+command does, costs nothing: `wxtoken token` must stay fast.
+
+    from wxtoken import TokenManager
+    with TokenManager("recorder") as tm:
+        token = tm.access_token(min_valid=600)
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._local import Settings
+    from .admin import add_profile
     from .auth import WebexAuth
+    from .client import RetryPolicy, WebexClient
     from .errors import (
         ConsentDenied,
+        CorruptStore,
+        Forbidden,
         InvalidClient,
         InvalidGrant,
+        InvalidScope,
+        KeySourceError,
         LoginRequired,
         MalformedResponse,
         NoTokens,
         OAuthError,
+        ProfileNotFound,
+        RedirectUriRejected,
+        StateMismatch,
         StorageError,
+        TamperedData,
+        UnsafePermissions,
         UsageError,
         WebexUnavailable,
+        WrongKey,
         WxtokenError,
     )
+    from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
+    from .identity import Identity
     from .manager import TokenManager
-    from .profile import Profile
+    from .profile import Profile, make_profile
+    from .reasons import Forced, Needed, RefreshReason, Rejected, Scheduled
+    from .results import HandOff, LoginResult, RefreshResult, VerifyResult
+    from .status import ProfileStatus
+    from .store import Event, TokenRecord, TokenStore, open_store
     from .token import Token, TokenState
 
-__all__ = [
-    "ConsentDenied",
-    "InvalidClient",
-    "InvalidGrant",
-    "LoginRequired",
-    "MalformedResponse",
-    "NoTokens",
-    "OAuthError",
-    "Profile",
-    "StorageError",
-    "Token",
-    "TokenManager",
-    "TokenState",
-    "UsageError",
-    "WebexAuth",
-    "WebexUnavailable",
-    "WxtokenError",
-    "__version__",
-]
-
+# name -> the module that defines it
 _WHERE = {
+    "Settings": "_local",
+    "add_profile": "admin",
     "WebexAuth": "auth",
+    "RetryPolicy": "client",
+    "WebexClient": "client",
+    **dict.fromkeys(
+        (
+            "ConsentDenied",
+            "CorruptStore",
+            "Forbidden",
+            "InvalidClient",
+            "InvalidGrant",
+            "InvalidScope",
+            "KeySourceError",
+            "LoginRequired",
+            "MalformedResponse",
+            "NoTokens",
+            "OAuthError",
+            "ProfileNotFound",
+            "RedirectUriRejected",
+            "StateMismatch",
+            "StorageError",
+            "TamperedData",
+            "UnsafePermissions",
+            "UsageError",
+            "WebexUnavailable",
+            "WrongKey",
+            "WxtokenError",
+        ),
+        "errors",
+    ),
+    **dict.fromkeys(("ClientCredentials", "CodeGrant", "Grant", "RefreshGrant"), "grants"),
+    "Identity": "identity",
     "TokenManager": "manager",
     "Profile": "profile",
+    "make_profile": "profile",
+    **dict.fromkeys(("Forced", "Needed", "RefreshReason", "Rejected", "Scheduled"), "reasons"),
+    **dict.fromkeys(("HandOff", "LoginResult", "RefreshResult", "VerifyResult"), "results"),
+    "ProfileStatus": "status",
+    **dict.fromkeys(("Event", "TokenRecord", "TokenStore", "open_store"), "store"),
     "Token": "token",
     "TokenState": "token",
 }
 
+__all__ = [
+    "ClientCredentials",
+    "CodeGrant",
+    "ConsentDenied",
+    "CorruptStore",
+    "Event",
+    "Forbidden",
+    "Forced",
+    "Grant",
+    "HandOff",
+    "Identity",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidScope",
+    "KeySourceError",
+    "LoginRequired",
+    "LoginResult",
+    "MalformedResponse",
+    "Needed",
+    "NoTokens",
+    "OAuthError",
+    "Profile",
+    "ProfileNotFound",
+    "ProfileStatus",
+    "RedirectUriRejected",
+    "RefreshGrant",
+    "RefreshReason",
+    "RefreshResult",
+    "Rejected",
+    "RetryPolicy",
+    "Scheduled",
+    "Settings",
+    "StateMismatch",
+    "StorageError",
+    "TamperedData",
+    "Token",
+    "TokenManager",
+    "TokenRecord",
+    "TokenState",
+    "TokenStore",
+    "UnsafePermissions",
+    "UsageError",
+    "VerifyResult",
+    "WebexAuth",
+    "WebexClient",
+    "WebexUnavailable",
+    "WrongKey",
+    "WxtokenError",
+    "__version__",
+    "add_profile",
+    "make_profile",
+    "open_store",
+]
+
 
 def __getattr__(name: str) -> Any:
-    if name in __all__ and name != "__version__":
-        import importlib
-
-        module = importlib.import_module(f".{_WHERE.get(name, 'errors')}", __name__)
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'wxtoken' has no attribute {name!r}")
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wxtoken' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return list(__all__)

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ._local import Settings
 from .profile import Profile, make_profile
@@ -18,7 +18,7 @@ def add_profile(
     name: str,
     *,
     client_id: str,
-    client_secret: str,
+    client_secret: str | Callable[[], str],
     redirect_uri: str,
     scopes: str | Sequence[str] | None = None,
     preset: str | None = None,
@@ -29,7 +29,9 @@ def add_profile(
 ) -> Profile:
     """Validate and save a profile (with `replace`, overwrite one of that name); returns it.
 
-    Tokens stored for a replaced profile are kept unless its client id changes.
+    `client_secret` may be a function, called only once the profile is valid (the CLI asks for
+    the secret then, not before an error). Tokens of a replaced profile are kept unless its
+    client id changes.
     """
     profile = make_profile(
         name,
@@ -39,6 +41,7 @@ def add_profile(
         preset=preset,
         base_url=base_url,
     )
+    secret = client_secret() if callable(client_secret) else client_secret
     store = store if store is not None else open_store(settings)
-    store.save_profile(profile, client_secret, replace=replace)
+    store.save_profile(profile, secret, replace=replace)
     return profile

@@ -48,6 +48,9 @@ def tls_context() -> ssl.SSLContext:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How a replay-safe grant is retried: attempts and seconds in all, and the backoff curve
+    (full jitter between 0 and min(cap, base * 2**n)); Retry-After is honoured as a floor."""
+
     attempts: int = _local.RETRY_ATTEMPTS
     budget: float = _local.RETRY_BUDGET
     base: float = 0.5

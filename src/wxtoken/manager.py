@@ -17,16 +17,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from . import outcomes
 from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
-    EXIT_UNAVAILABLE,
     InvalidGrant,
     LoginRequired,
     NoTokens,
-    OAuthError,
-    StorageError,
     UsageError,
-    WebexUnavailable,
     WxtokenError,
 )
 from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
@@ -35,7 +32,7 @@ from .profile import Profile
 from .reasons import Forced, Needed, RefreshReason, still_needed
 from .results import HandOff, LoginResult, RefreshResult, VerifyResult
 from .status import DEFAULT_WARN_DAYS, ProfileStatus, profile_status
-from .store import STATUS_LOGIN_REQUIRED, STATUS_OK, TokenRecord, TokenStore, open_store
+from .store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore, open_store
 from .token import Token, TokenState, iso
 
 if TYPE_CHECKING:
@@ -192,7 +189,7 @@ class TokenManager:
             if not still_needed(reason, record.generation, token, self._clock()):
                 self._cached = token
                 return RefreshResult(token=token, refreshed=False)
-            failed = _failed_while_waiting(record, queued_at)
+            failed = outcomes.failed_while_waiting(record, queued_at)
             if failed is not None:
                 raise failed
             return self._refresh_locked(record, token)
@@ -227,7 +224,13 @@ class TokenManager:
         last_export = self._last_export() if rotated else None
         # A refresh learns nothing about the person: it keeps who signed in.
         saved = self.store.write_token(
-            self._new_record(new, replace(record.identity, org_id=org), record.generation + 1),
+            outcomes.new_record(
+                self.name,
+                new,
+                replace(record.identity, org_id=org),
+                record.generation + 1,
+                self._clock(),
+            ),
             new,
             expect_generation=record.generation,
             event="refresh",
@@ -250,51 +253,14 @@ class TokenManager:
         )
         return self.last_refresh
 
-    def _new_record(self, token: Token, identity: Identity, generation: int) -> TokenRecord:
-        """The metadata of a newly obtained token: state ok, failures forgotten."""
-        now = self._clock()
-        return TokenRecord(
-            profile=self.name,
-            access_expires_at=token.access_expires_at,
-            refresh_expires_at=token.refresh_expires_at,
-            scopes=token.scopes,
-            obtained_at=token.obtained_at,
-            identity=identity,
-            generation=generation,
-            status=STATUS_OK,
-            status_reason=None,
-            access_fp=None,
-            refresh_fp=None,
-            last_attempt_at=now,
-            last_success_at=now,
-        )
-
     def _mark_login_required(self, record: TokenRecord, reason: str) -> None:
-        self.store.put_record(
-            replace(
-                record,
-                status=STATUS_LOGIN_REQUIRED,
-                status_reason=reason,
-                last_attempt_at=self._clock(),
-            ),
-            event="login_required",
-            detail={"reason": reason},
-        )
+        marked = outcomes.login_required(record, reason, self._clock())
+        self.store.put_record(marked, event="login_required", detail={"reason": reason})
 
     def _record_failure(self, record: TokenRecord, exc: WxtokenError) -> None:
-        # Stamped when the failure happened, so processes that queued behind this refresh
-        # (see _failed_while_waiting) recognise it as news.
-        self.store.put_record(
-            replace(
-                record,
-                failures=record.failures + 1,
-                last_error=exc.message,
-                last_error_code=exc.exit_code,
-                last_attempt_at=self._clock(),
-            ),
-            event="refresh_failed",
-            detail={"error": exc.message, "exit_code": exc.exit_code},
-        )
+        failed = outcomes.failed(record, exc, self._clock())
+        detail = {"error": exc.message, "exit_code": exc.exit_code}
+        self.store.put_record(failed, event="refresh_failed", detail=detail)
 
     def _send(self, grant: Grant) -> Token:
         return self.client.exchange(grant, self._credentials())
@@ -357,7 +323,9 @@ class TokenManager:
             # A new sign-in never inherits the previous person: if the lookup failed, the
             # identity is unknown, not whoever signed in before.
             record = self.store.write_token(
-                self._new_record(token, identity, (generation or 0) + 1),
+                outcomes.new_record(
+                    self.name, token, identity, (generation or 0) + 1, self._clock()
+                ),
                 token,
                 expect_generation=generation,
                 event={"exchange": "exchange", "adopt": "adopted"}.get(via, "login"),
@@ -438,25 +406,6 @@ class TokenManager:
             self.store.delete_token(self.name, event="logout", detail={"at_webex": False})
         self._cached = None
         return had
-
-
-def _failed_while_waiting(record: TokenRecord, queued_at: float) -> WxtokenError | None:
-    """The failure another process's refresh met while this one queued for the lock, if any.
-
-    Repeating a refresh that just failed would cost the caller another full retry budget and
-    Webex another burst of requests, so the waiter reports what the refresher saw, with its
-    exit code (5 for an unreachable Webex), instead.
-    """
-    if record.failures == 0 or record.last_attempt_at is None or record.last_attempt_at < queued_at:
-        return None
-    message = f"another wxtoken's refresh of {record.profile!r} just failed: {record.last_error}"
-    if record.last_error_code == EXIT_UNAVAILABLE or record.last_error_code is None:
-        return WebexUnavailable(
-            message, fix="try again in a few minutes; check https://status.webex.com"
-        )
-    if record.last_error_code == StorageError.exit_code:
-        return StorageError(message, fix=f"run `wxtoken refresh -p {record.profile}` to see it")
-    return OAuthError(message, fix=f"run `wxtoken refresh -p {record.profile}` to see it")
 
 
 __all__ = ["TokenManager", "resolve_profile_name"]

@@ -30,6 +30,8 @@ EXPIRY_RESOLUTION = 5.0
 
 
 class TokenState(enum.Enum):
+    """How fresh an access token is at a moment, for a requested margin."""
+
     FRESH = "fresh"  # access token valid for at least the requested margin
     STALE = "stale"  # still valid, but inside the margin: refresh before use
     EXPIRED = "expired"  # access token past its expiry
@@ -37,6 +39,8 @@ class TokenState(enum.Enum):
 
 @dataclass(frozen=True)
 class Token:
+    """What Webex issued, with absolute expiries (epoch seconds); secrets stay out of reprs."""
+
     access_token: str = field(repr=False)
     access_expires_at: float
     refresh_token: str | None = field(repr=False)

@@ -195,7 +195,7 @@ def _authorize_and_capture(emu: Emulator, url: str) -> str:
     """Follow the authorize URL the way a browser would, returning the redirect target."""
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *a, **k):  # type: ignore[no-untyped-def]
+        def redirect_request(self, *a, **k):
             return None
 
     opener = urllib.request.build_opener(NoRedirect)
@@ -206,7 +206,7 @@ def _authorize_and_capture(emu: Emulator, url: str) -> str:
     raise AssertionError("no redirect")
 
 
-def test_login_paste_from_pipe(wx: Wx, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+def test_login_paste_from_pipe(wx: Wx, emulator_factory) -> None:
     emu = emulator_factory("--auto-approve")
     wx.add_profile(emu, redirect_uri="https://oauth.pstmn.io/v1/callback")
     proc = subprocess.Popen(
@@ -335,7 +335,7 @@ def test_refresh_without_force_skips_only_a_recent_refresh(
     assert len(emu.refreshes(mark)) == 1
 
 
-def test_refresh_and_rotation_warning(wx: Wx, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+def test_refresh_and_rotation_warning(wx: Wx, emulator_factory) -> None:
     emu = emulator_factory("--rotate", "always")
     wx.add_profile(emu)
     assert wx.login().returncode == 0
@@ -350,7 +350,7 @@ def test_refresh_and_rotation_warning(wx: Wx, emulator_factory) -> None:  # type
     assert_no_secret([proc.stdout, proc.stderr], [old, new])
 
 
-def test_status_exit_codes(wx: Wx, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+def test_status_exit_codes(wx: Wx, emulator_factory) -> None:
     emu = emulator_factory("--refresh-ttl", str(5 * 86400))
     assert wx("status").returncode == 4  # no profiles at all
     wx.add_profile(emu)
@@ -505,7 +505,7 @@ def test_store_errors_exit_6(logged_in: tuple[Wx, Emulator], tmp_path: Path) -> 
     wx("token", check=0)
 
 
-def test_canaries_never_leak(wx: Wx, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+def test_canaries_never_leak(wx: Wx, emulator_factory) -> None:
     """LG-1/LG-4: run the commands (and failures) with a canary secret; scan every output and
     the process list while they run."""
     emu = emulator_factory("--rotate", "always")
@@ -581,7 +581,7 @@ def test_emulator_command_exits_cleanly(wx: Wx) -> None:
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert first.startswith("Webex emulator listening on http://127.0.0.1:")
-    assert wait_until(lambda: "Ctrl-C" in proc.stdout.readline())  # type: ignore[union-attr]
+    assert wait_until(lambda: "Ctrl-C" in proc.stdout.readline())
     proc.terminate()
     assert proc.wait(10) == 0
     proc = subprocess.Popen(
@@ -652,7 +652,7 @@ def test_python_is_the_one_in_use() -> None:
     assert sys.version_info >= (3, 11)
 
 
-def test_rotation_warned_whichever_command_refreshes(wx: Wx, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_warned_whichever_command_refreshes(wx: Wx, emulator_factory) -> None:
     emu = emulator_factory("--rotate", "always")
     wx.add_profile(emu)
     assert wx.login().returncode == 0

@@ -15,7 +15,7 @@ from keyring.backend import KeyringBackend
 
 
 class FileKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def _path(self) -> Path:
         return Path(os.environ["WXTOKEN_TEST_KEYRING_FILE"])
@@ -41,7 +41,7 @@ class FileKeyring(KeyringBackend):
 class HangingKeyring(KeyringBackend):
     """A keyring waiting for an unlock prompt nobody answers."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def get_password(self, service: str, username: str) -> str | None:
         time.sleep(3600)

@@ -6,9 +6,9 @@ import sys
 
 import click
 
+from ..admin import add_profile
 from ..errors import UsageError
 from ..manager import resolve_profile_name
-from ..profile import make_profile
 from . import render
 from .app import App, pass_app
 from .options import EXIT_CODES_HELP, err, json_option, profile_option
@@ -83,17 +83,18 @@ def profile_add(
       wxtoken profile add recorder --client-id C0123... \\
         --redirect-uri http://127.0.0.1:8765/callback --preset verint-calling
     """
-    prof = make_profile(
+    store = app.store()
+    prof = add_profile(
         name,
         client_id=client_id,
+        client_secret=lambda: read_client_secret(app, client_secret_stdin),
         redirect_uri=redirect_uri,
         scopes=scopes,
         preset=preset,
         base_url=base_url,
+        replace=replace,
+        store=store,
     )
-    secret = read_client_secret(app, client_secret_stdin)
-    store = app.store()
-    store.save_profile(prof, secret, replace=replace)
     if as_json:
         click.echo(
             render.to_json(render.profile_json(prof, store.token_record(prof.name) is not None))
