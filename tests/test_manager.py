@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,13 @@ import pytest
 from tests.conftest import Emulator, Wx, store_at
 from wxtoken import TokenManager, WebexAuth
 from wxtoken.client import RetryPolicy, WebexClient
-from wxtoken.errors import InvalidGrant, LoginRequired, MalformedResponse, WebexUnavailable
+from wxtoken.errors import (
+    InvalidGrant,
+    LoginRequired,
+    MalformedResponse,
+    StorageError,
+    WebexUnavailable,
+)
 from wxtoken.grants import ClientCredentials, RefreshGrant
 from wxtoken.reasons import Forced
 
@@ -240,3 +247,35 @@ def test_status_method(wx: Wx, emu: Emulator) -> None:
     assert st.state == "ok" and st.org_id == emu.info["org_id"]
     assert tm.status(warn_days=100).state == "warning"
     assert st.as_json()["scopes"] == list(st.scopes)
+
+
+def test_a_wrong_stated_expiry_does_not_lock_out_a_working_grant(wx: Wx, emu: Emulator) -> None:
+    """Webex said the refresh token lives one second (or the clock says it is past): wxtoken
+    still presents it, and Webex's answer decides; it is not marked login_required locally."""
+    tm = setup(wx, emu)
+    loaded = tm.store.load_token("rec")
+    assert loaded is not None
+    _, token = loaded
+    short = replace(token, refresh_expires_at=time.time() - 10)
+    tm.adopt(short, identify=False)
+    mark = emu.mark()
+    result = manager(wx).refresh()
+    assert result.refreshed and len(emu.refreshes(mark)) == 1
+    rec = tm.store.token_record("rec")
+    assert rec is not None and rec.status == "ok"
+
+
+def test_tokens_webex_issued_but_could_not_be_stored_are_explained(wx: Wx, emu: Emulator) -> None:
+    """The store turns read-only between the preflight check and the write: the message says
+    Webex issued tokens that were not kept (never "nothing was changed"), exit 6."""
+    tm = setup(wx, emu)
+    records = tm.store.records  # type: ignore[attr-defined]
+    tm.token()  # opens this thread's connection
+    records._conn().execute("PRAGMA query_only = ON")
+    mark = emu.mark()
+    with pytest.raises(StorageError) as info:
+        tm.refresh()
+    assert len(emu.refreshes(mark)) == 1, "Webex was asked: the write failed afterwards"
+    text = info.value.one_line()
+    assert "Webex issued new tokens" in text and "nothing was changed" not in text
+    assert "wxtoken refresh -p rec" in text and info.value.exit_code == 6

@@ -285,3 +285,50 @@ def test_callback_parser_never_crashes(query: str) -> None:
         oauth.parse_authorization_response(query, "S")
     except WxtokenError:
         pass
+
+
+TOKEN = "ZmQ2YjM3NWItNjk4Ni00YjU3LWI5MjItZTY1YzQ3YjM2NmY0OWE1ZTJkZjMtMGI3"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"access_token":"' + TOKEN.encode() + b'","expires_in":NaN}',
+        b'{"access_token":"' + TOKEN.encode() + b'","expires_in":1}trailing',
+        b'{"access_token":"' + TOKEN.encode() + b'","expires_in":12',
+        b'{"access_token":"' + TOKEN.encode() + b'\xff","expires_in":1}',
+        b'{"access_token":"' + TOKEN.encode() + b'","expires_in":Infinity}',
+    ],
+)
+def test_an_unparseable_token_body_is_never_quoted(body: bytes) -> None:
+    """A 200 from the token endpoint that fails to parse still holds the new access token:
+    the error says what and where, never what the body said."""
+    with pytest.raises(MalformedResponse) as info:
+        oauth.parse_json_object(body, "application/json")
+    text = str(info.value)
+    assert not any(TOKEN[i : i + 12] in text for i in range(len(TOKEN) - 11)), text
+    assert f"{len(body)} bytes" in text and ("at byte" in text or "NaN" in text)
+
+
+def test_error_texts_and_headers_never_echo_what_we_sent() -> None:
+    refresh = "RT-CANARY-" + TOKEN
+    secret = "CS-CANARY-0123456789abcdef0123456789abcdef"
+    body = json.dumps(
+        {
+            "error": "invalid_grant",
+            "error_description": f"refresh token {refresh} is bad; client {secret[4:30]} too",
+            "trackingId": f"ROUTER_{refresh[20:40]}",
+        }
+    ).encode()
+    info = oauth.read_error(400, body, {}, sent=(refresh, secret))
+    err = oauth.classify_error(info, grant="refresh_token")
+    text = err.one_line()
+    for value in (refresh, secret):
+        assert not any(value[i : i + 12] in text for i in range(len(value) - 11)), text
+    assert "[redacted]" in text and err.error == "invalid_grant"
+
+
+def test_a_200_error_body_names_only_known_codes() -> None:
+    with pytest.raises(MalformedResponse) as info:
+        oauth.check_token_body({"error": TOKEN})
+    assert TOKEN[:12] not in str(info.value)

@@ -35,6 +35,7 @@ EXPECTED = {
     "Needed",
     "NoTokens",
     "OAuthError",
+    "OrgMismatch",
     "Profile",
     "ProfileNotFound",
     "ProfileStatus",

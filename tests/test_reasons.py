@@ -33,6 +33,11 @@ def tok(left: float, obtained_ago: float = 3600.0, access: str = "AT-1") -> Toke
         # ... unless theirs has already expired.
         (Needed(300, seen_generation=1), 2, tok(-1), True),
         (Needed(300), 5, tok(100), True),
+        # More than a token's lifetime, moments after it was obtained: not again and again.
+        (Needed(10**9), 1, tok(3600, obtained_ago=5), False),
+        (Needed(float("inf")), 1, tok(3600, obtained_ago=5), False),
+        (Needed(10**9), 1, tok(3600, obtained_ago=61), True),
+        (Needed(10**9), 1, tok(-1, obtained_ago=5), True),
         # The keeper refreshes only if nobody did since it looked.
         (Scheduled(3), 3, tok(3600), True),
         (Scheduled(3), 4, tok(3600), False),

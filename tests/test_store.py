@@ -272,7 +272,7 @@ def test_keyring_source_via_cli(wx: Wx, emu: Emulator, tmp_path: Path) -> None:
             "add",
             "x",
             "--client-id",
-            "C",
+            "Cx",
             "--redirect-uri",
             "http://127.0.0.1:1/cb",
             "--scopes",

@@ -11,7 +11,14 @@ from wxtoken.profile import (
     parse_scopes,
     validate_base_url,
 )
-from wxtoken.token import MAX_LIFETIME, Token, TokenState, human_left, iso
+from wxtoken.token import (
+    ASSUMED_ACCESS_LIFETIME,
+    MAX_LIFETIME,
+    Token,
+    TokenState,
+    human_left,
+    iso,
+)
 
 T0 = 1_700_000_000.0
 BODY = {
@@ -66,14 +73,52 @@ def test_same_refresh_token_without_expiry_keeps_expiry() -> None:
     ],
 )
 def test_expires_in_validation(value: object, ok: bool) -> None:
-    """RP-4: numeric strings accepted, huge clamped, the rest rejected."""
+    """Numeric strings accepted, huge clamped; anything else is unknown, never fatal: the answer
+    still carries new tokens (with a rotating Webex, discarding them loses the grant)."""
     body = dict(BODY, expires_in=value)
+    tok = Token.from_response(body, T0)
+    assert tok.access_token == "AT" and tok.refresh_token == "RT"
     if ok:
-        tok = Token.from_response(body, T0)
-        assert tok.access_expires_at <= T0 + MAX_LIFETIME
+        assert tok.access_expires_at <= T0 + MAX_LIFETIME and tok.notes == ()
     else:
-        with pytest.raises(MalformedResponse):
-            Token.from_response(body, T0)
+        assert tok.access_expires_at == T0 + ASSUMED_ACCESS_LIFETIME
+        assert any("expires_in" in n for n in tok.notes)
+
+
+@pytest.mark.parametrize("value", [0, -5, "soon", float("nan"), True, [], "0"])
+def test_unusable_refresh_lifetime_keeps_the_tokens_with_an_unknown_expiry(
+    value: object,
+) -> None:
+    tok = Token.from_response(dict(BODY, refresh_token_expires_in=value), T0)
+    assert tok.refresh_token == "RT" and tok.refresh_expires_at is None
+    assert any("refresh_token_expires_in" in n for n in tok.notes)
+    # A tiny but usable value is Webex's word, kept as it is: Webex, not wxtoken, decides
+    # whether the grant is dead (the manager asks it anyway).
+    assert Token.from_response(dict(BODY, refresh_token_expires_in=1), T0).refresh_expires_at == (
+        T0 + 1
+    )
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "AT\x1b]52;c;ZXZpbA==\x07",  # OSC 52: write to the clipboard
+        "AT\ud800",  # a lone surrogate: cannot be stored or printed as UTF-8
+        "AT with spaces",
+        "AT\n",
+        "x" * 9000,
+    ],
+)
+def test_tokens_outside_the_bearer_syntax_are_refused(token: str) -> None:
+    for field in ("access_token", "refresh_token"):
+        with pytest.raises(MalformedResponse) as info:
+            Token.from_response(dict(BODY, **{field: token}), T0)
+        assert token not in str(info.value) and "AT" not in info.value.message
+
+
+def test_scopes_are_kept_only_as_scopes() -> None:
+    tok = Token.from_response(dict(BODY, scope="spark:kms \x1b[31mred spark:people_read"), T0)
+    assert tok.scopes == ("spark:kms", "spark:people_read")
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,7 @@ def _token(profile: str | None, min_valid: int, settings: _local.Settings) -> st
     name, sealed, expires_at, status, source = row
     if source != "keyfile" or status != "ok" or expires_at - time.time() < min_valid:
         return None
+    _local.forbid_core_dumps(prctl=False)  # the key and a token are about to be in memory
     fd = os.open(settings.key_file, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         if not _private(settings.key_file, os.fstat(fd), is_dir=False):

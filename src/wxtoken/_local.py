@@ -188,6 +188,39 @@ def child_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in SECRET_VARIABLES}
 
 
+# --- core dumps --------------------------------------------------------------------------------
+
+
+def forbid_core_dumps(*, prctl: bool = True) -> None:
+    """Keep this process's memory (tokens, the store key) out of core files.
+
+    RLIMIT_CORE 0 stops ordinary core files, coredump_filter 0 leaves no memory in any that a
+    piped core handler still takes, and PR_SET_DUMPABLE 0 (Linux) forbids dumps and ptrace by
+    other processes of the same user. The hot path skips prctl: loading ctypes would cost more
+    than the rest of it, and the other two already hold there. Failures are ignored: each is a
+    hardening on top, not a condition to run.
+    """
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass
+    try:
+        with open("/proc/self/coredump_filter", "w") as fh:
+            fh.write("0")
+    except OSError:
+        pass
+    if prctl and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            pr_set_dumpable = 4
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+
 # --- private files -----------------------------------------------------------------------------
 
 NOT_PRIVATE_SYMLINK = "symlink"

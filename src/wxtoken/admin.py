@@ -45,3 +45,37 @@ def add_profile(
     store = store if store is not None else open_store(settings)
     store.save_profile(profile, secret, replace=replace)
     return profile
+
+
+def update_profile(
+    name: str,
+    *,
+    client_secret: str | Callable[[], str] | None = None,
+    redirect_uri: str | None = None,
+    scopes: str | Sequence[str] | None = None,
+    preset: str | None = None,
+    base_url: str | None = None,
+    store: TokenStore | None = None,
+    settings: Settings | None = None,
+) -> Profile:
+    """Change some settings of a profile, validated as a new one would be; returns it.
+
+    What is not given stays; the stored tokens stay too (the client id does not change).
+    """
+    store = store if store is not None else open_store(settings)
+    old = store.get_profile(name)
+    if scopes is None and preset is None:
+        scopes = old.scopes
+    profile = make_profile(
+        name,
+        client_id=old.client_id,
+        redirect_uri=redirect_uri if redirect_uri is not None else old.redirect_uri,
+        scopes=scopes,
+        preset=preset,
+        base_url=base_url if base_url is not None else old.base_url,
+        kind=old.kind,
+        extra=old.extra,
+    )
+    secret = client_secret() if callable(client_secret) else client_secret
+    store.save_profile(profile, secret, replace=True)
+    return profile

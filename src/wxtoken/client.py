@@ -32,8 +32,8 @@ import httpx2
 
 from . import _local, oauth
 from ._version import __version__
-from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text
-from .grants import ClientCredentials, Grant
+from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text, redact
+from .grants import SECRET_FIELDS, ClientCredentials, Grant
 from .profile import is_loopback_host
 from .token import Token
 from .transport import DEADLINE_EXTENSION, DeadlineExceeded, default_ssl_context
@@ -240,15 +240,15 @@ class WebexClient:
         """Scheme, host and path only: a query could carry something not meant for logs."""
         return f"{url.scheme}://{url.netloc.decode()}{url.path}"
 
-    def _error(self, resp: Response, grant: str) -> WxtokenError:
+    def _error(self, resp: Response, grant: str, sent: tuple[str, ...]) -> WxtokenError:
         if 300 <= resp.status < 400:
-            target = clean_server_text(resp.headers.get("location", "nowhere"), 80)
+            target = clean_server_text(redact(resp.headers.get("location", "nowhere"), sent), 80)
             return MalformedResponse(
                 f"Webex answered HTTP {resp.status} redirecting to {target}; wxtoken does not "
                 "follow redirects with credentials",
                 fix="check the profile's base URL (`wxtoken profile show`)",
             )
-        info = oauth.read_error(resp.status, resp.body, resp.headers)
+        info = oauth.read_error(resp.status, resp.body, resp.headers, sent)
         retry_after = oauth.parse_retry_after(resp.headers.get("retry-after"), self._clock())
         return oauth.classify_error(info, grant=grant, retry_after=retry_after)
 
@@ -266,9 +266,11 @@ class WebexClient:
     def _exchange_once(self, grant: Grant, credentials: ClientCredentials) -> Token:
         requested_at = self._clock()  # before sending: network delay only shortens our expiry
         basic = credentials if grant.basic_auth else None
-        resp = self._send("POST", grant.path, form=grant.form(credentials), basic=basic)
+        form = grant.form(credentials)
+        resp = self._send("POST", grant.path, form=form, basic=basic)
         if resp.status != 200:
-            raise self._error(resp, grant.grant_type)
+            sent = (credentials.client_secret, *(v for k, v in form.items() if k in SECRET_FIELDS))
+            raise self._error(resp, grant.grant_type, sent)
         data = oauth.parse_json_object(resp.body, resp.content_type)
         oauth.check_token_body(data)
         return grant.parse(data, requested_at)
@@ -306,7 +308,7 @@ class WebexClient:
     def get_json(self, path: str, access_token: str) -> dict[str, Any]:
         resp = self._send("GET", path, bearer=access_token)
         if resp.status != 200:
-            raise self._error(resp, "api")
+            raise self._error(resp, "api", (access_token,))
         return oauth.parse_json_object(resp.body, resp.content_type)
 
     def people_me(self, access_token: str) -> dict[str, Any]:
@@ -325,4 +327,4 @@ class WebexClient:
             "DELETE", "/v1/authorizations", bearer=access_token, params={"clientId": client_id}
         )
         if resp.status not in (200, 204):
-            raise self._error(resp, "api")
+            raise self._error(resp, "api", (access_token,))

@@ -7,6 +7,7 @@
     │   ├── InvalidClient (1)              wrong client id or secret
     │   ├── RedirectUriRejected (1)        redirect URI not registered / not matching
     │   ├── StateMismatch (1)              the callback was not for this login attempt
+    │   ├── OrgMismatch (1)                a refresh answered for another org
     │   ├── InvalidScope (1)
     │   └── Forbidden (1)                  403: missing scope or admin role
     ├── LoginRequired (4)                  a person must sign in again
@@ -43,20 +44,58 @@ EXIT_LOGIN_REQUIRED = 4
 EXIT_UNAVAILABLE = 5
 EXIT_STORAGE = 6
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e]")
+# Control characters (CR/LF, ANSI and OSC escapes), bidi overrides, and lone surrogates (which
+# cannot even be written to a UTF-8 terminal or database without an exception).
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+# Written into a fix by code that does not know the profile; the manager and the CLI replace it
+# (WxtokenError.for_profile), so every fix is a command that can be pasted as printed.
+PROFILE = "{profile}"
+
+# Any run this long of a secret we sent is removed from server text (see `redact`).
+REDACT_WINDOW = 12
 
 
 def clean_server_text(text: str, limit: int = 200) -> str:
     """Make text that came from a server or a callback safe for one terminal/log line.
 
-    Strips control characters (CR/LF, ANSI and OSC escapes, bidi overrides) so a hostile
-    `error_description` cannot forge log lines or repaint the terminal (reliability.md RP-6).
+    Strips control characters (CR/LF, ANSI and OSC escapes, bidi overrides, lone surrogates)
+    so a hostile `error_description` cannot forge log lines, repaint the terminal or crash the
+    write of a log line.
     """
     cleaned = _CONTROL.sub(" ", text)
     cleaned = " ".join(cleaned.split())
     if len(cleaned) > limit:
         cleaned = cleaned[: limit - 1] + "…"
     return cleaned
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every run of REDACT_WINDOW or more characters of any of `secrets` removed.
+
+    A server can echo what it was sent (a refresh token, a client secret, a code) in an error
+    description or a header; such text travels to terminals, logs, alerts and the event log,
+    so anything of ours is cut out before it is used at all.
+    """
+    marks = [False] * len(text)
+    for secret in secrets:
+        for i in range(len(secret) - REDACT_WINDOW + 1):
+            window = secret[i : i + REDACT_WINDOW]
+            start = text.find(window)
+            while start != -1:
+                for j in range(start, start + REDACT_WINDOW):
+                    marks[j] = True
+                start = text.find(window, start + 1)
+    if not any(marks):
+        return text
+    out: list[str] = []
+    for ch, hidden in zip(text, marks, strict=True):
+        if not hidden:
+            out.append(ch)
+        elif not out or out[-1] != "\x00":
+            out.append("\x00")
+    return "".join(out).replace("\x00", "[redacted]")
 
 
 class WxtokenError(Exception):
@@ -79,6 +118,13 @@ class WxtokenError(Exception):
         self.tracking_id = tracking_id
         self.error = error  # the OAuth error code Webex sent, if any
         self.status = status  # the HTTP status of Webex's answer, if there was one
+
+    def for_profile(self, name: str) -> WxtokenError:
+        """Name the profile in the fix: errors raised below the manager (parsing Webex's answer,
+        opening the store) write `{profile}` where the command to paste needs it."""
+        if self.fix:
+            self.fix = self.fix.replace(PROFILE, name)
+        return self
 
     def one_line(self) -> str:
         parts = [self.message.rstrip(".")]
@@ -118,6 +164,10 @@ class RedirectUriRejected(OAuthError):
 
 class StateMismatch(OAuthError):
     """A callback that does not belong to this sign-in attempt."""
+
+
+class OrgMismatch(OAuthError):
+    """A refresh answered with a token for another org than the grant's."""
 
 
 class InvalidScope(OAuthError):

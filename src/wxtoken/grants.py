@@ -16,6 +16,10 @@ from . import oauth
 from .token import Token
 
 TOKEN_PATH = "/v1/access_token"
+# Form fields whose values are secrets: cut out of anything the server echoes back.
+SECRET_FIELDS = frozenset(
+    {"client_secret", "refresh_token", "code", "code_verifier", "device_code"}
+)
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,20 @@ from .errors import (
     InvalidGrant,
     LoginRequired,
     NoTokens,
+    OrgMismatch,
+    StorageError,
     UsageError,
     WxtokenError,
 )
 from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
 from .identity import Identity, identity_from_person, org_id_from_token
-from .profile import Profile
+from .profile import Profile, validate_base_url
 from .reasons import Forced, Needed, RefreshReason, still_needed
 from .results import HandOff, LoginResult, RefreshResult, VerifyResult
 from .status import DEFAULT_WARN_DAYS, ProfileStatus, profile_status
 from .store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore, open_store
-from .token import Token, TokenState, iso
+from .store.records import FIRST_PROFILE
+from .token import Token, iso
 
 if TYPE_CHECKING:
     import httpx2
@@ -49,11 +52,7 @@ def resolve_profile_name(store: TokenStore, name: str | None) -> str:
     if len(profiles) == 1:
         return profiles[0].name
     if not profiles:
-        raise NoTokens(
-            "there are no profiles yet",
-            fix="wxtoken profile add NAME --client-id ID --redirect-uri URI "
-            "--preset verint-calling",
-        )
+        raise NoTokens("there are no profiles yet", fix=FIRST_PROFILE)
     names = ", ".join(p.name for p in profiles)
     raise UsageError(
         f"there are several profiles ({names}) and none was chosen",
@@ -131,6 +130,9 @@ class TokenManager:
             if self._client is None:
                 from .client import WebexClient
 
+                # Re-checked on every use, not only when the profile was saved: where the client
+                # secret and tokens are sent is the one setting an attacker would change.
+                validate_base_url(self.profile.base_url)
                 self._client = WebexClient(
                     self.profile.base_url,
                     transport=self._transport,
@@ -155,13 +157,16 @@ class TokenManager:
     def token(self, min_valid: float = DEFAULT_MIN_VALID) -> Token:
         """The stored token if it has `min_valid` seconds left, else a refreshed one."""
         record, token = self._load()
-        if token.state(self._clock(), min_valid) is TokenState.FRESH:
+        if not still_needed(Needed(min_valid), record.generation, token, self._clock()):
             self._cached = token
             return token
         return self.refresh(Needed(min_valid, seen_generation=record.generation)).token
 
     def _load(self) -> tuple[TokenRecord, Token]:
-        loaded = self.store.load_token(self.name)
+        try:
+            loaded = self.store.load_token(self.name)
+        except WxtokenError as exc:
+            raise exc.for_profile(self.name) from None
         if loaded is None:
             self.profile  # noqa: B018 - raises ProfileNotFound for a typo before "no tokens"
             raise NoTokens(
@@ -195,15 +200,15 @@ class TokenManager:
             return self._refresh_locked(record, token)
 
     def _refresh_locked(self, record: TokenRecord, token: Token) -> RefreshResult:
-        now = self._clock()
-        if token.refresh_expired(now):
-            reason = "the refresh token has expired"
+        # Webex, not our copy of its stated lifetime, decides whether a grant is dead: a refresh
+        # token past the expiry we computed is still presented (a wrong or tiny lifetime must
+        # not lock a working grant out), and invalid_grant settles it.
+        if token.refresh_token is None:
+            reason = "there is no refresh token"
             self._mark_login_required(record, reason)
             raise InvalidGrant(
-                f"profile {self.name!r}: {reason} (at {iso(token.refresh_expires_at)})",
-                fix=f"wxtoken login -p {self.name}",
+                f"profile {self.name!r}: {reason}", fix=f"wxtoken login -p {self.name}"
             )
-        assert token.refresh_token is not None
         try:
             new = self._send(RefreshGrant(token.refresh_token, previous=token))
         except InvalidGrant as exc:
@@ -216,30 +221,47 @@ class TokenManager:
                 error=exc.error,
                 status=exc.status,
             ) from None
+        except StorageError:
+            raise  # found before sending: nothing reached Webex
         except WxtokenError as exc:
             self._record_failure(record, exc)
             raise
-        rotated = new.refresh_token != token.refresh_token
         org = org_id_from_token(new.access_token) or record.identity.org_id
+        if record.identity.org_id is not None and org != record.identity.org_id:
+            mismatch = OrgMismatch(
+                f"Webex answered the refresh of {self.name!r} with a token for org {org}, but "
+                f"the grant belongs to org {record.identity.org_id}; the stored grant was left "
+                "untouched",
+                fix=f"check who signed in with `wxtoken verify -p {self.name}`, then sign in as "
+                f"an admin of the right org: `wxtoken login -p {self.name}`",
+            )
+            self._record_failure(record, mismatch)
+            self.store.append_event(
+                self.name, "org_mismatch", {"expected": record.identity.org_id, "got": org}
+            )
+            raise mismatch
+        rotated = new.refresh_token != token.refresh_token
         last_export = self._last_export() if rotated else None
         # A refresh learns nothing about the person: it keeps who signed in.
-        saved = self.store.write_token(
-            outcomes.new_record(
-                self.name,
+        saved = self._store_or_explain(
+            lambda: self.store.write_token(
+                outcomes.new_record(
+                    self.name,
+                    new,
+                    replace(record.identity, org_id=org),
+                    record.generation + 1,
+                    self._clock(),
+                ),
                 new,
-                replace(record.identity, org_id=org),
-                record.generation + 1,
-                self._clock(),
-            ),
-            new,
-            expect_generation=record.generation,
-            event="refresh",
-            detail={
-                "rotated": rotated,
-                "access_expires_at": iso(new.access_expires_at),
-                "refresh_expires_at": iso(new.refresh_expires_at),
-                "previous_refresh_fp": record.refresh_fp,
-            },
+                expect_generation=record.generation,
+                event="refresh",
+                detail={
+                    "rotated": rotated,
+                    "access_expires_at": iso(new.access_expires_at),
+                    "refresh_expires_at": iso(new.refresh_expires_at),
+                    "previous_refresh_fp": record.refresh_fp,
+                },
+            )
         )
         if rotated:
             self.store.append_event(
@@ -263,7 +285,25 @@ class TokenManager:
         self.store.put_record(failed, event="refresh_failed", detail=detail)
 
     def _send(self, grant: Grant) -> Token:
-        return self.client.exchange(grant, self._credentials())
+        try:
+            credentials = self._credentials()
+            self.store.check_writable()  # before Webex answers with tokens we could not keep
+            return self.client.exchange(grant, credentials)
+        except WxtokenError as exc:
+            raise exc.for_profile(self.name) from None
+
+    def _store_or_explain(self, write: Callable[[], TokenRecord]) -> TokenRecord:
+        """Run a write of tokens Webex already issued; if it fails, say what that means."""
+        try:
+            return write()
+        except StorageError as exc:
+            raise StorageError(
+                f"Webex issued new tokens for {self.name!r}, but they could not be stored "
+                f"({exc.message}); the store still holds the previous ones, which may no longer "
+                "work if Webex rotates refresh tokens",
+                fix=f"{exc.fix}; then `wxtoken refresh -p {self.name}`, and if that says the "
+                f"grant is invalid, `wxtoken login -p {self.name}`",
+            ) from None
 
     def _last_export(self) -> dict[str, Any] | None:
         exports = self.store.events(self.name, ("export",), limit=1)
@@ -322,21 +362,23 @@ class TokenManager:
             generation = current.generation if current is not None else None
             # A new sign-in never inherits the previous person: if the lookup failed, the
             # identity is unknown, not whoever signed in before.
-            record = self.store.write_token(
-                outcomes.new_record(
-                    self.name, token, identity, (generation or 0) + 1, self._clock()
-                ),
-                token,
-                expect_generation=generation,
-                event={"exchange": "exchange", "adopt": "adopted"}.get(via, "login"),
-                detail={
-                    "via": via,
-                    "scopes": list(token.scopes),
-                    "access_expires_at": iso(token.access_expires_at),
-                    "refresh_expires_at": iso(token.refresh_expires_at),
-                    "org_id": identity.org_id,
-                    "user": identity.email,
-                },
+            record = self._store_or_explain(
+                lambda: self.store.write_token(
+                    outcomes.new_record(
+                        self.name, token, identity, (generation or 0) + 1, self._clock()
+                    ),
+                    token,
+                    expect_generation=generation,
+                    event={"exchange": "exchange", "adopt": "adopted"}.get(via, "login"),
+                    detail={
+                        "via": via,
+                        "scopes": list(token.scopes),
+                        "access_expires_at": iso(token.access_expires_at),
+                        "refresh_expires_at": iso(token.refresh_expires_at),
+                        "org_id": identity.org_id,
+                        "user": identity.email,
+                    },
+                )
             )
         self._cached = token
         missing = tuple(s for s in profile.scopes if s not in token.scopes)

@@ -33,6 +33,7 @@ from .errors import (
     WebexUnavailable,
     WxtokenError,
     clean_server_text,
+    redact,
 )
 
 # RFC 6749 §5.2 codes plus the ones Webex's device endpoint documents. Matched as whole words,
@@ -243,25 +244,39 @@ def parse_pasted(text: str, redirect_uri: str, expected_state: str | None) -> st
 
 
 def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
-    """Decode a JSON object or raise MalformedResponse describing what came instead."""
-    kind = (content_type or "").split(";")[0].strip().lower() or "no content type"
+    """Decode a JSON object or raise MalformedResponse describing what came instead.
+
+    The description never quotes the body: a 200 from the token endpoint that fails to parse
+    (trailing data, NaN, truncation, a bad byte) still carries the new tokens, and a quote of
+    its first bytes would put most of an access token into terminals, logs and alerts. Only
+    the content type, the length and where parsing stopped are reported.
+    """
+    kind = clean_server_text((content_type or "").split(";")[0].strip().lower(), 60)
+    kind = kind or "no content type"
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
     try:
         data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        snippet = clean_server_text(body[:200].decode("utf-8", "replace"), 80)
-        raise MalformedResponse(
-            f"Webex answered with something that is not JSON ({kind}, {len(body)} bytes: "
-            f"{snippet!r})",
-            fix="retry later; a proxy or outage page may be in the way",
-        ) from None
+    except UnicodeDecodeError as exc:
+        raise _not_json(kind, len(body), f"invalid UTF-8 at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise _not_json(kind, len(body), f"{exc.msg.lower()} at byte {exc.pos}") from None
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "NaN or Infinity"
+        raise _not_json(kind, len(body), why) from None
     if not isinstance(data, dict):
         raise MalformedResponse(
             f"Webex answered with JSON that is not an object ({kind})",
             fix="retry later; if it persists, report it to Webex",
         )
     return data
+
+
+def _not_json(kind: str, size: int, why: str) -> MalformedResponse:
+    return MalformedResponse(
+        f"Webex answered with something that is not valid JSON ({kind}, {size} bytes; {why})",
+        fix="retry later; a proxy or outage page may be in the way",
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -292,8 +307,14 @@ class ErrorInfo:
     tracking_id: str | None
 
 
-def read_error(status: int, body: bytes, headers: Mapping[str, str]) -> ErrorInfo:
-    """Pull code, summary and trackingId out of either error shape (or of junk)."""
+def read_error(
+    status: int, body: bytes, headers: Mapping[str, str], sent: tuple[str, ...] = ()
+) -> ErrorInfo:
+    """Pull code, summary and trackingId out of either error shape (or of junk).
+
+    `sent` are the secrets of the request (client secret, refresh token, code, bearer token):
+    any echo of them is cut out of everything kept (see errors.redact).
+    """
     tracking = headers.get("trackingid") or headers.get("TrackingID")
     data: dict[str, Any] | None
     try:
@@ -325,6 +346,9 @@ def read_error(status: int, body: bytes, headers: Mapping[str, str]) -> ErrorInf
             if m:
                 code = m.group(1)
                 break
+    texts = [redact(t, sent) for t in texts]
+    if tracking:
+        tracking = redact(tracking, sent)
     if texts:
         summary = " / ".join(dict.fromkeys(clean_server_text(t, 160) for t in texts))
     elif body:
@@ -371,56 +395,60 @@ def classify_error(
     if code == "invalid_client" or (info.status == 401 and grant != "api"):
         return InvalidClient(
             f"Webex rejected the client id or secret ({where})",
-            fix="re-enter them with `wxtoken profile add NAME --replace ...` "
-            "(the secret is shown once, in the Webex developer portal)",
+            fix="enter the current secret (shown once, in the Webex developer portal): "
+            "wxtoken profile set {profile} --client-secret-stdin",
             **meta,
         )
     if code == "invalid_grant":
         if "redirect" in info.message.lower():
             return RedirectUriRejected(
                 f"Webex rejected the redirect URI for this code ({where})",
-                fix="use the redirect URI registered on the integration and run "
-                "`wxtoken login` again",
+                fix="register the profile's redirect URI exactly on the integration at "
+                "developer.webex.com, then `wxtoken login -p {profile}`",
                 **meta,
             )
         if grant == "authorization_code":
             return InvalidGrant(
                 f"the authorization code is invalid, expired or already used ({where})",
-                fix="run `wxtoken login` to get a fresh code",
+                fix="wxtoken login -p {profile}",
                 **meta,
             )
         return InvalidGrant(
             f"Webex rejected the refresh token: expired, revoked or replaced ({where})",
-            fix="sign in again with `wxtoken login`",
+            fix="wxtoken login -p {profile}",
             **meta,
         )
     if code == "invalid_scope":
         return InvalidScope(
             f"Webex rejected the scopes ({where})",
-            fix="register the scopes on the integration or change the profile's scopes",
+            fix="register the profile's scopes on the integration at developer.webex.com, or "
+            "change them: wxtoken profile set {profile} --preset verint-calling",
             **meta,
         )
     if info.status == 403:
         return Forbidden(
             f"Webex refused: the token lacks a scope or the user lacks an admin role ({where})",
-            fix="sign in as a Full Admin with `wxtoken login`, with the scopes the task needs",
+            fix="sign in as a Full Admin and accept every scope: wxtoken login -p {profile}",
             **meta,
         )
     if info.status == 401:
         return InvalidGrant(
             f"Webex no longer accepts this access token ({where})",
-            fix="run `wxtoken refresh`, or `wxtoken login` if that fails",
+            fix="wxtoken refresh -p {profile} --force (or `wxtoken login -p {profile}` if that "
+            "fails)",
             **meta,
         )
     if "redirect" in info.message.lower():
         return RedirectUriRejected(
             f"Webex rejected the redirect URI ({where})",
-            fix="register the profile's redirect URI on the integration, or fix the profile",
+            fix="register the profile's redirect URI exactly on the integration at "
+            "developer.webex.com, or change it: wxtoken profile set {profile} --redirect-uri URI",
             **meta,
         )
     return OAuthError(
         f"Webex refused the request ({where})",
-        fix="check the profile with `wxtoken profile show` and the integration's settings",
+        fix="check the profile (`wxtoken profile show {profile}`) against the integration's "
+        "settings at developer.webex.com",
         **meta,
     )
 
@@ -428,8 +456,9 @@ def classify_error(
 def check_token_body(data: dict[str, Any]) -> None:
     """A 200 that carries `error` is an error (golang/oauth2 does the same, RP-3)."""
     if "error" in data and "access_token" not in data:
+        code = data.get("error")
+        named = code if isinstance(code, str) and code in OAUTH_ERROR_CODES else "unrecognised"
         raise MalformedResponse(
-            "Webex answered 200 but the body is an error "
-            f"({clean_server_text(str(data.get('error')), 80)})",
+            f"Webex answered 200 but the body is an error ({named})",
             fix="retry later; if it persists, report it to Webex",
         )

@@ -37,6 +37,7 @@ def new_record(
         refresh_fp=None,
         last_attempt_at=now,
         last_success_at=now,
+        notes=token.notes,
     )
 
 

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .errors import UsageError
 
@@ -39,8 +39,15 @@ SCOPE_PRESETS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SCOPE_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+# Every check is a full match: `$` alone would also accept a trailing newline, which splits log
+# lines and alert texts.
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_SCOPE_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
+# Webex client ids are "C" and 64 hex digits; other shapes are allowed (an emulator, a future
+# format) but nothing that could not be one. A client secret (64 hex digits, no "C") pasted in
+# its place would otherwise be stored in plaintext and shown by `profile show`.
+_CLIENT_ID_RE = re.compile(r"C[A-Za-z0-9_-]{1,255}")
+_SECRET_LIKE = re.compile(r"[0-9a-f]{64}")  # the shape of a Webex client secret
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ def make_profile(
 
 
 def validate_name(name: str) -> str:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise UsageError(
             f"profile name {name!r} is not allowed (letters, digits, '.', '_', '-'; max 64)",
             fix="pick a name such as `recorder` or `verint-prod`",
@@ -118,9 +125,16 @@ def validate_name(name: str) -> str:
 
 def validate_client_id(client_id: str) -> str:
     client_id = client_id.strip()
-    if not client_id or any(c.isspace() for c in client_id) or len(client_id) > 256:
+    if _SECRET_LIKE.fullmatch(client_id):
         raise UsageError(
-            "the client id is empty or contains spaces",
+            "that looks like a client secret, not a client id (client ids start with C); it was "
+            "not stored",
+            fix="copy the Client ID from the integration's page at developer.webex.com; give the "
+            "secret with --client-secret-stdin or at the prompt",
+        )
+    if not _CLIENT_ID_RE.fullmatch(client_id):
+        raise UsageError(
+            "the client id is not one Webex issues (C followed by letters and digits)",
             fix="copy the Client ID from the integration's page at developer.webex.com",
         )
     return client_id
@@ -130,7 +144,7 @@ def parse_scopes(text: str) -> tuple[str, ...]:
     scopes = tuple(dict.fromkeys(text.replace(",", " ").split()))
     if not scopes:
         raise UsageError("no scopes given", fix='pass --scopes "a b c" or --preset NAME')
-    bad = [s for s in scopes if not _SCOPE_RE.match(s)]
+    bad = [s for s in scopes if not _SCOPE_RE.fullmatch(s)]
     if bad:
         raise UsageError(
             f"scope {bad[0]!r} has characters no Webex scope has",
@@ -160,41 +174,53 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+def _split_url(url: str, what: str, example: str) -> tuple[SplitResult, int | None]:
+    """A URL split into parts, its port checked; refused with one line (that never repeats a
+    password in it) when it is not a usable http(s) URL."""
+    url = url.strip()
+    parts = urlsplit(url)
+    shown = f"{parts.scheme}://{parts.hostname or ''}" if parts.scheme else "the value given"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise UsageError(f"the {what} contains spaces or control characters", fix=f"use {example}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"the {what} ({shown}) is not an http(s) URL", fix=f"use {example}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise UsageError(f"the {what} ({shown}) has a port outside 1-65535", fix=f"use {example}")
+    return parts, port
+
+
 def validate_base_url(url: str) -> str:
     """https anywhere; plain http only to a loopback host (the bundled emulator)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(
-            f"base URL {url!r} is not an http(s) URL",
-            fix=f"omit --base-url for real Webex ({DEFAULT_BASE_URL})",
-        )
+    example = f"{DEFAULT_BASE_URL} (omit --base-url for real Webex)"
+    parts, _ = _split_url(url, "base URL", example)
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise UsageError(
-            f"base URL {url!r} uses plain http to a non-loopback host; tokens and the client "
-            "secret would cross the network unencrypted",
+            f"the base URL http://{parts.hostname} uses plain http to a non-loopback host; "
+            "tokens and the client secret would cross the network unencrypted",
             fix="use https, or http://127.0.0.1:PORT for the local emulator",
         )
     if parts.query or parts.fragment or parts.username or parts.password:
         raise UsageError(
-            f"base URL {url!r} must not carry credentials, a query or a fragment",
+            "the base URL must not carry credentials, a query or a fragment",
             fix=f"use a plain origin such as {DEFAULT_BASE_URL}",
         )
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
 def validate_redirect_uri(uri: str) -> str:
-    parts = urlsplit(uri.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(
-            f"redirect URI {uri!r} is not an http(s) URL",
-            fix="use the redirect URI registered on the integration, e.g. "
-            "http://127.0.0.1:8765/callback",
-        )
+    example = "the redirect URI registered on the integration, e.g. http://127.0.0.1:8765/callback"
+    parts, _ = _split_url(uri, "redirect URI", example)
     if parts.fragment:
         raise UsageError(
             "a redirect URI must not contain a fragment (RFC 6749 §3.1.2)",
             fix="remove the '#...' part",
         )
+    if parts.username or parts.password:
+        raise UsageError("a redirect URI must not carry credentials", fix=f"use {example}")
     return uri.strip()
 
 
@@ -207,5 +233,12 @@ def loopback_listen_target(redirect_uri: str) -> tuple[int, str] | None:
     parts = urlsplit(redirect_uri)
     if parts.scheme != "http" or (parts.hostname or "").lower() not in ("localhost", "127.0.0.1"):
         return None
-    port = parts.port or 80
+    try:
+        port = parts.port or 80
+    except ValueError:  # a profile stored before ports were checked
+        raise UsageError(
+            "the profile's redirect URI has a port outside 1-65535",
+            fix="wxtoken profile set {profile} --redirect-uri http://127.0.0.1:8765/callback "
+            "(and register that URI on the integration)",
+        ) from None
     return port, parts.path or "/"

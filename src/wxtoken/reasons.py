@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 from ._local import DEFAULT_MIN_VALID
 from .token import Token, TokenState
 
+# A token obtained less than this long ago is not refreshed again for want of validity: asking
+# for more than a token's whole lifetime (--min-valid above it, or 1e999 through the keeper's
+# socket) would otherwise refresh on every call. It is handed out, with a warning, until it
+# expires. The same span makes a burst of `wxtoken refresh` calls cost one request.
+RECENT = 60.0
+
 
 @dataclass(frozen=True)
 class Needed:
@@ -71,6 +77,8 @@ def still_needed(reason: RefreshReason, generation: int, token: Token, now: floa
         replaced = token.access_token != reason.access_token
         return not (replaced and token.state(now, reason.min_valid) is TokenState.FRESH)
     if token.state(now, reason.min_valid) is TokenState.FRESH:
+        return False
+    if 0 <= now - token.obtained_at < RECENT and token.state(now, 0) is not TokenState.EXPIRED:
         return False
     moved_on = reason.seen_generation is not None and generation != reason.seen_generation
     return not (moved_on and token.state(now, 0) is not TokenState.EXPIRED)

@@ -81,6 +81,7 @@ class ProfileStatus:
     last_error: str | None
     last_success_at: float | None
     base_url: str = DEFAULT_BASE_URL
+    notes: tuple[str, ...] = ()
 
     @property
     def missing_scopes(self) -> tuple[str, ...]:
@@ -105,6 +106,7 @@ class ProfileStatus:
             "last_error": self.last_error,
             "last_success_at": iso(self.last_success_at),
             "base_url": self.base_url,
+            "notes": list(self.notes),
         }
 
 
@@ -130,4 +132,5 @@ def profile_status(
         last_error=record.last_error if record else None,
         last_success_at=record.last_success_at if record else None,
         base_url=profile.base_url,
+        notes=record.notes if record else (),
     )

@@ -14,6 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -678,3 +679,43 @@ def test_other_owner_refused(logged_in: tuple[Wx, Emulator]) -> None:
 def test_shell_completion(wx: Wx) -> None:
     proc = wx(env={"_WXTOKEN_COMPLETE": "bash_source"})
     assert proc.returncode == 0 and "_wxtoken_completion" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("base_url", None),  # pointed at another server: filled in below
+        ("redirect_uri", "http://127.0.0.1:9/stolen"),
+        ("scopes", "spark:all"),
+        ("kind", "service-app"),
+    ],
+)
+def test_editing_where_secrets_go_without_the_key_is_refused(
+    logged_in: tuple[Wx, Emulator], emulator_factory: Any, column: str, value: str | None
+) -> None:
+    """The database file needs no key to edit. Redirecting a profile there must not send the
+    client secret or refresh token anywhere: the secret is sealed with those settings."""
+    wx, emu = logged_in
+    other = emulator_factory()
+    db = Path(wx.env["WXTOKEN_HOME"]) / "wxtoken.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"UPDATE profiles SET {column} = ?", (value or other.base_url,))
+    proc = wx("refresh", "--force")
+    assert proc.returncode == 6 and "integrity check" in proc.stderr, proc.stderr
+    assert other.ledger() == []
+    assert [e for e in emu.ledger() if e.get("grant_type") == "refresh_token"] == []
+
+
+def test_min_valid_beyond_the_lifetime_does_not_refresh_every_call(
+    logged_in: tuple[Wx, Emulator],
+) -> None:
+    """--min-valid above any token's lifetime: a token obtained moments ago is handed out (with
+    a warning), not refreshed again on every call."""
+    wx, emu = logged_in
+    mark = emu.mark()
+    tokens = set()
+    for _ in range(10):
+        proc = wx("token", "--min-valid", "100000000", check=0)
+        assert "less than --min-valid" in proc.stderr
+        tokens.add(proc.stdout.strip())
+    assert len(tokens) == 1 and emu.refreshes(mark) == []

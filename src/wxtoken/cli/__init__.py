@@ -23,11 +23,11 @@ from typing import Any, NoReturn
 
 import click
 
-from .._local import SettingError
+from .._local import SettingError, forbid_core_dumps
 from .._version import __version__
 from ..errors import EXIT_USAGE, WxtokenError
 from .app import App
-from .options import EXIT_CODES_HELP
+from .options import ARGV, EXIT_CODES_HELP
 
 # command name -> "module:attribute", imported on first use
 COMMANDS = {
@@ -55,6 +55,10 @@ class WxtokenGroup(click.Group):
     sees exactly the exit codes and messages a user sees.
     """
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV] = list(args)  # so a fix can repeat the exact command (options.this_command)
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -72,6 +76,7 @@ class WxtokenGroup(click.Group):
         try:
             return super().invoke(ctx)
         except WxtokenError as exc:
+            exc.for_profile(app.profile_name or "NAME")
             click.echo(f"wxtoken: error: {exc.one_line()}", err=True)
             ctx.exit(exc.exit_code)
         except SettingError as exc:
@@ -104,8 +109,10 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """The console script: run the group, map what click leaves to exit codes."""
-    # Everything wxtoken creates is private from the first byte, whatever the caller's umask.
+    # Everything wxtoken creates is private from the first byte, whatever the caller's umask;
+    # and the store's key and tokens in memory never end up in a core file.
     os.umask(0o077)
+    forbid_core_dumps()
     try:
         rv = cli.main(args=argv, prog_name="wxtoken", standalone_mode=False)
     except click.exceptions.Abort as exc:

@@ -37,6 +37,8 @@ class App:
         self.clock = clock
         self._store: TokenStore | None = None
         self._managers: list[TokenManager] = []
+        # The profile the command works on, once known: error fixes name it.
+        self.profile_name: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -59,6 +61,7 @@ class App:
             clock=self.clock,
         )
         self._managers.append(tm)
+        self.profile_name = tm.name
         return tm
 
     def close(self) -> None:

@@ -35,6 +35,17 @@ def json_option(help: str = "Print the result as JSON on stdout.") -> Callable[[
     return decorate
 
 
+ARGV = "wxtoken.argv"  # ctx.meta key: the command line as given (it never holds a secret)
+
+
+def this_command(*, drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> str:
+    """The command being run, as a line to paste (minus `drop`, plus `add`)."""
+    import shlex
+
+    args = click.get_current_context().meta.get(ARGV, [])
+    return shlex.join(["wxtoken", *(a for a in args if a not in drop), *add])
+
+
 def err(text: str) -> None:
     """A message for the person: stderr, so stdout stays what scripts capture."""
     click.echo(text, err=True)

@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from ..admin import add_profile
+from ..admin import add_profile, update_profile
 from ..errors import UsageError
 from ..manager import resolve_profile_name
 from . import render
 from .app import App, pass_app
-from .options import EXIT_CODES_HELP, err, json_option, profile_option
+from .options import EXIT_CODES_HELP, err, json_option, profile_option, this_command
 
 
 @click.group(epilog=EXIT_CODES_HELP)
@@ -26,7 +26,7 @@ def read_client_secret(app: App, from_stdin: bool) -> str:
         if not value:
             raise UsageError(
                 "no client secret arrived on stdin",
-                fix="printf '%s\\n' \"$SECRET\" | wxtoken profile add ... --client-secret-stdin",
+                fix="printf '%s\\n' \"$SECRET\" | " + this_command(),
             )
         return value
     if app.settings.client_secret:
@@ -37,7 +37,9 @@ def read_client_secret(app: App, from_stdin: bool) -> str:
             return value
     raise UsageError(
         "no client secret given (it is never taken as a command-line argument)",
-        fix="use --client-secret-stdin, set WXTOKEN_CLIENT_SECRET, or run on a terminal",
+        fix="printf '%s\\n' \"$SECRET\" | "
+        + this_command(drop=("--new-secret",), add=("--client-secret-stdin",))
+        + " (or run it on a terminal to be asked)",
     )
 
 
@@ -83,6 +85,7 @@ def profile_add(
       wxtoken profile add recorder --client-id C0123... \\
         --redirect-uri http://127.0.0.1:8765/callback --preset verint-calling
     """
+    app.profile_name = name
     store = app.store()
     prof = add_profile(
         name,
@@ -104,6 +107,68 @@ def profile_add(
         f"(secrets encrypted; key: {render.key_text(store.key_source())})."
     )
     err(f"Next: wxtoken login -p {prof.name}")
+
+
+@profile.command("set", epilog=EXIT_CODES_HELP)
+@click.argument("name")
+@click.option("--redirect-uri", default=None, help="A new redirect URI (register it first).")
+@click.option("--scopes", default=None, help="New space-separated scopes.")
+@click.option("--preset", default=None, help="A scope preset instead of --scopes.")
+@click.option("--base-url", default=None, help="A new Webex API base URL.")
+@click.option("--client-secret-stdin", is_flag=True, help="Read a new client secret from stdin.")
+@click.option(
+    "--new-secret",
+    is_flag=True,
+    help="Ask for a new client secret (hidden prompt, or $WXTOKEN_CLIENT_SECRET).",
+)
+@json_option("Print the profile as JSON.")
+@pass_app
+def profile_set(
+    app: App,
+    name: str,
+    redirect_uri: str | None,
+    scopes: str | None,
+    preset: str | None,
+    base_url: str | None,
+    client_secret_stdin: bool,
+    new_secret: bool,
+    as_json: bool,
+) -> None:
+    """Change settings of a profile; what is not given stays, and so do its tokens.
+
+    \b
+    Examples:
+      printf '%s\\n' "$SECRET" | wxtoken profile set recorder --client-secret-stdin
+      wxtoken profile set recorder --redirect-uri http://127.0.0.1:8766/callback
+    """
+    app.profile_name = name
+    if scopes is not None and preset is not None:
+        raise UsageError(
+            "give at most one of --scopes or --preset", fix="e.g. --preset verint-calling"
+        )
+    changes = (redirect_uri, scopes, preset, base_url)
+    if all(c is None for c in changes) and not (client_secret_stdin or new_secret):
+        raise UsageError(
+            f"nothing to change for {name!r}",
+            fix=f"e.g. wxtoken profile set {name} --redirect-uri URI (see --help)",
+        )
+    store = app.store()
+    prof = update_profile(
+        name,
+        client_secret=(
+            (lambda: read_client_secret(app, client_secret_stdin))
+            if client_secret_stdin or new_secret
+            else None
+        ),
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        preset=preset,
+        base_url=base_url,
+        store=store,
+    )
+    if as_json:
+        click.echo(render.to_json(render.profile_json(prof, store.token_record(name) is not None)))
+    err(f"Profile {name!r} updated; its tokens were kept.")
 
 
 @profile.command("list")
@@ -166,6 +231,7 @@ def profile_remove(app: App, name: str, yes: bool, as_json: bool) -> None:
     Example:
       wxtoken profile remove old-recorder --yes
     """
+    app.profile_name = name
     store = app.store()
     store.get_profile(name)
     if not yes:

@@ -147,7 +147,8 @@ def handoff_output(h: HandOff, fmt: str) -> str:
         ("WEBEX_REFRESH_TOKEN", h.refresh_token),
         ("WEBEX_ACCESS_TOKEN", h.access_token),
     )
-    return "\n".join(f"{var}={shlex.quote(value)}" for var, value in pairs)
+    # `export`, so `eval "$(wxtoken export --format env)"` reaches the programs the shell starts.
+    return "\n".join(f"export {var}={shlex.quote(value)}" for var, value in pairs)
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -166,7 +167,9 @@ def status_table(rows: list[ProfileStatus], now: float, keeper_running: bool) ->
 
     table = Table(show_header=True, header_style="bold")
     for col in ("profile", "state", "access token", "refresh token", "scopes", "org", "user"):
-        table.add_column(col, no_wrap=col == "state")
+        # The state is what a person reads first: never wrapped or cut, whatever the width.
+        wide = len("login_required") if col == "state" else None
+        table.add_column(col, no_wrap=col == "state", min_width=wide)
     for r in rows:
         scopes = f"{len(r.scopes)} granted"
         if r.missing_scopes:
@@ -190,6 +193,7 @@ def status_table(rows: list[ProfileStatus], now: float, keeper_running: bool) ->
             notes.append(f"{r.profile}: talks to {r.base_url}, not Webex ({DEFAULT_BASE_URL})")
         if r.reason:
             notes.append(f"{r.profile}: {shown(r.reason, 300)}")
+        notes += [f"{r.profile}: {shown(n, 300)}" for n in r.notes]
         if r.failures:
             notes.append(
                 f"{r.profile}: {r.failures} failed refresh attempt(s); "

@@ -10,7 +10,7 @@ from .. import _local
 from .._fastpath import ask_keeper_line
 from ..errors import UsageError
 from ..manager import TokenManager
-from ..reasons import Forced
+from ..reasons import RECENT, Forced
 from ..token import iso
 from . import render
 from .app import App, pass_app
@@ -71,7 +71,7 @@ def refresh(app: App, profile: str | None, force: bool) -> None:
       wxtoken refresh -p recorder --force
     """
     manager = app.manager(profile)
-    result = manager.refresh(Forced(unless_newer_than=None if force else 60))
+    result = manager.refresh(Forced(unless_newer_than=None if force else RECENT))
     err(render.refreshed_line(manager.name, result, app.clock()))
     _warn_rotation(manager)
 

@@ -47,25 +47,34 @@ class Cipher:
     def open(self, blob: bytes, ad: str, *, what: str) -> str:
         from cryptography.exceptions import InvalidTag
 
+        fix = _refill(what)
         parts = split_sealed(blob)
         if parts is None:
-            raise TamperedData(
-                f"the stored {what} is damaged (bad header)",
-                fix="restore the store from a backup, or sign in again with `wxtoken login`",
-            )
+            raise TamperedData(f"the stored {what} is damaged (bad header)", fix=fix)
         try:
             plain = self._aead.decrypt(parts[0], parts[1], ad.encode())
         except InvalidTag:
             raise TamperedData(
                 f"the stored {what} failed its integrity check (modified, or moved from "
-                "another profile)",
-                fix="restore the store from a backup, or sign in again with `wxtoken login`",
+                "another profile, or the profile's settings were edited outside wxtoken)",
+                fix=fix,
             ) from None
         return plain.decode("utf-8")
 
     def fingerprint(self, secret: str) -> str:
         """A keyed fingerprint (HMAC-SHA256, 16 hex): logs correlate without revealing."""
         return hmac.new(self._fp_key, secret.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+def _refill(what: str) -> str:
+    """How to replace a stored value that cannot be opened."""
+    if what == "client secret":
+        return (
+            "restore the store from a backup, or check the profile (`wxtoken profile show "
+            "{profile}`) and enter the secret again: wxtoken profile set {profile} "
+            "--client-secret-stdin"
+        )
+    return "restore the store from a backup, or sign in again: wxtoken login -p {profile}"
 
 
 def make_keycheck(cipher: Cipher, layout: int = CURRENT_LAYOUT) -> str:

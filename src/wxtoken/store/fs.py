@@ -35,6 +35,8 @@ def check_private(path: Path, *, is_dir: bool, st: os.stat_result | None = None)
         st = st or os.lstat(path)
     except FileNotFoundError:
         return
+    except PermissionError:
+        raise unreadable(path) from None
     problem = _local.private_problem(st, is_dir=is_dir)
     if problem == _local.NOT_PRIVATE_SYMLINK:
         raise UnsafePermissions(
@@ -48,8 +50,9 @@ def check_private(path: Path, *, is_dir: bool, st: os.stat_result | None = None)
         )
     if problem == _local.NOT_PRIVATE_OWNER:
         raise UnsafePermissions(
-            f"{path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()})",
-            fix=f"chown {os.geteuid()} {path}, or set WXTOKEN_HOME to a directory of your own",
+            f"{path} belongs to {_user(st.st_uid)}, not to you ({_user(os.geteuid())}); it "
+            "is that user's store",
+            fix=_run_as(st.st_uid),
         )
     if problem == _local.NOT_PRIVATE_MODE:
         mode = "700" if is_dir else "600"
@@ -57,6 +60,46 @@ def check_private(path: Path, *, is_dir: bool, st: os.stat_result | None = None)
             f"{path} is accessible to other users (mode {stat.S_IMODE(st.st_mode):o})",
             fix=f"chmod {mode} {path}",
         )
+
+
+def _user(uid: int) -> str:
+    import pwd
+
+    try:
+        return f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _run_as(uid: int) -> str:
+    """Run as the store's owner: changing its owner would break that user's keeper."""
+    import pwd
+
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+    return (
+        f"run wxtoken as that user (e.g. sudo -u {name} wxtoken ...), or set WXTOKEN_HOME to a "
+        "directory of your own"
+    )
+
+
+def unreadable(path: Path) -> UnsafePermissions:
+    """A store path we may not even look at: it sits in another user's private directory."""
+    for parent in (path, *path.parents):
+        try:
+            owner = os.stat(parent).st_uid
+        except OSError:
+            continue
+        if owner != os.geteuid():
+            return UnsafePermissions(
+                f"{path} is not readable by you: it is in a directory of {_user(owner)}",
+                fix=_run_as(owner),
+            )
+    return UnsafePermissions(
+        f"{path} is not readable by you", fix="set WXTOKEN_HOME to a directory of your own"
+    )
 
 
 def create_private_file(path: Path, content: bytes = b"") -> None:

@@ -163,9 +163,8 @@ def existing_store_key(
                 "this store is encrypted with a passphrase, not a key file",
                 fix="unset WXTOKEN_KEY_FILE and set WXTOKEN_PASSPHRASE (or answer the prompt)",
             )
-        salt = base64.b64decode(meta["kdf_salt"])
-        n, r, p = (int(x) for x in meta["kdf_params"].split(","))
-        return _scrypt(_passphrase(settings, prompt, confirm=False), salt, {"n": n, "r": r, "p": p})
+        salt, params = _kdf_params(meta)
+        return _scrypt(_passphrase(settings, prompt, confirm=False), salt, params)
     if source == "keyring":
         if has_pass or has_file:
             var = "WXTOKEN_PASSPHRASE" if has_pass else "WXTOKEN_KEY_FILE"

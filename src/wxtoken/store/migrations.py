@@ -56,11 +56,13 @@ CREATE INDEX IF NOT EXISTS events_profile_kind ON events(profile, kind, id);
 """
 
 # Version 2: profiles have a kind (integration now, service-app next) and kind-specific
-# settings; a failure records its exit code so waiters can report it.
+# settings; a failure records its exit code so waiters can report it; notes say what was odd
+# about the answer that issued the tokens (an unusable lifetime taken as unknown).
 _V2 = """
 ALTER TABLE profiles ADD COLUMN kind TEXT NOT NULL DEFAULT 'integration';
 ALTER TABLE profiles ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE tokens ADD COLUMN last_error_code INTEGER;
+ALTER TABLE tokens ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
 """
 
 MIGRATIONS: tuple[str, ...] = (_V1, _V2)

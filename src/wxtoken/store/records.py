@@ -20,6 +20,12 @@ from typing import Any, Protocol
 
 from ..identity import Identity
 
+# How to make the first profile: an example to adapt (no profile exists to name yet).
+FIRST_PROFILE = (
+    "create one: wxtoken profile add recorder --client-id <Client ID> "
+    "--redirect-uri http://127.0.0.1:8765/callback --preset verint-calling"
+)
+
 STATUS_OK = "ok"
 STATUS_LOGIN_REQUIRED = "login_required"
 
@@ -46,6 +52,8 @@ class TokenRecord:
     # The exit code of the last failure, so a process that waited behind a failed refresh can
     # report what the refresher saw (e.g. 5 for an unreachable Webex) instead of retrying.
     last_error_code: int | None = None
+    # What was odd about the answer that issued these tokens (see Token.notes).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,5 +158,13 @@ class RecordStore(Protocol):
         ...
 
     def refresh_lock(self, name: str, timeout: float) -> AbstractContextManager[None]: ...
+
+    def check_writable(self) -> None:
+        """Raise StorageError unless a token write would succeed now (space, permissions).
+
+        Asked before a request whose answer must be stored: once Webex has answered with
+        rotated tokens, failing to store them loses the grant.
+        """
+        ...
 
     def close(self) -> None: ...

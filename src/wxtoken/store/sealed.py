@@ -24,7 +24,7 @@ from ..profile import Profile, keeps_tokens
 from ..token import Token
 from .cipher import CURRENT_LAYOUT, Cipher, keycheck_layout, make_keycheck
 from .keys import existing_store_key, new_store_key, wrong_key
-from .records import Event, ProfileRow, RecordStore, TokenRecord, TokenRow
+from .records import FIRST_PROFILE, Event, ProfileRow, RecordStore, TokenRecord, TokenRow
 
 
 def secret_ad(p: Profile | ProfileRow, layout: int = CURRENT_LAYOUT) -> str:
@@ -57,10 +57,7 @@ def _token_ad(name: str, field: str, expires_at: float | None) -> str:
 
 
 def _no_profiles() -> NoTokens:
-    return NoTokens(
-        "the store has no profiles yet",
-        fix="wxtoken profile add NAME --client-id ID --redirect-uri URI --preset verint-calling",
-    )
+    return NoTokens("the store has no profiles yet", fix=FIRST_PROFILE)
 
 
 class SealedStore:
@@ -176,8 +173,7 @@ class SealedStore:
         if row is None:
             raise ProfileNotFound(
                 f"there is no profile named {name!r}",
-                fix="list them with `wxtoken profile list`, or create it with "
-                f"`wxtoken profile add {name} ...`",
+                fix="see the profiles there are: wxtoken profile list",
             )
         return _profile(row)
 
@@ -190,8 +186,9 @@ class SealedStore:
             if old is not None and not replace:
                 raise UsageError(
                     f"a profile named {profile.name!r} exists already",
-                    fix=f"add --replace to overwrite it, or `wxtoken profile remove "
-                    f"{profile.name}` first",
+                    fix=f"change one setting with `wxtoken profile set {profile.name} "
+                    "--redirect-uri URI` (or --scopes, --base-url, --client-secret-stdin), or "
+                    "add --replace to overwrite it whole",
                 )
             if client_secret is None:
                 if old is None:
@@ -307,7 +304,7 @@ class SealedStore:
             if tx.profile(name) is None:
                 raise ProfileNotFound(
                     f"profile {name!r} was removed while its tokens were being obtained",
-                    fix=f"add it again with `wxtoken profile add {name} ...`",
+                    fix="see the profiles there are: wxtoken profile list",
                 )
             current = tx.token(name)
             generation = current.record.generation if current is not None else None
@@ -354,3 +351,6 @@ class SealedStore:
 
     def refresh_lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         return self.records.refresh_lock(name, timeout)
+
+    def check_writable(self) -> None:
+        self.records.check_writable()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import sqlite3
 import threading
 import time
@@ -26,8 +27,8 @@ from ..errors import CorruptStore, NoTokens, StorageError
 from ..identity import Identity
 from . import migrations
 from .flock import ProfileLocks
-from .fs import check_private, ensure_private_dir
-from .records import Event, ProfileRow, TokenRecord, TokenRow
+from .fs import check_private, ensure_private_dir, unreadable
+from .records import FIRST_PROFILE, Event, ProfileRow, TokenRecord, TokenRow
 
 _PROFILE_COLS = (
     "name, kind, client_id, redirect_uri, scopes, base_url, extra, client_secret, created_at"
@@ -35,9 +36,13 @@ _PROFILE_COLS = (
 _RECORD_COLS = (
     "access_expires_at, refresh_expires_at, scopes, obtained_at, org_id, person_id, email, "
     "display_name, generation, status, status_reason, access_fp, refresh_fp, failures, "
-    "last_error, last_attempt_at, last_success_at, last_error_code"
+    "last_error, last_attempt_at, last_success_at, last_error_code, notes"
 )
-_RECORD_WIDTH = 18
+_RECORD_WIDTH = 19
+
+# Room a token write needs, with a wide margin: a transaction is a few pages, a checkpoint may
+# briefly need the WAL's size again.
+MIN_ROOM = 1024 * 1024
 
 
 def _profile(r: tuple[Any, ...]) -> ProfileRow:
@@ -72,6 +77,7 @@ def _record(name: str, r: tuple[Any, ...]) -> TokenRecord:
         last_attempt_at=r[15],
         last_success_at=r[16],
         last_error_code=r[17],
+        notes=tuple(json.loads(r[18])),
     )
 
 
@@ -96,6 +102,7 @@ def _record_values(rec: TokenRecord) -> tuple[Any, ...]:
         rec.last_attempt_at,
         rec.last_success_at,
         rec.last_error_code,
+        json.dumps(list(rec.notes)),
     )
 
 
@@ -206,7 +213,10 @@ class SQLiteRecords:
         return str(self.path)
 
     def exists(self) -> bool:
-        return self.path.exists()
+        try:
+            return self.path.exists()
+        except PermissionError:
+            raise unreadable(self.path) from None
 
     # --- connections ---------------------------------------------------------------------
 
@@ -216,11 +226,7 @@ class SQLiteRecords:
             return conn
         if not self.exists():
             if not create:
-                raise NoTokens(
-                    f"no wxtoken store at {self.home} yet",
-                    fix="create a profile first: wxtoken profile add NAME --client-id ID "
-                    "--redirect-uri URI --preset verint-calling",
-                )
+                raise NoTokens(f"no wxtoken store at {self.home} yet", fix=FIRST_PROFILE)
             ensure_private_dir(self.home)
             self._create_file()
         check_private(self.home, is_dir=True)
@@ -400,3 +406,27 @@ class SQLiteRecords:
 
     def refresh_lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         return self._locks.hold(name, timeout)
+
+    def check_writable(self) -> None:
+        wal = self.path.with_name(self.path.name + "-wal")
+        sizes = [p.stat().st_size for p in (self.path, wal) if p.exists()]
+        stat = os.statvfs(self.home)
+        room = stat.f_bavail * stat.f_frsize
+        limit, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if limit != resource.RLIM_INFINITY:
+            room = min(room, limit - max(sizes, default=0))
+        if room < MIN_ROOM:
+            raise StorageError(
+                f"the store cannot grow: less than {MIN_ROOM // 1024} KiB left on the disk "
+                f"holding {self.home} (or under this process's file-size limit); nothing was "
+                "sent to Webex, since its answer could not be stored",
+                fix=f"free space on the disk holding {self.home}, then retry",
+            )
+        if not os.access(self.home, os.W_OK) or (
+            self.path.exists() and not os.access(self.path, os.W_OK)
+        ):
+            raise StorageError(
+                f"the store {self.path} is read-only; nothing was sent to Webex, since its "
+                "answer could not be stored",
+                fix=f"make {self.home} and {self.path} writable by you, then retry",
+            )
