@@ -307,7 +307,7 @@ def test_an_unparseable_token_body_is_never_quoted(body: bytes) -> None:
         oauth.parse_json_object(body, "application/json")
     text = str(info.value)
     assert not any(TOKEN[i : i + 12] in text for i in range(len(TOKEN) - 11)), text
-    assert f"{len(body)} bytes" in text and ("at byte" in text or "NaN" in text)
+    assert f"{len(body)} bytes" in text and ("byte" in text or "NaN" in text)
 
 
 def test_error_texts_and_headers_never_echo_what_we_sent() -> None:

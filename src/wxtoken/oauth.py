@@ -260,7 +260,7 @@ def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise _not_json(kind, len(body), f"invalid UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
-        raise _not_json(kind, len(body), f"{exc.msg.lower()} at byte {exc.pos}") from None
+        raise _not_json(kind, len(body), f"{exc.msg.lower()} (byte {exc.pos})") from None
     except (ValueError, RecursionError) as exc:
         why = "nested too deeply" if isinstance(exc, RecursionError) else "NaN or Infinity"
         raise _not_json(kind, len(body), why) from None
