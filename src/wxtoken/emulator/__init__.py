@@ -1,7 +1,8 @@
 """A faithful local Webex identity service for tests, demos and offline development.
 
 `wxtoken emulator` serves it over HTTP; `create_app(Emulator(...))` embeds it in any ASGI
-server. Time comes from an injected clock (`SystemClock`, or `ManualClock` in tests).
+server; `httpx2.Client(transport=EmulatorTransport(emu))` serves it in process, with a clock the
+test controls (`ManualClock`). Both front ends share one dispatch, so they answer alike.
 
 The package is split by job:
 
@@ -16,7 +17,7 @@ The package is split by job:
 - control, faults: the /_emulator/ test API; what each injected fault answers
 - persistence: the state file
 - routes, router: the route table; the one dispatch (request in, rendered reply out)
-- app, server: the Starlette adapter; running uvicorn
+- app, transport, server: Starlette adapter; httpx2 transport; running uvicorn
 
 Revocation lives in state rather than control because Webex's own endpoints (authorization
 delete, refresh-token reuse detection) revoke too; control only exposes it.
@@ -27,11 +28,13 @@ from .authorize import AuthorizeRefused
 from .clock import Clock, ManualClock, SystemClock
 from .model import Fault, Integration, Policy, ServiceApp, User
 from .state import Emulator
+from .transport import EmulatorTransport
 
 __all__ = [
     "AuthorizeRefused",
     "Clock",
     "Emulator",
+    "EmulatorTransport",
     "Fault",
     "Integration",
     "ManualClock",
