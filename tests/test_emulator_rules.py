@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +30,7 @@ from tests.emulator_requests import (
     refresh,
     token_req,
 )
+from wxtoken.emulator import AuthorizeRefused, Clock, ManualClock, SystemClock
 from wxtoken.oauth import new_code_verifier, s256_challenge
 
 
@@ -620,3 +622,135 @@ def test_ledger_has_fingerprints_not_secrets(e: InProc, http: httpx2.Client) -> 
         assert secret[:20] not in text
     kinds = [(x["endpoint"], x.get("grant_type")) for x in e.ledger()]
     assert ("access_token", "refresh_token") in kinds and ("authorize", None) in kinds
+
+
+# --- the injected clock ------------------------------------------------------------------------
+
+
+def test_manual_and_system_clocks() -> None:
+    manual = ManualClock(1000.0)
+    assert isinstance(manual, Clock) and isinstance(SystemClock(), Clock)
+    manual.advance(2.5)
+    assert manual.now() == manual() == 1002.5
+    manual.reset()
+    assert manual() == 1000.0
+    wall = SystemClock(offset=3600)
+    assert abs(wall.now() - (time.time() + 3600)) < 5
+    wall.advance(-3600)
+    assert abs(wall() - time.time()) < 5 and wall.offset == 0
+
+
+def test_every_reading_of_time_is_the_injected_clock(e: InProc, http: httpx2.Client) -> None:
+    e.advance(12.25)
+    now = e.clock.now()
+    t = login(e, http)
+    access = e.emu.access[t["access_token"]]
+    grant = e.emu.grants[access.grant_id or ""]
+    assert access.created == grant.created == grant.last_reset_at == now
+    assert access.expires_at == now + 1209600 and grant.refresh_expires_at == now + 7776000
+    assert all(x["at"] == round(now, 3) for x in e.ledger())
+    assert all(c.issued_at == now for c in e.emu.codes.values())
+
+
+def test_control_api_moves_a_manual_clock(e: InProc, http: httpx2.Client) -> None:
+    t = login(e, http, scope="spark:kms spark:people_read")
+    moved = e.control("POST", "clock", {"advance": 1209600})
+    assert moved["now"] == e.clock.now() == e.clock.start + 1209600
+    assert http.get("/v1/people/me", headers=bearer(t["access_token"])).status_code == 401
+    e.control("POST", "reset")
+    assert e.clock.now() == e.clock.start
+
+
+def test_the_same_clock_object_serves_a_plain_callable(e: InProc) -> None:
+    # Our own code takes `clock: Callable[[], float]`; the emulator's clock is one.
+    reading: Callable[[], float] = e.clock
+    e.advance(60)
+    assert reading() == e.emu.now() == e.clock.start + 60
+
+
+# --- signing in without a browser --------------------------------------------------------------
+
+
+@pytest.fixture
+def consenting() -> Iterator[InProc]:
+    yield from inproc_fixture()  # the consent page is on, as for a real sign-in
+
+
+def test_authorization_code_binds_the_pkce_challenge(consenting: InProc) -> None:
+    e = consenting
+    verifier = new_code_verifier()
+    code = e.emu.authorization_code(
+        e.client_id,
+        e.redirect_uri,
+        ["spark:kms", "spark:people_read"],
+        code_challenge=s256_challenge(verifier),
+        code_challenge_method="S256",
+    )
+    http = e.client()
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": e.redirect_uri}
+    refused = token_req(e, http, **form)  # the code is bound to the challenge
+    assert refused.status_code == 400 and "code_verifier" in envelope_of(refused)
+    code = e.emu.authorization_code(
+        e.client_id, e.redirect_uri, ["spark:kms"], code_challenge=s256_challenge(verifier)
+    )  # no method: plain, as RFC 7636 says; so the S256 challenge itself is the verifier
+    assert token_req(e, http, **dict(form, code=code, code_verifier=verifier)).status_code == 400
+    code = e.emu.authorization_code(
+        e.client_id,
+        e.redirect_uri,
+        ["spark:kms"],
+        code_challenge=s256_challenge(verifier),
+        code_challenge_method="S256",
+        state="xyz",
+    )
+    ok = token_req(e, http, **dict(form, code=code, code_verifier=verifier))
+    assert ok.status_code == 200 and ok.json()["scope"] == "spark:kms"
+    outcomes = [(x["endpoint"], x["status"], x.get("outcome")) for x in e.ledger()]
+    assert outcomes[:2] == [("authorize", 200, "consent_page"), ("authorize", 302, "approved")]
+
+
+def test_authorization_code_as_another_user(e: InProc, http: httpx2.Client) -> None:
+    code = e.emu.authorization_code(
+        e.client_id, e.redirect_uri, ["spark:people_read"], user="user@example.com"
+    )
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": e.redirect_uri}
+    tokens = token_req(e, http, **form).json()
+    me = http.get("/v1/people/me", headers=bearer(tokens["access_token"])).json()
+    assert me["emails"] == ["user@example.com"]
+    # The consent page's user is unchanged for everyone else.
+    admin = login(e, http)["access_token"]
+    assert http.get("/v1/people/me", headers=bearer(admin)).json()["emails"] == [
+        "admin@example.com"
+    ]
+    with pytest.raises(ValueError, match="no emulated user"):
+        e.emu.authorization_code(e.client_id, e.redirect_uri, ["spark:kms"], user="x@y.z")
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "error"),
+    [
+        (None, {"client_id": "Cunknown"}, "invalid_client"),
+        (None, {"redirect_uri": "http://127.0.0.1:1/evil"}, "invalid_request"),
+        (None, {"scopes": ["spark:kms", "not:registered"]}, "invalid_scope"),
+        (None, {"scopes": []}, "invalid_scope"),
+        (None, {"code_challenge": "x" * 43, "code_challenge_method": "S512"}, "invalid_request"),
+        ("block", {}, "access_denied"),
+        ("deactivate", {}, "access_denied"),
+    ],
+)
+def test_authorization_code_applies_the_consent_rules(
+    e: InProc, change: str | None, args: dict[str, Any], error: str
+) -> None:
+    if change == "block":
+        e.control("POST", "block", {"client_id": e.client_id})
+    if change == "deactivate":
+        e.control("POST", "revoke", {"user": "admin@example.com", "deactivate": True})
+    call: dict[str, Any] = {
+        "client_id": e.client_id,
+        "redirect_uri": e.redirect_uri,
+        "scopes": ["spark:kms"],
+    }
+    call.update(args)
+    with pytest.raises(AuthorizeRefused) as refused:
+        e.emu.authorization_code(**call)
+    assert refused.value.error == error
+    assert not e.emu.codes
