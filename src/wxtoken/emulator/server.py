@@ -23,7 +23,7 @@ from ..profile import is_loopback_host
 from .app import DropConnection, create_app
 from .clock import Clock
 from .model import Integration, Policy, ServiceApp, User, b64_id
-from .persistence import restore
+from .persistence import UnsafeStateFile, check_state_path, load, restore
 from .state import Emulator
 
 
@@ -59,10 +59,15 @@ def parse_rotate(value: str, policy: Policy) -> None:
 
 def build(opts: EmulatorOptions, *, clock: Clock | None = None) -> tuple[Emulator, dict[str, Any]]:
     """The emulator the options describe, and the seed the banner shows; `clock` for tests."""
+    if opts.state_file is not None:
+        try:
+            check_state_path(opts.state_file)
+        except UnsafeStateFile as exc:
+            raise UsageError(str(exc), fix=exc.fix) from None
     if opts.state_file is not None and opts.state_file.exists():
         try:
-            emu = restore(json.loads(opts.state_file.read_text()), clock=clock)
-        except (ValueError, KeyError, TypeError) as exc:
+            emu = restore(load(opts.state_file), clock=clock)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(
                 f"the emulator state file {opts.state_file} is unreadable ({exc})",
                 fix="move it aside to start with fresh state",
