@@ -1,5 +1,5 @@
-"""The emulator's state file: a save never writes through a planted symlink, and unsafe paths
-are refused at start."""
+"""The emulator's state file: a save never writes through a planted symlink, unsafe paths are
+refused at start, and the format written by release 0.1.0 still restores and refreshes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import json
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import httpx2
 import pytest
 
 from tests.conftest import ROOT, WXTOKEN
-from wxtoken.emulator import Emulator, ManualClock, SystemClock
+from tests.emulator_inproc import BASE_URL
+from tests.emulator_requests import bearer
+from wxtoken.emulator import Emulator, EmulatorTransport, ManualClock, SystemClock
 from wxtoken.emulator.server import EmulatorOptions, build
 from wxtoken.errors import UsageError
 
@@ -85,7 +89,7 @@ def test_a_symlinked_state_file_is_refused_at_start(tmp_path: Path) -> None:
     assert proc.stderr.count("\n") == 1 and "symbolic link" in proc.stderr
 
 
-@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o770, 0o702])
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o770, 0o702], ids=lambda m: f"{m:o}")
 def test_a_directory_other_users_can_write_is_refused(tmp_path: Path, mode: int) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -108,3 +112,34 @@ def test_snapshot_round_trip_keeps_the_clock(tmp_path: Path) -> None:
     assert abs(again.now() - clock.now()) < 5
     manual = Emulator.restore(emu.snapshot(), clock=ManualClock(42))
     assert manual.now() == 42 and manual.integrations.keys() == emu.integrations.keys()
+
+
+def test_state_written_by_release_0_1_0_restores_and_refreshes() -> None:
+    meta = json.loads((FIXTURE / "meta.json").read_text())
+    data: dict[str, Any] = json.loads((FIXTURE / "emulator-state.json").read_text())
+    integ = data["integrations"][0]
+    assert integ["client_id"] == meta["client_id"]
+    clock = ManualClock(meta["created_at"] + 60)  # a minute after the fixture was made
+    emu = Emulator.restore(data, clock=clock)
+    # The format is unchanged: what we write is what that release wrote.
+    again = emu.snapshot()
+    assert again.keys() == data.keys()
+    assert {k: v for k, v in again.items() if k != "offset"} == {
+        k: v for k, v in data.items() if k != "offset"
+    }
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": meta["refresh_token_at_export"],
+        "client_id": integ["client_id"],
+        "client_secret": integ["client_secret"],
+    }
+    with httpx2.Client(transport=EmulatorTransport(emu), base_url=BASE_URL) as http:
+        r = http.post("/v1/access_token", data=form)
+        assert r.status_code == 200, r.json()["errors"]
+        body = r.json()
+        me = http.get("/v1/people/me", headers=bearer(body["access_token"])).json()
+    unrotated = body["refresh_token"] == meta["refresh_token_at_export"]
+    assert unrotated, "the refresh token changed; that release never rotated"
+    assert body["expires_in"] == 3599 and body["refresh_token_expires_in"] == 315359999
+    assert body["scope"].split() == meta["status"][0]["scopes"]
+    assert me["emails"] == [meta["status"][0]["user"]]
