@@ -60,18 +60,34 @@ def _respond(reply: Reply) -> Response:
     return _DropResponse(reply)
 
 
+def _origin(scope: Scope, host: str | None) -> str:
+    """scheme://host[:port] as the client addressed us (Starlette's rule for request.url)."""
+    scheme = scope.get("scheme", "http")
+    if host:
+        return f"{scheme}://{host}"
+    server_host, port = scope["server"]
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{server_host}" + ("" if port == default else f":{port}")
+
+
 def create_app(emu: Emulator, *, control: bool = False) -> Starlette:
     """An ASGI app serving `emu` on Webex's paths (and the control API if `control`)."""
     router = Router(emu, control=control)
 
     async def handle(request: Request) -> Response:
+        # Read from the ASGI scope directly: Starlette's URL and Headers objects cost more
+        # than the rules of a refresh.
+        scope = request.scope
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         wire = WireRequest(
-            method=request.method,
-            path=request.scope["path"],
-            query=request.scope["query_string"].decode("latin-1"),
-            headers={k: v for k, v in reversed(request.headers.items())},
+            method=scope["method"],
+            path=scope["path"],
+            query=scope["query_string"].decode("latin-1"),
+            headers=headers,
             body=await request.body(),
-            base_url=f"{request.url.scheme}://{request.url.netloc}",
+            base_url=_origin(scope, headers.get("host")),
         )
         exchange = router.open(wire)
         while (seconds := exchange.next_delay()) is not None:
