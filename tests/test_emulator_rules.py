@@ -31,6 +31,9 @@ from tests.emulator_requests import (
     token_req,
 )
 from wxtoken.emulator import AuthorizeRefused, Clock, ManualClock, SystemClock
+from wxtoken.emulator.model import Reply
+from wxtoken.emulator.router import render
+from wxtoken.emulator.routes import WireRequest
 from wxtoken.oauth import new_code_verifier, s256_challenge
 
 
@@ -754,3 +757,19 @@ def test_authorization_code_applies_the_consent_rules(
         e.emu.authorization_code(**call)
     assert refused.value.error == error
     assert not e.emu.codes
+
+
+def test_reprs_hold_no_secrets(e: InProc, http: httpx2.Client) -> None:
+    t = login(e, http)
+    code = get_code(e, http)
+    emu = e.emu
+    records: list[Any] = [emu, *emu.integrations.values(), *emu.service_apps.values()]
+    records += [*emu.codes.values(), *emu.grants.values(), *emu.access.values()]
+    form = {"client_secret": e.client_secret, "code": code}
+    records.append(WireRequest("POST", "/v1/access_token", "", {"authorization": "x"}, b""))
+    records.append(render(Reply(200, form, {"location": f"http://x/?code={code}"}), None))
+    secrets = [e.client_secret, e.info["service_app"]["client_secret"], code]
+    secrets += [t["access_token"], t["refresh_token"]]
+    texts = [repr(r) for r in records]
+    leaked = [i for i, s in enumerate(secrets) if any(s.split("_")[0] in x for x in texts)]
+    assert leaked == [], "secrets (by position in the list) appear in reprs"

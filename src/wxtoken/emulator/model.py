@@ -220,6 +220,6 @@ class Reply:
     """
 
     status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = field(default=None, repr=False)  # token answers and redirects carry secrets
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     wire: Fault | None = None

@@ -47,8 +47,9 @@ class WireRequest:
     method: str
     path: str
     query: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = field(default=b"", repr=False)  # may hold secrets
+    # Both may hold secrets (Authorization, client_secret, codes, tokens): kept out of reprs.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: bytes = field(default=b"", repr=False)
     base_url: str = "http://127.0.0.1"
 
     def header(self, name: str) -> str | None:
