@@ -115,6 +115,7 @@ class Side:
                 label,
                 {
                     "status": r.status_code,
+                    "reason": r.reason_phrase,
                     "header names": sorted(r.headers.keys()),
                     "headers": {h: self.canon(r.headers.get(h)) for h in MEANINGFUL},
                     "body": body,
@@ -317,6 +318,7 @@ def test_answer_faults_and_control(sides: tuple[Side, Side]) -> None:
         for label, fault in (
             ("429 with Retry-After", {"kind": "status", "status": 429, "retry_after": "7"}),
             ("503, empty", {"kind": "status", "status": 503, "body": "empty"}),
+            ("a status without a phrase", {"kind": "status", "status": 599}),
             ("HTML gateway page", {"kind": "html"}),
             ("malformed JSON", {"kind": "malformed"}),
             ("truncated JSON", {"kind": "truncated"}),

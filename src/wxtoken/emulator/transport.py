@@ -92,7 +92,7 @@ class EmulatorTransport(httpx2.BaseTransport):
             request=request,
             extensions={
                 "http_version": b"HTTP/1.1",
-                "reason_phrase": http.HTTPStatus(reply.status).phrase.encode("ascii"),
+                "reason_phrase": _phrase(reply.status),
             },
         )
 
@@ -139,6 +139,14 @@ class _Stream(httpx2.SyncByteStream):
         close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
+
+
+def _phrase(status: int) -> bytes:
+    # As uvicorn's status line: the standard phrase, or none for a code without one.
+    try:
+        return http.HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
 
 
 def _read_timeout(request: httpx2.Request) -> float | None:
