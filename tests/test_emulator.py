@@ -2,8 +2,8 @@
 that act on the connection (delay, drop, trickle), TCP_NODELAY on accepted sockets, the control
 API being off unless asked for, and the TOML config of the `wxtoken emulator` process.
 
-The rules themselves are tested in process (test_emulator_rules.py); test_emulator_contract.py
-proves both front ends answer alike.
+The rules themselves are tested in process (test_emulator_authorize, _grants, _resources and
+_control); test_emulator_contract.py proves both front ends answer alike.
 """
 
 from __future__ import annotations

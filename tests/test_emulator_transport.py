@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import email.utils
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.emulator_inproc import START, InProc, inproc_fixture
+from tests.emulator_inproc import START, InProc
 from tests.emulator_requests import login, refresh
 from wxtoken.emulator import EmulatorTransport
 
-
-@pytest.fixture
-def e() -> Iterator[InProc]:
-    yield from inproc_fixture(auto_approve=True)
+pytest_plugins = ["tests.emulator_fixtures"]  # the `e` and `http` fixtures
 
 
 class Sleeps:
