@@ -6,6 +6,9 @@ refresh_token grants over keep-alive connections for SECONDS and count 200 answe
 generator is the standard library's http.client, in separate processes so it does not share a
 GIL with the emulator.
 
+Then the same grants in process: one thread sending refreshes through `httpx2.Client` over
+`EmulatorTransport` (what in-process tests pay per request), as a ratio to the HTTP figure.
+
     .venv/bin/python bench/emulator_refresh.py [--grants N] [--seconds S] [--procs P] [--conns C]
 """
 
@@ -17,7 +20,10 @@ import threading
 import time
 import urllib.parse
 
+import httpx2
 from _common import FORM, authorize_code, connect, exchange_code, start_emulator
+
+from wxtoken.emulator import Emulator, EmulatorTransport, Policy
 
 REDIRECT = "http://127.0.0.1:9/callback"
 
@@ -77,6 +83,27 @@ def load(
     out.put((sum(counts), sum(errors)))
 
 
+def in_process(grants: int, seconds: float) -> tuple[int, float]:
+    """Refreshes answered 200 in `seconds` through EmulatorTransport, single-threaded."""
+    emu = Emulator(Policy(auto_approve=True))
+    integ = emu.seed_default([REDIRECT])["integration"]
+    creds = {"client_id": integ.client_id, "client_secret": integ.client_secret}
+    with httpx2.Client(transport=EmulatorTransport(emu), base_url="http://127.0.0.1:1") as http:
+        tokens = []
+        for _ in range(grants):
+            code = emu.authorization_code(integ.client_id, REDIRECT, ["spark:kms"])
+            form = dict(creds, grant_type="authorization_code", code=code, redirect_uri=REDIRECT)
+            tokens.append(http.post("/v1/access_token", data=form).json()["refresh_token"])
+        ok = 0
+        started = time.monotonic()
+        deadline = started + seconds
+        while time.monotonic() < deadline:
+            form = dict(creds, grant_type="refresh_token", refresh_token=tokens[ok % grants])
+            if http.post("/v1/access_token", data=form).status_code == 200:
+                ok += 1
+        return ok, time.monotonic() - started
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--grants", type=int, default=500)
@@ -108,10 +135,18 @@ def main() -> None:
         emu.wait(10)
     ok = sum(r[0] for r in results)
     bad = sum(r[1] for r in results)
+    over_http = ok / elapsed
     print(
-        f"emulator refresh grants: {ok / elapsed:,.0f}/s over {elapsed:.1f} s "
+        f"emulator refresh grants: {over_http:,.0f}/s over {elapsed:.1f} s "
         f"({ok} ok, {bad} errors; {args.procs} load processes x {args.conns} connections, "
         f"{args.grants} grants; target >= 1,000/s)"
+    )
+    local_ok, local_elapsed = in_process(args.grants, args.seconds)
+    local = local_ok / local_elapsed
+    print(
+        f"emulator refresh grants in process (httpx2.Client over EmulatorTransport, one thread): "
+        f"{local:,.0f}/s over {local_elapsed:.1f} s = {local / over_http:.2f}x the HTTP figure "
+        f"of this run"
     )
 
 

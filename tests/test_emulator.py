@@ -1,23 +1,27 @@
-"""Contract tests of the emulator over real loopback HTTP: every endpoint, error, policy,
-fault and the clock, as listed in the "Emulator contract" of shared/docs/webex-oauth.md."""
+"""The emulator over real loopback HTTP, for what only a connection or a process shows: faults
+that act on the connection (delay, drop, trickle), TCP_NODELAY on accepted sockets, the control
+API being off unless asked for, and the TOML config of the `wxtoken emulator` process.
+
+The rules themselves are tested in process (test_emulator_authorize, _grants, _resources and
+_control); test_emulator_contract.py proves both front ends answer alike.
+"""
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import json
-import re
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx2
 import pytest
 
 from tests.conftest import Emulator, start_emulator
-from wxtoken.oauth import new_code_verifier, s256_challenge
-
-TOKEN_RE = re.compile(r"^[A-Za-z0-9+/]{64}_PF84_[0-9a-f-]{36}$")
+from tests.emulator_requests import login, refresh
+from wxtoken.emulator.server import _bind
 
 
 @pytest.fixture(scope="module")
@@ -30,636 +34,15 @@ def server() -> Iterator[Emulator]:
 @pytest.fixture
 def e(server: Emulator) -> Iterator[Emulator]:
     server.control("POST", "reset")
-    server.policy(**_DEFAULTS)
+    server.policy(auto_approve=True, rotate="never")
     server.control("POST", "consent-user", {"email": "admin@example.com"})
     yield server
-
-
-_DEFAULTS: dict[str, Any] = {
-    "access_ttl": 1209600,
-    "refresh_ttl": 7776000,
-    "rotate": "never",
-    "grace_seconds": 60,
-    "refresh_expiry": "sliding",
-    "auto_approve": True,
-    "code_single_use": True,
-    "revoke_on_code_reuse": False,
-    "reuse_refresh_per_user_client": False,
-    "revoke_previous_access_on_refresh": False,
-    "rfc_error_keys": False,
-    "invalid_client_status": 401,
-}
 
 
 @pytest.fixture
 def http() -> Iterator[httpx2.Client]:
     with httpx2.Client(timeout=10, follow_redirects=False, trust_env=False) as c:
         yield c
-
-
-def authorize(e: Emulator, http: httpx2.Client, **over: str | None) -> httpx2.Response:
-    params: dict[str, str | None] = {
-        "client_id": e.client_id,
-        "response_type": "code",
-        "redirect_uri": e.redirect_uri,
-        "scope": "spark:kms spark:people_read identity:tokens_read identity:tokens_write",
-        "state": "S1",
-    }
-    params.update(over)
-    return http.get(
-        f"{e.base_url}/v1/authorize", params={k: v for k, v in params.items() if v is not None}
-    )
-
-
-def get_code(e: Emulator, http: httpx2.Client, **over: str | None) -> str:
-    r = authorize(e, http, **over)
-    assert r.status_code == 302, r.text
-    return parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
-
-
-def token_req(e: Emulator, http: httpx2.Client, **form: str) -> httpx2.Response:
-    data = {"client_id": e.client_id, "client_secret": e.client_secret}
-    data.update(form)
-    return http.post(f"{e.base_url}/v1/access_token", data=data)
-
-
-def login(e: Emulator, http: httpx2.Client, **over: str | None) -> dict[str, Any]:
-    code = get_code(e, http, **over)
-    r = token_req(e, http, grant_type="authorization_code", code=code, redirect_uri=e.redirect_uri)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
-def refresh(e: Emulator, http: httpx2.Client, rt: str) -> httpx2.Response:
-    return token_req(e, http, grant_type="refresh_token", refresh_token=rt)
-
-
-def bearer(tok: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tok}"}
-
-
-def envelope_of(r: httpx2.Response) -> str:
-    body = r.json()
-    assert set(body) >= {"message", "errors", "trackingId"}
-    assert r.headers["trackingid"] == body["trackingId"]
-    return str(body["errors"][0]["description"])
-
-
-# --- /v1/authorize ---------------------------------------------------------------------------
-
-
-def test_authorize_errors_without_redirect(e: Emulator, http: httpx2.Client) -> None:
-    r = authorize(e, http, client_id="Cunknown")
-    assert r.status_code == 400 and "Client Id is invalid" in envelope_of(r)
-    r = authorize(e, http, redirect_uri="http://127.0.0.1:1/evil")
-    assert r.status_code == 400 and "location" not in r.headers
-    r = authorize(e, http, redirect_uri=None)  # two registered: must be named
-    assert r.status_code == 400
-
-
-@pytest.mark.parametrize(
-    ("over", "error"),
-    [
-        ({"response_type": "token"}, "unsupported_response_type"),
-        ({"scope": None}, "invalid_scope"),
-        ({"scope": "spark:kms not:registered"}, "invalid_scope"),
-        ({"code_challenge": "x" * 43, "code_challenge_method": "S512"}, "invalid_request"),
-        ({"prompt": "none"}, "login_required"),
-    ],
-)
-def test_authorize_error_redirects(
-    e: Emulator, http: httpx2.Client, over: dict[str, str | None], error: str
-) -> None:
-    r = authorize(e, http, **over)
-    assert r.status_code == 302
-    q = parse_qs(urlsplit(r.headers["location"]).query)
-    assert q["error"] == [error] and q["state"] == ["S1"]
-
-
-def test_authorize_oidc_scopes_and_plus_encoding(e: Emulator, http: httpx2.Client) -> None:
-    r = http.get(
-        f"{e.base_url}/v1/authorize?client_id={e.client_id}&response_type=code"
-        f"&redirect_uri={e.redirect_uri}&scope=openid+spark%3Akms&state=S1"
-    )
-    assert r.status_code == 302 and "code=" in r.headers["location"]
-
-
-def test_consent_page_approve_and_deny(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(auto_approve=False)
-    page = authorize(e, http)
-    assert page.status_code == 200 and "Accept" in page.text and "Decline" in page.text
-    assert "admin@example.com" in page.text and "identity:tokens_write" in page.text
-    txn = re.search(r'name="txn" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    r = http.post(f"{e.base_url}/v1/authorize/consent", data={"txn": txn, "decision": "deny"})
-    q = parse_qs(urlsplit(r.headers["location"]).query)
-    assert q["error"] == ["access_denied"] and q["state"] == ["S1"]
-    # The transaction is single-use.
-    r = http.post(f"{e.base_url}/v1/authorize/consent", data={"txn": txn, "decision": "approve"})
-    assert r.status_code == 400
-    page = authorize(e, http)
-    txn = re.search(r'name="txn" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    r = http.post(f"{e.base_url}/v1/authorize/consent", data={"txn": txn, "decision": "approve"})
-    assert "code=" in r.headers["location"] and "state=S1" in r.headers["location"]
-
-
-def test_blocked_integration(e: Emulator, http: httpx2.Client) -> None:
-    e.control("POST", "block", {"client_id": e.client_id})
-    q = parse_qs(urlsplit(authorize(e, http).headers["location"]).query)
-    assert q["error"] == ["access_denied"]
-    e.control("POST", "block", {"client_id": e.client_id, "blocked": False})
-
-
-# --- /v1/access_token: authorization_code ----------------------------------------------------
-
-
-def test_code_exchange_success_shape(e: Emulator, http: httpx2.Client) -> None:
-    code = get_code(e, http)
-    assert TOKEN_RE.match(code)
-    r = token_req(
-        e,
-        http,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=e.redirect_uri,
-        self_contained_token="true",
-        user_info="{}",
-    )
-    body = r.json()
-    assert r.status_code == 200
-    assert body["expires_in"] == 1209599 and body["refresh_token_expires_in"] == 7775999
-    assert body["token_type"] == "Bearer"
-    assert body["scope"] == "spark:kms spark:people_read identity:tokens_read identity:tokens_write"
-    assert TOKEN_RE.match(body["access_token"]) and TOKEN_RE.match(body["refresh_token"])
-    assert body["access_token"].endswith(e.info["org_id"])
-    assert "id_token" not in body
-    assert r.headers["trackingid"].startswith("ROUTER_")
-
-
-def test_tracking_id_echoed(e: Emulator, http: httpx2.Client) -> None:
-    r = http.post(f"{e.base_url}/v1/access_token", data={}, headers={"TrackingID": "MINE_1"})
-    assert r.headers["trackingid"] == "MINE_1" and r.json()["trackingId"] == "MINE_1"
-
-
-def test_basic_auth_and_disagreement(e: Emulator, http: httpx2.Client) -> None:
-    code = get_code(e, http)
-    basic = base64.b64encode(f"{e.client_id}:{e.client_secret}".encode()).decode()
-    r = http.post(
-        f"{e.base_url}/v1/access_token",
-        headers={"Authorization": f"Basic {basic}"},
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": e.redirect_uri},
-    )
-    assert r.status_code == 200
-    r = http.post(
-        f"{e.base_url}/v1/access_token",
-        headers={"Authorization": f"Basic {basic}"},
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": e.redirect_uri,
-            "client_id": "Cother",
-        },
-    )
-    assert r.status_code == 400 and "invalid_request" in envelope_of(r)
-
-
-@pytest.mark.parametrize(
-    ("form", "status", "needle"),
-    [
-        ({"client_id": "", "client_secret": ""}, 400, "invalid_request"),
-        ({"client_secret": "0" * 64}, 401, "invalid_client"),
-        ({"client_id": "Cnobody"}, 401, "invalid_client"),
-        ({"grant_type": "password"}, 400, "unsupported_grant_type"),
-    ],
-)
-def test_token_endpoint_client_errors(
-    e: Emulator, http: httpx2.Client, form: dict[str, str], status: int, needle: str
-) -> None:
-    base = {"grant_type": "authorization_code", "code": "x", "redirect_uri": e.redirect_uri}
-    r = token_req(e, http, **dict(base, **form))
-    assert r.status_code == status and needle in envelope_of(r)
-
-
-def test_invalid_client_status_and_rfc_keys_configurable(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(invalid_client_status=400, rfc_error_keys=True)
-    r = token_req(e, http, grant_type="refresh_token", refresh_token="x", client_secret="bad")
-    assert r.status_code == 400 and r.json()["error"] == "invalid_client"
-
-
-def test_wrong_content_type(e: Emulator, http: httpx2.Client) -> None:
-    r = http.post(f"{e.base_url}/v1/access_token", json={"grant_type": "refresh_token"})
-    assert r.status_code == 400 and "x-www-form-urlencoded" in envelope_of(r)
-    r = http.post(
-        f"{e.base_url}/v1/access_token",
-        content=b"grant_type=x",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
-            "Authorization": "Basic "
-            + base64.b64encode(f"{e.client_id}:{e.client_secret}".encode()).decode(),
-        },
-    )
-    assert "unsupported_grant_type" in envelope_of(r)
-
-
-def test_code_failures(e: Emulator, http: httpx2.Client) -> None:
-    def exchange(code: str, **extra: str) -> httpx2.Response:
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": e.redirect_uri}
-        form.update(extra)
-        return token_req(e, http, **form)
-
-    assert "invalid" in envelope_of(exchange("nope"))
-    code = get_code(e, http)
-    assert "redirect_uri" in envelope_of(exchange(code, redirect_uri=e.redirect_uri + "x"))
-    form = {"grant_type": "authorization_code", "code": code}
-    assert "redirect_uri" in envelope_of(token_req(e, http, **form))
-    assert exchange(code).status_code == 200
-    again = exchange(code)
-    assert again.status_code == 400 and "already been used" in envelope_of(again)
-    code = get_code(e, http)
-    e.advance(301)
-    assert "expired" in envelope_of(exchange(code))
-
-
-def test_code_reuse_can_revoke_tokens(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(revoke_on_code_reuse=True)
-    code = get_code(e, http)
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": e.redirect_uri}
-    tokens = token_req(e, http, **form).json()
-    token_req(e, http, **form)
-    assert refresh(e, http, tokens["refresh_token"]).status_code == 400
-
-
-def test_pkce(e: Emulator, http: httpx2.Client) -> None:
-    verifier = new_code_verifier()
-    for method, challenge in (
-        ("S256", s256_challenge(verifier)),
-        ("plain", verifier),
-        (None, verifier),
-    ):
-        over = {"code_challenge": challenge, "code_challenge_method": method}
-        base = {"grant_type": "authorization_code", "redirect_uri": e.redirect_uri}
-        for bad in (None, "short", new_code_verifier()):
-            code = get_code(e, http, **over)
-            form = dict(base, code=code)
-            if bad is not None:
-                form["code_verifier"] = bad
-            r = token_req(e, http, **form)
-            assert r.status_code == 400 and "code_verifier" in envelope_of(r)
-        code = get_code(e, http, **over)
-        r = token_req(e, http, **dict(base, code=code, code_verifier=verifier))
-        assert r.status_code == 200, (method, r.text)
-
-
-def test_code_issued_to_another_client(e: Emulator, http: httpx2.Client) -> None:
-    code = get_code(e, http)
-    app = e.info["service_app"]
-    r = http.post(
-        f"{e.base_url}/v1/access_token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": e.redirect_uri,
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-        },
-    )
-    assert "another client" in envelope_of(r)
-
-
-# --- /v1/access_token: refresh_token and policies --------------------------------------------
-
-
-def test_refresh_never_rotates_and_slides(e: Emulator, http: httpx2.Client) -> None:
-    t = login(e, http)
-    e.advance(86400 * 10)
-    r = refresh(e, http, t["refresh_token"]).json()
-    assert r["refresh_token"] == t["refresh_token"]
-    assert r["access_token"] != t["access_token"]
-    assert r["refresh_token_expires_in"] == 7775999  # sliding: reset to the full lifetime
-    # The old access token stays valid until its own expiry.
-    assert http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).is_success
-
-
-def test_refresh_fixed_expiry(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(refresh_expiry="fixed")
-    t = login(e, http)
-    e.advance(1000)
-    assert refresh(e, http, t["refresh_token"]).json()["refresh_token_expires_in"] < 7775000
-    e.advance(7776000)
-    r = refresh(e, http, t["refresh_token"])
-    assert r.status_code == 400 and "expired" in envelope_of(r)
-
-
-def test_refresh_sliding_daily_repeats_within_24h(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(refresh_expiry="sliding-daily")
-    t = login(e, http)
-    first = refresh(e, http, t["refresh_token"]).json()
-    e.advance(3600)
-    second = refresh(e, http, t["refresh_token"]).json()
-    assert second["access_token"] == first["access_token"]
-    assert second["expires_in"] < first["expires_in"]
-    e.advance(86400)
-    third = refresh(e, http, t["refresh_token"]).json()
-    assert third["access_token"] != first["access_token"]
-    assert third["refresh_token_expires_in"] == 7775999
-
-
-def test_rotate_always(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(rotate="always")
-    t = login(e, http)
-    r = refresh(e, http, t["refresh_token"]).json()
-    assert r["refresh_token"] != t["refresh_token"]
-    assert refresh(e, http, t["refresh_token"]).status_code == 400
-    assert refresh(e, http, r["refresh_token"]).status_code == 200
-
-
-def test_rotate_grace(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(rotate="grace", grace_seconds=60)
-    t = login(e, http)
-    new = refresh(e, http, t["refresh_token"]).json()["refresh_token"]
-    again = refresh(e, http, t["refresh_token"])
-    assert again.status_code == 200 and again.json()["refresh_token"] == new
-    e.advance(61)
-    assert refresh(e, http, t["refresh_token"]).status_code == 400
-    assert refresh(e, http, new).status_code == 200
-
-
-def test_rotate_reuse_kills_family(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(rotate="reuse-kills-family")
-    t = login(e, http)
-    new = refresh(e, http, t["refresh_token"]).json()
-    assert refresh(e, http, t["refresh_token"]).status_code == 400
-    assert refresh(e, http, new["refresh_token"]).status_code == 400
-    me = http.get(f"{e.base_url}/v1/people/me", headers=bearer(new["access_token"]))
-    assert me.status_code == 401
-
-
-def test_revoke_previous_access_on_refresh(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(revoke_previous_access_on_refresh=True)
-    t = login(e, http)
-    refresh(e, http, t["refresh_token"])
-    assert (
-        http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).status_code == 401
-    )
-
-
-def test_reuse_refresh_per_user_client(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(reuse_refresh_per_user_client=True)
-    t1 = login(e, http)
-    e.advance(100)
-    t2 = login(e, http)
-    assert t2["refresh_token"] == t1["refresh_token"]
-    assert t2["refresh_token_expires_in"] < t1["refresh_token_expires_in"]
-
-
-def test_refresh_failures(e: Emulator, http: httpx2.Client) -> None:
-    t = login(e, http)
-    assert "required" in envelope_of(token_req(e, http, grant_type="refresh_token"))
-    assert "invalid" in envelope_of(refresh(e, http, "bogus"))
-    app = e.info["service_app"]
-    r = http.post(
-        f"{e.base_url}/v1/access_token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": t["refresh_token"],
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-        },
-    )
-    assert "another client" in envelope_of(r)
-    e.control("POST", "revoke", {"user": "admin@example.com", "deactivate": False})
-    assert refresh(e, http, t["refresh_token"]).status_code == 400
-
-
-def test_lifetimes_from_policy(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(access_ttl=20, refresh_ttl=60)
-    t = login(e, http)
-    assert t["expires_in"] == 19 and t["refresh_token_expires_in"] == 59
-    e.advance(61)
-    assert refresh(e, http, t["refresh_token"]).status_code == 400
-
-
-# --- bearer-protected resources ---------------------------------------------------------------
-
-
-def test_people_me_and_token_expiry(e: Emulator, http: httpx2.Client) -> None:
-    t = login(e, http)
-    r = http.get(f"{e.base_url}/v1/people/me")
-    assert r.status_code == 401 and "valid access token" in r.json()["message"]
-    me = http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).json()
-    assert me["emails"] == ["admin@example.com"] and me["type"] == "person"
-    assert base64.b64decode(me["orgId"] + "==").decode().endswith(e.info["org_id"])
-    exp = http.get(
-        f"{e.base_url}/v1/authorizations/tokenExpiry", headers=bearer(t["access_token"])
-    ).json()["exp"]
-    assert abs(exp / 1000 - (time.time() + 1209600)) < 30
-    e.advance(1209601)
-    assert (
-        http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).status_code == 401
-    )
-
-
-def test_missing_scope_is_403(e: Emulator, http: httpx2.Client) -> None:
-    t = login(e, http, scope="spark:kms")
-    r = http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"]))
-    assert r.status_code == 403 and "missing required scopes" in r.json()["message"]
-
-
-def test_authorizations_list_and_delete(e: Emulator, http: httpx2.Client) -> None:
-    t = login(e, http)
-    url = f"{e.base_url}/v1/authorizations"
-    assert http.get(url, headers=bearer(t["access_token"])).status_code == 400
-    assert (
-        http.get(
-            url, params={"personEmail": "a", "personId": "b"}, headers=bearer(t["access_token"])
-        ).status_code
-        == 400
-    )
-    items = http.get(
-        url, params={"personEmail": "admin@example.com"}, headers=bearer(t["access_token"])
-    ).json()["items"]
-    assert sorted(i["type"] for i in items) == ["access", "refresh"]
-    assert all(i["clientId"] == e.client_id for i in items)
-    assert http.delete(f"{url}/nope", headers=bearer(t["access_token"])).status_code == 404
-    t2 = login(e, http)
-    refresh_item = next(i for i in items if i["type"] == "refresh")
-    assert (
-        http.delete(f"{url}/{refresh_item['id']}", headers=bearer(t2["access_token"])).status_code
-        == 204
-    )
-    assert (
-        http.get(f"{e.base_url}/v1/people/me", headers=bearer(t["access_token"])).status_code == 401
-    )
-    assert http.delete(url, headers=bearer(t2["access_token"])).status_code == 400
-    assert (
-        http.delete(
-            url, params={"clientId": e.client_id}, headers=bearer(t2["access_token"])
-        ).status_code
-        == 204
-    )
-    assert refresh(e, http, t2["refresh_token"]).status_code == 400
-
-
-def test_authorizations_need_admin(e: Emulator, http: httpx2.Client) -> None:
-    e.control("POST", "consent-user", {"email": "user@example.com"})
-    t = login(e, http)
-    r = http.get(
-        f"{e.base_url}/v1/authorizations",
-        params={"personEmail": "user@example.com"},
-        headers=bearer(t["access_token"]),
-    )
-    assert r.status_code == 403
-    r = http.delete(
-        f"{e.base_url}/v1/authorizations",
-        params={"clientId": e.client_id},
-        headers=bearer(t["access_token"]),
-    )
-    assert r.status_code == 403
-
-
-def test_device_grant(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(auto_approve=False)
-    r = http.post(
-        f"{e.base_url}/v1/device/authorize", data={"client_id": e.client_id, "scope": "spark:kms"}
-    )
-    dev = r.json()
-    assert set(dev) >= {"device_code", "user_code", "verification_uri", "interval", "expires_in"}
-    assert re.fullmatch(r"\d{6}", dev["user_code"])
-    form = {
-        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-        "device_code": dev["device_code"],
-        "client_id": e.client_id,
-    }
-    auth = (e.client_id, e.client_secret)
-    assert http.post(f"{e.base_url}/v1/device/token", data=form, auth=auth).status_code == 428
-    slow = http.post(f"{e.base_url}/v1/device/token", data=form, auth=auth)
-    assert slow.status_code == 400 and "slow_down" in envelope_of(slow)
-    page = http.get(dev["verification_uri_complete"])
-    assert dev["user_code"] in page.text
-    http.post(dev["verification_uri"], data={"userCode": dev["user_code"], "decision": "approve"})
-    done = http.post(f"{e.base_url}/v1/device/token", data=form, auth=auth)
-    assert done.status_code == 200 and done.json()["scope"] == "spark:kms"
-    bad = http.post(f"{e.base_url}/v1/device/authorize", data={"client_id": "nope"})
-    assert bad.status_code == 400
-
-
-def test_device_denied(e: Emulator, http: httpx2.Client) -> None:
-    e.policy(auto_approve=False)
-    dev = http.post(
-        f"{e.base_url}/v1/device/authorize", data={"client_id": e.client_id, "scope": "spark:kms"}
-    ).json()
-    e.control("POST", "device", {"user_code": dev["user_code"], "approve": False})
-    form = {
-        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-        "device_code": dev["device_code"],
-        "client_id": e.client_id,
-    }
-    r = http.post(f"{e.base_url}/v1/device/token", data=form, auth=(e.client_id, e.client_secret))
-    assert "access_denied" in envelope_of(r)
-
-
-def test_service_app_token(e: Emulator, http: httpx2.Client) -> None:
-    t = login(e, http, scope="spark:applications_token spark:people_read")
-    app = e.info["service_app"]
-    url = f"{e.base_url}/v1/applications/{app['application_id']}/token"
-    from tests.test_emulator import _org_b64
-
-    body = {
-        "clientId": app["client_id"],
-        "clientSecret": app["client_secret"],
-        "targetOrgId": _org_b64(e),
-    }
-    r = http.post(url, json=body, headers=bearer(t["access_token"]))
-    assert r.status_code == 200 and "scope" not in r.json()
-    sa = r.json()
-    # The service app refreshes through the normal refresh grant with its own credentials.
-    rr = http.post(
-        f"{e.base_url}/v1/access_token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": sa["refresh_token"],
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-        },
-    )
-    assert rr.status_code == 200
-    assert (
-        http.post(url, json={"clientId": "x"}, headers=bearer(t["access_token"])).status_code == 400
-    )
-    assert http.post(url, json=body).status_code == 401
-    assert (
-        http.post(
-            url, json=dict(body, clientSecret="bad"), headers=bearer(t["access_token"])
-        ).json()["message"]
-        == "Invalid client credentials"
-    )
-    assert (
-        http.post(
-            url, json=dict(body, targetOrgId="other"), headers=bearer(t["access_token"])
-        ).status_code
-        == 403
-    )
-    assert (
-        http.post(
-            f"{e.base_url}/v1/applications/nope/token", json=body, headers=bearer(t["access_token"])
-        ).status_code
-        == 404
-    )
-    t2 = login(e, http, scope="spark:kms")
-    assert http.post(url, json=body, headers=bearer(t2["access_token"])).status_code == 403
-
-
-def _org_b64(e: Emulator) -> str:
-    raw = f"ciscospark://us/ORGANIZATION/{e.info['org_id']}".encode()
-    return base64.b64encode(raw).decode().rstrip("=")
-
-
-def test_messages(e: Emulator, http: httpx2.Client) -> None:
-    url = f"{e.base_url}/v1/messages"
-    bot = bearer(e.info["bot_token"])
-    r = http.post(
-        url, json={"roomId": "R1", "text": "refresh token expires in 7 days"}, headers=bot
-    )
-    assert r.status_code == 200 and r.json()["roomId"] == "R1"
-    assert http.post(url, json={"text": "no room"}, headers=bot).status_code == 400
-    assert http.post(url, json={"roomId": "R1", "text": "x"}).status_code == 401
-    items = e.control("GET", "messages")["items"]
-    assert [m["text"] for m in items] == ["refresh token expires in 7 days"]
-
-
-def test_discovery(e: Emulator, http: httpx2.Client) -> None:
-    doc = http.get(f"{e.base_url}/v1/.well-known/openid-configuration").json()
-    assert doc["token_endpoint"] == f"{e.base_url}/v1/access_token"
-
-
-# --- faults, clock, ledger ---------------------------------------------------------------------
-
-
-def test_fault_status_with_retry_after(e: Emulator, http: httpx2.Client) -> None:
-    t = login(e, http)
-    e.fault("status", status=429, retry_after="7", count=2)
-    for _ in range(2):
-        r = refresh(e, http, t["refresh_token"])
-        assert r.status_code == 429 and r.headers["retry-after"] == "7"
-    assert refresh(e, http, t["refresh_token"]).status_code == 200
-    for status in (500, 502, 503, 423):
-        e.fault("status", status=status, body="empty")
-        r = refresh(e, http, t["refresh_token"])
-        assert r.status_code == status and r.content == b""
-
-
-@pytest.mark.parametrize(
-    ("kind", "check"),
-    [
-        ("html", lambda r: r.status_code == 502 and r.text.startswith("<html>")),
-        ("malformed", lambda r: r.status_code == 200 and r.content.startswith(b"{'")),
-        ("truncated", lambda r: r.status_code == 200 and r.content == b'{"access_token": "abc'),
-        ("huge", lambda r: len(r.content) > 2_000_000),
-    ],
-)
-def test_fault_bodies(e: Emulator, http: httpx2.Client, kind: str, check: Any) -> None:
-    t = login(e, http)
-    e.fault(kind)
-    assert check(refresh(e, http, t["refresh_token"]))
 
 
 def test_fault_delay_and_drops(e: Emulator, http: httpx2.Client) -> None:
@@ -692,38 +75,6 @@ def test_fault_trickle(e: Emulator, http: httpx2.Client) -> None:
     ):
         first = next(r.iter_bytes())
         assert first == b" "
-
-
-def test_fault_any_endpoint_and_listing(e: Emulator, http: httpx2.Client) -> None:
-    e.fault("status", endpoint="*", status=503, count=3)
-    assert len(e.control("GET", "faults")["faults"]) == 1
-    assert http.get(f"{e.base_url}/v1/people/me").status_code == 503
-    e.control("DELETE", "faults")
-    assert http.get(f"{e.base_url}/v1/people/me").status_code == 401
-
-
-def test_control_api_rejects_bad_input(e: Emulator) -> None:
-    import urllib.error
-
-    for path, body in (
-        ("faults", {"kind": "nope"}),
-        ("policy", {"rotate": "sometimes"}),
-        ("policy", {"unknown": 1}),
-        ("clock", {"advance": "x"}),
-    ):
-        with pytest.raises(urllib.error.HTTPError):
-            e.control("POST", path, body)
-    assert e.control("GET", "policy")["rotate"] == "never"
-
-
-def test_ledger_has_fingerprints_not_secrets(e: Emulator, http: httpx2.Client) -> None:
-    t = login(e, http)
-    refresh(e, http, t["refresh_token"])
-    text = json.dumps(e.ledger())
-    for secret in (t["refresh_token"], t["access_token"], e.client_secret):
-        assert secret[:20] not in text
-    kinds = [(x["endpoint"], x.get("grant_type")) for x in e.ledger()]
-    assert ("access_token", "refresh_token") in kinds and ("authorize", None) in kinds
 
 
 def test_control_api_off_by_default() -> None:
@@ -797,3 +148,29 @@ name = "Configured"
 
 def test_query_string_encoding_helper() -> None:
     assert urlencode({"a": "b c"}) == "a=b+c"
+
+
+def test_accepted_sockets_get_tcp_nodelay() -> None:
+    """asyncio (and so uvicorn) sets TCP_NODELAY only on sockets of a listener created with
+    IPPROTO_TCP; without it, Nagle and delayed ACKs cost ~40 ms per keep-alive request."""
+    listener = _bind("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    seen: list[int] = []
+
+    async def main() -> None:
+        def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        srv = await asyncio.start_server(on_connect, sock=listener)
+        async with srv:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            w.close()
+
+    asyncio.run(main())
+    assert seen and seen[0] != 0

@@ -21,7 +21,10 @@ from typing import IO, Any
 from ..errors import UsageError
 from ..profile import is_loopback_host
 from .app import DropConnection, create_app
-from .state import Emulator, Integration, Policy, ServiceApp, User, b64_id
+from .clock import Clock
+from .model import Integration, Policy, ServiceApp, User, b64_id
+from .persistence import UnsafeStateFile, check_state_path, load, restore
+from .state import Emulator
 
 
 @dataclass
@@ -54,11 +57,17 @@ def parse_rotate(value: str, policy: Policy) -> None:
         policy.rotate = value
 
 
-def build(opts: EmulatorOptions) -> tuple[Emulator, dict[str, Any]]:
+def build(opts: EmulatorOptions, *, clock: Clock | None = None) -> tuple[Emulator, dict[str, Any]]:
+    """The emulator the options describe, and the seed the banner shows; `clock` for tests."""
+    if opts.state_file is not None:
+        try:
+            check_state_path(opts.state_file)
+        except UnsafeStateFile as exc:
+            raise UsageError(str(exc), fix=exc.fix) from None
     if opts.state_file is not None and opts.state_file.exists():
         try:
-            emu = Emulator.restore(json.loads(opts.state_file.read_text()))
-        except (ValueError, KeyError, TypeError) as exc:
+            emu = restore(load(opts.state_file), clock=clock)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(
                 f"the emulator state file {opts.state_file} is unreadable ({exc})",
                 fix="move it aside to start with fresh state",
@@ -74,7 +83,7 @@ def build(opts: EmulatorOptions) -> tuple[Emulator, dict[str, Any]]:
                     f"cannot read emulator config {opts.config}: {exc}", fix="fix the TOML file"
                 ) from None
         try:
-            emu = Emulator(Policy(**config.get("policy", {})))
+            emu = Emulator(Policy(**config.get("policy", {})), clock=clock)
         except (TypeError, ValueError) as exc:
             raise UsageError(f"emulator config [policy]: {exc}", fix="fix the TOML file") from None
         seed = _seed(emu, config, opts.redirect_uris)
@@ -132,7 +141,7 @@ def _seed(emu: Emulator, config: dict[str, Any], redirect_uris: list[str]) -> di
                 authorized_org_uuids=list(a["authorized_org_ids"]),
                 name=a.get("name", "Emulated service app"),
             )
-            emu.service_apps[app.application_id] = app
+            emu.add_service_app(app)
     except (KeyError, TypeError) as exc:
         raise UsageError(
             f"emulator config is missing or mistypes {exc}",

@@ -1,0 +1,126 @@
+"""The device grant (RFC 8628 as Webex serves it): authorize, the verification page, token polling.
+
+Webex answers a poll before approval with 428 (not RFC 8628's 400 `authorization_pending`) and
+a poll faster than `interval` with 400 `slow_down`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from html import escape
+from typing import TYPE_CHECKING
+
+from .grants import authenticate_client, issue_access, new_grant, token_body
+from .model import MSG_400, DeviceCode, Reply, fp
+
+if TYPE_CHECKING:
+    from .state import Emulator
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def device_authorize(
+    emu: Emulator, form: Mapping[str, str] | None, base_url: str, tracking: str
+) -> Reply:
+    """POST /v1/device/authorize: a device code and the six-digit code the user types."""
+    form = form or {}
+    integ = emu.integrations.get(form.get("client_id", ""))
+    if integ is None:
+        emu.record("device_authorize", 400, error="invalid_client")
+        return emu.error(400, MSG_400, "Client Id is invalid", tracking, "invalid_client")
+    scopes = form.get("scope", "").split()
+    bad = [s for s in scopes if s not in integ.scopes]
+    if not scopes or bad:
+        emu.record("device_authorize", 400, error="invalid_scope")
+        return emu.oauth_error("invalid_scope", "scope is missing or not registered", tracking)
+    dev = DeviceCode(
+        device_code=secrets.token_urlsafe(32),
+        user_code=f"{secrets.randbelow(10**6):06d}",
+        client_id=integ.client_id,
+        scopes=scopes,
+        expires_at=emu.now() + emu.policy.device_ttl,
+    )
+    if emu.policy.auto_approve:
+        dev.approved_by = emu.consent_user
+    emu.devices[dev.device_code] = dev
+    emu.record("device_authorize", 200, client_id=integ.client_id)
+    verify = f"{base_url}/v1/device/verify"
+    return Reply(
+        200,
+        {
+            "device_code": dev.device_code,
+            "expires_in": emu.policy.device_ttl,
+            "user_code": dev.user_code,
+            "verification_uri": verify,
+            "verification_uri_complete": f"{verify}?userCode={dev.user_code}",
+            "interval": emu.policy.device_interval,
+        },
+    )
+
+
+def verify_page(user_code: str) -> Reply:
+    """GET /v1/device/verify: where the user types (or finds prefilled) the code."""
+    page = (
+        "<!doctype html><title>Webex emulator: activate a device</title>"
+        '<form method="post"><label>Code <input name="userCode" '
+        f'value="{escape(user_code)}"></label> <button name="decision" value="approve">Approve'
+        '</button> <button name="decision" value="deny">Deny</button></form>'
+    )
+    return Reply(200, page)
+
+
+def device_decide(emu: Emulator, user_code: str, approve: bool) -> Reply:
+    """POST /v1/device/verify: the consent user approves or denies the device."""
+    dev = next((d for d in emu.devices.values() if d.user_code == user_code), None)
+    if dev is None or dev.expires_at <= emu.now():
+        emu.record("device_verify", 400, error="unknown_code")
+        return Reply(400, "<p>That code is unknown or expired.</p>")
+    if approve:
+        dev.approved_by = emu.consent_user
+    else:
+        dev.denied = True
+    emu.record("device_verify", 200, outcome="approved" if approve else "denied")
+    return Reply(200, f"<p>Device {'approved' if approve else 'denied'}.</p>")
+
+
+def device_token(
+    emu: Emulator, form: Mapping[str, str] | None, basic: tuple[str, str] | None, tracking: str
+) -> Reply:
+    """POST /v1/device/token: pending (428), too fast, denied, expired, or the tokens."""
+    form = form or {}
+    client = authenticate_client(emu, form, basic, tracking)
+    if isinstance(client, Reply):
+        emu.record("device_token", client.status, error="invalid_client")
+        return client
+    if form.get("grant_type") != GRANT_TYPE:
+        emu.record("device_token", 400, error="unsupported_grant_type")
+        return emu.oauth_error("unsupported_grant_type", "device_code grant expected", tracking)
+    dev = emu.devices.get(form.get("device_code", ""))
+    now = emu.now()
+    if dev is None or dev.client_id != client.client_id or dev.expires_at <= now:
+        emu.record("device_token", 400, error="invalid_grant")
+        return emu.oauth_error("invalid_grant", "device_code is invalid or expired", tracking)
+    if dev.denied:
+        emu.record("device_token", 400, error="access_denied")
+        return emu.oauth_error("access_denied", "the user denied the request", tracking)
+    if dev.approved_by is None:
+        too_fast = now - dev.last_poll < emu.policy.device_interval
+        dev.last_poll = now
+        if too_fast:
+            emu.record("device_token", 400, error="slow_down")
+            return emu.oauth_error("slow_down", "polling too fast", tracking)
+        emu.record("device_token", 428, error="authorization_pending")
+        return emu.error(
+            428,
+            "authorization_pending",
+            "authorization_pending: the user has not yet approved",
+            tracking,
+            "authorization_pending",
+        )
+    user = emu.users[dev.approved_by]
+    del emu.devices[dev.device_code]
+    grant = new_grant(emu, client, user, dev.scopes, now)
+    access = issue_access(emu, grant, now)
+    emu.record("device_token", 200, client_id=client.client_id, refresh_fp=fp(grant.refresh_token))
+    return Reply(200, token_body(emu, grant, access, now))

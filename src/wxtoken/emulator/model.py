@@ -1,0 +1,225 @@
+"""The emulator's records: registry entries, codes, grants, tokens, policy, faults and replies.
+
+Plain dataclasses with no behaviour beyond their own validation, so every other module of the
+emulator (and its state file) agrees on one shape. Secret-bearing fields are kept out of reprs:
+a failing test that prints a record must not print a token or a client secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+OIDC_SCOPES = frozenset({"openid", "email", "profile", "phone", "address"})
+ADMIN_ROLES = frozenset({"Full_Admin", "User_Admin", "Device_Admin", "id_full_admin"})
+ROTATE_MODES = ("never", "always", "grace", "reuse-kills-family")
+EXPIRY_MODES = ("sliding", "fixed", "sliding-daily")
+FAULT_KINDS = frozenset(
+    {
+        "status",
+        "delay",
+        "html",
+        "malformed",
+        "truncated",
+        "incomplete",
+        "huge",
+        "drop",
+        "drop_after_commit",
+        "trickle",
+        "redirect",
+    }
+)
+# Faults that are about the connection rather than the answer: each front end (the HTTP app,
+# the in-process transport) carries them out in its own way.
+WIRE_FAULTS = frozenset({"drop", "drop_after_commit", "trickle"})
+
+# Webex's fixed texts in its error envelope.
+MSG_400 = "The request could not be understood by the server due to malformed syntax."
+MSG_401 = "The request requires a valid access token set in the Authorization request header."
+MSG_403 = (
+    "The server understood the request, but refused to fulfill it because the access token is "
+    "missing required scopes or the user is missing required roles or licenses."
+)
+MSG_404 = "The requested resource could not be found."
+
+DEFAULT_SCOPES = (
+    "spark:kms",
+    "spark:people_read",
+    "spark:messages_write",
+    "spark:calls_read",
+    "spark-admin:people_read",
+    "spark-admin:recordings_read",
+    "spark-compliance:recordings_read",
+    "identity:tokens_read",
+    "identity:tokens_write",
+    "spark:applications_token",
+)
+
+
+def fp(value: str) -> str:
+    """Ledger fingerprint: correlates requests without storing the secret itself."""
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+def b64_id(kind: str, raw: str) -> str:
+    """A Webex REST id: base64 of `ciscospark://us/<KIND>/<raw>`, unpadded."""
+    return base64.b64encode(f"ciscospark://us/{kind}/{raw}".encode()).decode().rstrip("=")
+
+
+@dataclass
+class Integration:
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uris: list[str]
+    scopes: list[str]
+    name: str = "Emulated integration"
+    blocked: bool = False
+
+
+@dataclass
+class User:
+    uuid: str
+    email: str
+    org_uuid: str
+    display_name: str
+    roles: list[str] = field(default_factory=lambda: ["Full_Admin"])
+    active: bool = True
+
+    @property
+    def person_id(self) -> str:
+        return b64_id("PEOPLE", self.uuid)
+
+    @property
+    def org_id(self) -> str:
+        return b64_id("ORGANIZATION", self.org_uuid)
+
+
+@dataclass
+class ServiceApp:
+    application_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: list[str]
+    authorized_org_uuids: list[str]
+    name: str = "Emulated service app"
+
+
+@dataclass
+class Policy:
+    """Where Webex is undocumented, a switch; the defaults are the best-supported reading."""
+
+    access_ttl: int = 1_209_600
+    refresh_ttl: int = 7_776_000
+    report_minus_one: bool = True  # Webex reports 1209599 / 7775999
+    rotate: str = "never"
+    grace_seconds: int = 60
+    refresh_expiry: str = "sliding"
+    code_ttl: int = 300
+    code_single_use: bool = True
+    revoke_on_code_reuse: bool = False
+    reuse_refresh_per_user_client: bool = False
+    revoke_previous_access_on_refresh: bool = False
+    invalid_client_status: int = 401
+    wrong_content_type_status: int = 400
+    rfc_error_keys: bool = False
+    pkce_plain_without_method: bool = True
+    echo_tracking_id: bool = True
+    auto_approve: bool = False
+    device_interval: int = 2
+    device_ttl: int = 300
+
+    def validate(self) -> None:
+        if self.rotate not in ROTATE_MODES:
+            raise ValueError(f"rotate must be one of {', '.join(ROTATE_MODES)}")
+        if self.refresh_expiry not in EXPIRY_MODES:
+            raise ValueError(f"refresh_expiry must be one of {', '.join(EXPIRY_MODES)}")
+        for name in ("access_ttl", "refresh_ttl", "code_ttl"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
+@dataclass
+class Code:
+    value: str = field(repr=False)
+    client_id: str
+    redirect_uri: str
+    redirect_uri_sent: bool
+    scopes: list[str]
+    user_uuid: str
+    challenge: str | None
+    method: str | None
+    issued_at: float
+    used: bool = False
+    grant_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Grant:
+    """One refresh authorization (user x client), with its current refresh token."""
+
+    id: str
+    client_id: str
+    user_uuid: str
+    scopes: list[str]
+    refresh_token: str = field(repr=False)
+    refresh_expires_at: float
+    created: float
+    last_reset_at: float
+    revoked: bool = False
+    # sliding-daily: the access token a refresh within 24 h answers with again
+    cached_access: str | None = field(default=None, repr=False)
+    last_refresh_at: float | None = None
+    app_name: str = ""
+
+
+@dataclass
+class AccessToken:
+    id: str
+    value: str = field(repr=False)
+    grant_id: str | None
+    client_id: str
+    user_uuid: str | None
+    scopes: list[str]
+    expires_at: float
+    created: float
+    revoked: bool = False
+    bot: bool = False
+
+
+@dataclass
+class DeviceCode:
+    device_code: str = field(repr=False)
+    user_code: str
+    client_id: str
+    scopes: list[str]
+    expires_at: float
+    approved_by: str | None = None
+    denied: bool = False
+    last_poll: float = 0.0
+
+
+@dataclass
+class Fault:
+    endpoint: str  # endpoint name or "*"
+    kind: str  # one of FAULT_KINDS
+    count: int = 1
+    status: int = 503
+    retry_after: str | None = None
+    delay: float = 0.0
+    body: str = "envelope"  # status faults: envelope | empty; redirect faults: the Location
+
+
+@dataclass
+class Reply:
+    """An answer: `body` is a dict or list (JSON), str (HTML), bytes (raw JSON) or None (empty).
+
+    The router renders it to bytes with complete headers; `wire` then names a connection-level
+    fault (drop, drop_after_commit, trickle) that the front end carries out after the headers.
+    """
+
+    status: int
+    body: Any = field(default=None, repr=False)  # token answers and redirects carry secrets
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    wire: Fault | None = None
