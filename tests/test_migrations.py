@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import WXTOKEN, store_at
+from tests.conftest import store_at
 from wxtoken import TokenManager
 from wxtoken._format import SCHEMA_VERSION
+from wxtoken.emulator import Emulator, EmulatorTransport, ManualClock
 from wxtoken.errors import StorageError
 from wxtoken.store.cipher import CURRENT_LAYOUT, keycheck_layout
 from wxtoken.store.sealed import SealedStore
@@ -77,34 +77,20 @@ def test_the_key_opens_an_upgraded_store_and_reseals_it_once(tmp_path: Path) -> 
 
 
 def test_upgraded_store_refreshes_against_the_same_emulator(tmp_path: Path) -> None:
-    """The grant in the fixture still works: restore the emulator it was made with, refresh."""
+    """The grant in the fixture still works: restore the emulator it was made with (in process,
+    on a clock two hours after the fixture was written: the access token has expired), and the
+    upgraded store refreshes through it."""
     home, env = copy_fixture(tmp_path)
-    state = tmp_path / "emulator-state.json"
-    shutil.copy(FIXTURE / "emulator-state.json", state)
-    state.chmod(0o600)
-    port = int(META["base_url"].rsplit(":", 1)[1])
-    emu = subprocess.Popen(
-        [WXTOKEN, "emulator", "--port", str(port), "--json", "--state-file", str(state)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert emu.stdout is not None
-        line = emu.stdout.readline()
-        if not line:
-            pytest.skip(f"port {port} of the fixture's emulator is taken on this machine")
-        with TokenManager("rec", store=store_at(home, env)) as tm:
-            before = tm.store.token_record("rec")
-            result = tm.refresh()
-            assert result.refreshed
-            after = tm.store.token_record("rec")
-            assert before is not None and after is not None
-            assert after.generation == before.generation + 1
-            assert after.identity == before.identity  # a refresh keeps who signed in
-    finally:
-        emu.terminate()
-        emu.wait(10)
+    clock = ManualClock(META["created_at"] + 7200)
+    emu = Emulator.restore(json.loads((FIXTURE / "emulator-state.json").read_text()), clock=clock)
+    store = store_at(home, env, clock=clock)
+    with TokenManager("rec", store=store, clock=clock, transport=EmulatorTransport(emu)) as tm:
+        before = tm.store.token_record("rec")
+        token = tm.access_token()  # expired: refreshed with the fixture's refresh token
+        after = tm.store.token_record("rec")
+    assert before is not None and after is not None and token
+    assert after.generation == before.generation + 1
+    assert after.identity == before.identity  # a refresh keeps who signed in
 
 
 def test_a_store_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> None:
