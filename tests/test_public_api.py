@@ -15,6 +15,10 @@ import pytest
 import wxtoken
 
 EXPECTED = {
+    "RoleNeed",
+    "RecorderCopy",
+    "Probe",
+    "ExpiryTrend",
     "ClientCredentials",
     "CodeGrant",
     "ConsentDenied",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._local import Settings
     from .admin import add_profile
     from .auth import WebexAuth
+    from .checks import RoleNeed
     from .client import RetryPolicy, WebexClient
     from .errors import (
         ConsentDenied,
@@ -52,7 +53,15 @@ if TYPE_CHECKING:
     from .reasons import Forced, Needed, RefreshReason, Rejected, Scheduled
     from .results import HandOff, LoginResult, RefreshResult, VerifyResult
     from .status import ProfileStatus
-    from .store import Event, TokenRecord, TokenStore, open_store
+    from .store import (
+        Event,
+        ExpiryTrend,
+        Probe,
+        RecorderCopy,
+        TokenRecord,
+        TokenStore,
+        open_store,
+    )
     from .token import Token, TokenState
 
 # name -> the module that defines it
@@ -89,6 +98,7 @@ _WHERE = {
         ),
         "errors",
     ),
+    "RoleNeed": "checks",
     **dict.fromkeys(("ClientCredentials", "CodeGrant", "Grant", "RefreshGrant"), "grants"),
     "Identity": "identity",
     "TokenManager": "manager",
@@ -97,7 +107,18 @@ _WHERE = {
     **dict.fromkeys(("Forced", "Needed", "RefreshReason", "Rejected", "Scheduled"), "reasons"),
     **dict.fromkeys(("HandOff", "LoginResult", "RefreshResult", "VerifyResult"), "results"),
     "ProfileStatus": "status",
-    **dict.fromkeys(("Event", "TokenRecord", "TokenStore", "open_store"), "store"),
+    **dict.fromkeys(
+        (
+            "Event",
+            "ExpiryTrend",
+            "Probe",
+            "RecorderCopy",
+            "TokenRecord",
+            "TokenStore",
+            "open_store",
+        ),
+        "store",
+    ),
     "Token": "token",
     "TokenState": "token",
 }
@@ -108,6 +129,7 @@ __all__ = [
     "ConsentDenied",
     "CorruptStore",
     "Event",
+    "ExpiryTrend",
     "Forbidden",
     "Forced",
     "Grant",
@@ -124,15 +146,18 @@ __all__ = [
     "NoTokens",
     "OAuthError",
     "OrgMismatch",
+    "Probe",
     "Profile",
     "ProfileNotFound",
     "ProfileStatus",
+    "RecorderCopy",
     "RedirectUriRejected",
     "RefreshGrant",
     "RefreshReason",
     "RefreshResult",
     "Rejected",
     "RetryPolicy",
+    "RoleNeed",
     "Scheduled",
     "Settings",
     "StateMismatch",

@@ -111,6 +111,7 @@ class WxtokenError(Exception):
         tracking_id: str | None = None,
         error: str | None = None,
         status: int | None = None,
+        said: str | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -118,6 +119,7 @@ class WxtokenError(Exception):
         self.tracking_id = tracking_id
         self.error = error  # the OAuth error code Webex sent, if any
         self.status = status  # the HTTP status of Webex's answer, if there was one
+        self.said = said  # Webex's own words (sanitised, secrets cut out), if it sent any
 
     def for_profile(self, name: str) -> WxtokenError:
         """Name the profile in the fix: errors raised below the manager (parsing Webex's answer,
@@ -210,8 +212,11 @@ class WebexUnavailable(WxtokenError):
         retry_after: float | None = None,
         error: str | None = None,
         status: int | None = None,
+        said: str | None = None,
     ):
-        super().__init__(message, fix=fix, tracking_id=tracking_id, error=error, status=status)
+        super().__init__(
+            message, fix=fix, tracking_id=tracking_id, error=error, status=status, said=said
+        )
         self.retry_after = retry_after
 
 

@@ -72,3 +72,21 @@ def identity_from_person(me: Mapping[str, Any], fallback_org: str | None) -> Ide
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def role_names(me: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The role names in a people/me answer (Webex sends base64 ids of
+    `ciscospark://us/ROLE/<name>`); None when Webex reported no roles at all."""
+    roles = me.get("roles")
+    if not isinstance(roles, list):
+        return None
+    names = []
+    for role in roles:
+        if not isinstance(role, str):
+            continue
+        try:
+            decoded = base64.b64decode(role + "=" * (-len(role) % 4)).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            decoded = role
+        names.append(decoded.rsplit("/", 1)[-1])
+    return tuple(names)

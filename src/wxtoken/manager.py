@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import outcomes
+from . import causes, checks, handoff, outcomes
 from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
     InvalidGrant,
@@ -29,12 +29,12 @@ from .errors import (
     WxtokenError,
 )
 from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
-from .identity import Identity, identity_from_person, org_id_from_token
+from .identity import Identity, identity_from_person, org_id_from_token, role_names
 from .profile import Profile, validate_base_url
 from .reasons import Forced, Needed, RefreshReason, still_needed
 from .results import HandOff, LoginResult, RefreshResult, VerifyResult
 from .status import DEFAULT_WARN_DAYS, ProfileStatus, profile_status
-from .store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore, open_store
+from .store import STATUS_LOGIN_REQUIRED, Probe, TokenRecord, TokenStore, open_store
 from .store.records import FIRST_PROFILE
 from .token import Token, iso
 
@@ -116,6 +116,15 @@ class TokenManager:
             client, self._client = (self._client, None) if self._own_client else (None, None)
         if client is not None:
             client.close()
+
+    @property
+    def lock_timeout(self) -> float:
+        """How long to wait for the profile's refresh lock (outlasts any refresh)."""
+        return self._lock_timeout
+
+    def clock(self) -> float:
+        """Now, by this manager's clock (epoch seconds)."""
+        return self._clock()
 
     @property
     def profile(self) -> Profile:
@@ -213,13 +222,18 @@ class TokenManager:
             new = self._send(RefreshGrant(token.refresh_token, previous=token))
         except InvalidGrant as exc:
             # Never delete: keep the record for diagnosis and mark the profile.
-            self._mark_login_required(record, "Webex rejected the refresh token")
+            cause = causes.from_error(exc)
+            described = causes.describe(cause, self.name)
+            self._mark_login_required(
+                record, described[0] if described else "Webex rejected the refresh token", cause
+            )
             raise InvalidGrant(
                 exc.message,
                 fix=f"wxtoken login -p {self.name}",
                 tracking_id=exc.tracking_id,
                 error=exc.error,
                 status=exc.status,
+                said=exc.said,
             ) from None
         except StorageError:
             raise  # found before sending: nothing reached Webex
@@ -251,6 +265,9 @@ class TokenManager:
                     replace(record.identity, org_id=org),
                     record.generation + 1,
                     self._clock(),
+                    previous=record,
+                    refresh_fp=self._fingerprint(new.refresh_token),
+                    why="Webex rotated the refresh token",
                 ),
                 new,
                 expect_generation=record.generation,
@@ -275,14 +292,21 @@ class TokenManager:
         )
         return self.last_refresh
 
-    def _mark_login_required(self, record: TokenRecord, reason: str) -> None:
-        marked = outcomes.login_required(record, reason, self._clock())
-        self.store.put_record(marked, event="login_required", detail={"reason": reason})
+    def _mark_login_required(
+        self, record: TokenRecord, reason: str, cause: str | None = None
+    ) -> None:
+        marked = outcomes.login_required(record, reason, self._clock(), cause=cause)
+        self.store.put_record(
+            marked, event="login_required", detail={"reason": reason, "cause": cause}
+        )
 
     def _record_failure(self, record: TokenRecord, exc: WxtokenError) -> None:
         failed = outcomes.failed(record, exc, self._clock())
         detail = {"error": exc.message, "exit_code": exc.exit_code}
         self.store.put_record(failed, event="refresh_failed", detail=detail)
+
+    def _fingerprint(self, secret: str | None) -> str | None:
+        return None if secret is None else self.store.fingerprint(secret)
 
     def _send(self, grant: Grant) -> Token:
         try:
@@ -365,7 +389,14 @@ class TokenManager:
             record = self._store_or_explain(
                 lambda: self.store.write_token(
                     outcomes.new_record(
-                        self.name, token, identity, (generation or 0) + 1, self._clock()
+                        self.name,
+                        token,
+                        identity,
+                        (generation or 0) + 1,
+                        self._clock(),
+                        previous=current,
+                        refresh_fp=self._fingerprint(token.refresh_token),
+                        why="a new sign-in replaced the grant",
                     ),
                     token,
                     expect_generation=generation,
@@ -388,64 +419,67 @@ class TokenManager:
             )
         return LoginResult(record, profile.scopes, token.scopes, missing, tuple(warnings))
 
-    # --- hand-off, verification, revocation ------------------------------------------------
+    # --- hand-off, checks at Webex, revocation ---------------------------------------------
 
     def export(self, fmt: str) -> HandOff:
-        """What a recorder's data source needs, with a hand-off event recorded (no values)."""
-        token = self.token(DEFAULT_MIN_VALID)
-        if token.refresh_token is None:
-            raise NoTokens(
-                f"profile {self.name!r} has no refresh token to hand over",
-                fix=f"wxtoken login -p {self.name}",
-            )
-        self.store.append_event(
-            self.name,
-            "export",
-            {
-                "format": fmt,
-                "refresh_fp": self.store.fingerprint(token.refresh_token),
-                "refresh_expires_at": iso(token.refresh_expires_at),
-            },
-        )
-        return HandOff(
-            client_id=self.profile.client_id,
-            client_secret=self.store.client_secret(self.name),
-            refresh_token=token.refresh_token,
-            refresh_expires_at=token.refresh_expires_at,
-            access_token=token.access_token,
-        )
+        """What a recorder's data source needs; the hand-off is recorded (no values)."""
+        return handoff.export(self, fmt)
+
+    def mark_current(self) -> None:
+        """Record that the recorder holds the current refresh token (updated by other means)."""
+        handoff.export(self, handoff.MARKED_CURRENT)
 
     def verify(self) -> VerifyResult:
-        """Ask Webex who the token belongs to, until when, and whether every scope was granted."""
+        """Ask Webex who the token belongs to, until when, and whether the grant has the scopes
+        and the signed-in person the roles the profile needs."""
         token = self.token(60)
         me = self.client.people_me(token.access_token)
         expires = self.client.token_expiry(token.access_token)
         record = self.store.token_record(self.name)
         granted = record.scopes if record else token.scopes
         missing = tuple(s for s in self.profile.scopes if s not in granted)
-        self.store.append_event(self.name, "verify", {"ok": not missing})
-        return VerifyResult(
+        roles = checks.role_needs(self.profile.scopes, role_names(me))
+        result = VerifyResult(
             profile=self.name,
             identity=identity_from_person(me, org_id_from_token(token.access_token)),
             access_expires_at=expires,
             scopes=tuple(granted),
             missing_scopes=missing,
+            roles=roles,
         )
+        self.store.append_event(self.name, "verify", {"ok": result.ok})
+        return result
 
-    def revoke(self) -> None:
-        """Revoke every grant of this client at Webex; drop local tokens only once confirmed."""
-        token = self.token(60)
-        self.client.revoke_client_grants(token.access_token, self.profile.client_id)
-        with self.store.refresh_lock(self.name, self._lock_timeout):
-            self.store.delete_token(self.name, event="revoked", detail={"at_webex": True})
+    def probe(self) -> Probe:
+        """Ask Webex, without refreshing, whether the grant is alive; record what it said.
+
+        A dead grant is marked login_required with its cause; nothing is deleted.
+        """
+        record, token = self._load()
+        found = checks.probe(self.client, record, token, self._clock())
+        updated = replace(record, probe=found)
+        if found.verdict == "dead":
+            text = causes.describe(found.cause, self.name)
+            reason = text[0] if text else "Webex no longer accepts the grant"
+            updated = outcomes.login_required(updated, reason, found.at, cause=found.cause)
+        detail = {"verdict": found.verdict, "cause": found.cause, "endpoint": found.endpoint}
+        self.store.put_record(updated, event="probe", detail=dict(detail, seen=found.detail))
+        return found
+
+    def siblings(self) -> list[str]:
+        """Other local profiles a revocation of this one reaches (same client, same org)."""
+        return handoff.siblings(self)
+
+    def revoke(self) -> list[str]:
+        """Revoke the client's grants in the org at Webex, drop local tokens, mark siblings
+        login_required; returns the siblings marked."""
+        marked = handoff.revoke(self)
         self._cached = None
+        return marked
 
     def logout(self) -> bool:
         """Remove the local tokens only; True if there were any."""
-        with self.store.refresh_lock(self.name, self._lock_timeout):
-            had = self.store.token_record(self.name) is not None
-            self.profile  # noqa: B018 - raises ProfileNotFound for a typo
-            self.store.delete_token(self.name, event="logout", detail={"at_webex": False})
+        had = handoff.logout(self)
         self._cached = None
         return had
 

@@ -375,6 +375,7 @@ def classify_error(
         "tracking_id": info.tracking_id,
         "error": info.code,
         "status": info.status,
+        "said": info.message,
     }
     if info.status == 429 or info.status == 423:
         when = f" after {int(retry_after)} s" if retry_after is not None else " later"

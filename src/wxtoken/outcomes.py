@@ -6,7 +6,9 @@ the rules for generations, states and failures live in one place, whatever the b
 - a new token starts a new generation in state ok, with failures forgotten;
 - a rejected or expired grant keeps its record and is marked login_required (never deleted);
 - a transient failure counts up and remembers its message and exit code, stamped when it
-  happened, so a process that queued behind it can report it instead of repeating it.
+  happened, so a process that queued behind it can report it instead of repeating it;
+- the recorder's copy turns stale when the refresh token it holds is no longer the stored one;
+- the expiry trend is decided from observations of the refresh expiry at least a day apart.
 """
 
 from __future__ import annotations
@@ -15,14 +17,35 @@ from dataclasses import replace
 
 from .errors import EXIT_UNAVAILABLE, OAuthError, StorageError, WebexUnavailable, WxtokenError
 from .identity import Identity
-from .store import STATUS_LOGIN_REQUIRED, STATUS_OK, TokenRecord
-from .token import Token
+from .store import STATUS_LOGIN_REQUIRED, STATUS_OK, ExpiryTrend, RecorderCopy, TokenRecord
+from .token import EXPIRY_RESOLUTION, Token, iso
+
+DAY = 86400.0
 
 
 def new_record(
-    profile: str, token: Token, identity: Identity, generation: int, now: float
+    profile: str,
+    token: Token,
+    identity: Identity,
+    generation: int,
+    now: float,
+    *,
+    previous: TokenRecord | None = None,
+    refresh_fp: str | None = None,
+    why: str = "",
 ) -> TokenRecord:
-    """The metadata of a token just obtained (the store fills in the fingerprints)."""
+    """The metadata of a token just obtained (the store fills in the fingerprints).
+
+    `previous` is the record it replaces and `refresh_fp` the new refresh token's fingerprint:
+    they carry the recorder's copy (stale if it no longer matches, `why` says how) and the
+    expiry trend forward.
+    """
+    copy = RecorderCopy()
+    trend = ExpiryTrend()
+    if previous is not None:
+        copy = copy_after(previous.copy, refresh_fp, now, why)
+        trend = previous.trend
+    trend = observe_expiry(trend, now, token.refresh_expires_at)
     return TokenRecord(
         profile=profile,
         access_expires_at=token.access_expires_at,
@@ -38,11 +61,62 @@ def new_record(
         last_attempt_at=now,
         last_success_at=now,
         notes=token.notes,
+        copy=copy,
+        trend=trend,
     )
 
 
-def login_required(record: TokenRecord, reason: str, now: float) -> TokenRecord:
-    return replace(record, status=STATUS_LOGIN_REQUIRED, status_reason=reason, last_attempt_at=now)
+def login_required(
+    record: TokenRecord, reason: str, now: float, cause: str | None = None
+) -> TokenRecord:
+    return replace(
+        record,
+        status=STATUS_LOGIN_REQUIRED,
+        status_reason=reason,
+        cause=cause,
+        last_attempt_at=now,
+    )
+
+
+def exported(record: TokenRecord, fmt: str, now: float) -> TokenRecord:
+    """The recorder now holds the stored refresh token."""
+    copy = RecorderCopy("current", exported_at=now, format=fmt, refresh_fp=record.refresh_fp)
+    return replace(record, copy=copy)
+
+
+def copy_after(copy: RecorderCopy, refresh_fp: str | None, now: float, why: str) -> RecorderCopy:
+    """The recorder's copy once the stored refresh token is `refresh_fp`."""
+    if copy.state != "current" or refresh_fp == copy.refresh_fp:
+        return copy  # none stays none; stale stays stale (since when it first went stale)
+    handed = iso(copy.exported_at) or "earlier"
+    return replace(
+        copy, state="stale", stale_since=now, reason=f"{why} after the export of {handed}"
+    )
+
+
+def observe_expiry(trend: ExpiryTrend, at: float, expiry: float | None) -> ExpiryTrend:
+    """The trend after Webex stated `expiry` for the refresh token at `at`.
+
+    Compared with an observation at least a day older: unmoved (within the reporting
+    resolution) is fixed; moved forward by at least half the time between is slides; anything
+    else says nothing yet. Webex's docs say it slides; a logged Contact Center refresh showed it
+    did not; so wxtoken looks instead of assuming.
+    """
+    if expiry is None:
+        return trend
+    if trend.anchor_at is None or trend.anchor_expiry is None:
+        return replace(trend, anchor_at=at, anchor_expiry=expiry)
+    elapsed = at - trend.anchor_at
+    if elapsed < DAY:
+        return trend
+    moved = expiry - trend.anchor_expiry
+    if abs(moved) <= 2 * EXPIRY_RESOLUTION:
+        state = "fixed"
+    elif moved >= 0.5 * elapsed:
+        state = "slides"
+    else:
+        state = "unknown"
+    return ExpiryTrend(state, at, expiry)
 
 
 def failed(record: TokenRecord, exc: WxtokenError, now: float) -> TokenRecord:

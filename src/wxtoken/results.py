@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checks import RoleNeed
 from .identity import Identity
 from .store import TokenRecord
 from .token import Token, iso
@@ -64,10 +65,12 @@ class VerifyResult:
     access_expires_at: float
     scopes: tuple[str, ...]
     missing_scopes: tuple[str, ...]
+    roles: tuple[RoleNeed, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.missing_scopes
+        """Every scope granted and no needed role known to be missing."""
+        return not self.missing_scopes and not any(r.held is False for r in self.roles)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class VerifyResult:
             "access_expires_at": iso(self.access_expires_at),
             "scopes": list(self.scopes),
             "missing_scopes": list(self.missing_scopes),
+            "roles": [{"role": r.role, "held": r.held} for r in self.roles],
             "ok": self.ok,
         }
 

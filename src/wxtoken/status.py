@@ -3,20 +3,23 @@
 From stored metadata only (no key, no network), so monitoring works without secrets:
 
     ok              tokens stored, refresh token not near its end
-    warning         the refresh token expires within the warning window
-    login_required  no tokens, refresh token expired, or Webex rejected the grant
+    warning         the refresh token expires within the warning window, the recorder's copy
+                    is stale, or the last probe found the grant degraded (a scope, a role, the org)
+    login_required  no tokens, refresh token expired, or Webex rejected the grant (at a refresh
+                    or a probe)
 
 The worst state across profiles is `status`'s exit code (0, 3, 4).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import causes
 from .errors import EXIT_ATTENTION, EXIT_LOGIN_REQUIRED, EXIT_OK
 from .profile import DEFAULT_BASE_URL, Profile
-from .store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore
+from .store import STATUS_LOGIN_REQUIRED, Probe, RecorderCopy, TokenRecord, TokenStore
 from .token import iso
 
 STATE_OK = "ok"
@@ -48,6 +51,15 @@ def classify(
         return STATE_LOGIN_REQUIRED, "the refresh token has expired"
     if record.refresh_fp is None and record.access_expires_at <= now:
         return STATE_LOGIN_REQUIRED, "the access token expired and there is no refresh token"
+    if record.copy.state == "stale":
+        return STATE_WARNING, (
+            f"the recorder's copy of the refresh token is stale ({record.copy.reason}); hand it "
+            f"over again: wxtoken export -p {record.profile}"
+        )
+    if record.probe is not None and record.probe.verdict == "degraded":
+        described = causes.describe(record.probe.cause, record.profile)
+        text = described[0] if described else "Webex refused part of what the grant needs"
+        return STATE_WARNING, f"{text} (probe {iso(record.probe.at)})"
     if record.refresh_expires_at is not None and record.refresh_expires_at - now < warn_days * DAY:
         return STATE_WARNING, f"the refresh token expires within {warn_days:g} days"
     return STATE_OK, None
@@ -82,6 +94,11 @@ class ProfileStatus:
     last_success_at: float | None
     base_url: str = DEFAULT_BASE_URL
     notes: tuple[str, ...] = ()
+    cause: str | None = None
+    probe: Probe | None = None
+    copy: RecorderCopy = field(default_factory=RecorderCopy)
+    trend: str = "unknown"
+    now: float = 0.0  # when this status was taken (for the probe's age)
 
     @property
     def missing_scopes(self) -> tuple[str, ...]:
@@ -107,6 +124,25 @@ class ProfileStatus:
             "last_success_at": iso(self.last_success_at),
             "base_url": self.base_url,
             "notes": list(self.notes),
+            "cause": self.cause,
+            "probe": None
+            if self.probe is None
+            else {
+                "at": iso(self.probe.at),
+                "age_seconds": round(self.now - self.probe.at),
+                "verdict": self.probe.verdict,
+                "cause": self.probe.cause,
+                "endpoint": self.probe.endpoint,
+                "detail": self.probe.detail,
+            },
+            "recorder_copy": {
+                "state": self.copy.state,
+                "exported_at": iso(self.copy.exported_at),
+                "format": self.copy.format,
+                "stale_since": iso(self.copy.stale_since),
+                "reason": self.copy.reason,
+            },
+            "expiry_trend": self.trend,
         }
 
 
@@ -133,4 +169,9 @@ def profile_status(
         last_success_at=record.last_success_at if record else None,
         base_url=profile.base_url,
         notes=record.notes if record else (),
+        cause=record.cause if record else None,
+        probe=record.probe if record else None,
+        copy=record.copy if record else RecorderCopy(),
+        trend=record.trend.state if record else "unknown",
+        now=now,
     )

@@ -9,6 +9,7 @@ or one command never pays for the others (httpx2, rich and starlette load only w
     signin.py    login, exchange
     tokens.py    token, refresh, export, revoke, logout
     status.py    status, verify
+    log.py       log
     keeper.py    keep
     emulator.py  emulator
     render.py    how results look; app.py the context object; options.py shared options
@@ -41,6 +42,7 @@ COMMANDS = {
     "logout": "tokens:logout",
     "status": "status:status",
     "verify": "status:verify",
+    "log": "log:log",
     "keep": "keeper:keep",
     "emulator": "emulator:emulator",
 }

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import causes
 from ..errors import clean_server_text
 from ..profile import DEFAULT_BASE_URL, Profile
 from ..results import HandOff, LoginResult, RefreshResult, VerifyResult
@@ -129,6 +130,11 @@ def verify_line(result: VerifyResult) -> str:
     )
 
 
+def role_lines(result: VerifyResult) -> list[str]:
+    held = {True: "yes", False: "NO", None: "not reported by Webex (cannot tell)"}
+    return [f"  role {r.role}: {held[r.held]}" for r in result.roles]
+
+
 def handoff_output(h: HandOff, fmt: str) -> str:
     if fmt == "refresh-token":
         return h.refresh_token
@@ -152,6 +158,40 @@ def handoff_output(h: HandOff, fmt: str) -> str:
 
 
 # --- status ------------------------------------------------------------------------------------
+
+
+def grant_notes(r: ProfileStatus, now: float) -> list[str]:
+    """What status knows beyond the state: the cause and its fix, the last probe, the
+    recorder's copy and the expiry trend."""
+    notes = []
+    described = causes.describe(r.cause, r.profile)
+    if described is not None and r.state == "login_required":
+        notes.append(f"{r.profile}: fix: {described[1]}")
+    if r.probe is not None:
+        verdict = r.probe.verdict
+        said = causes.describe(r.probe.cause, r.profile)
+        extra = (
+            f": {said[0]}"
+            if said
+            else (f": {shown(r.probe.detail, 200)}" if r.probe.detail else "")
+        )
+        notes.append(
+            f"{r.profile}: last probe {human_left(now - r.probe.at)} ago: {verdict}{extra}"
+        )
+    if r.copy.state == "current":
+        notes.append(
+            f"{r.profile}: the recorder's copy is current (exported {iso(r.copy.exported_at)}, "
+            f"{r.copy.format})"
+        )
+    if r.trend == "fixed" and r.refresh_expires_at is not None:
+        notes.append(
+            f"{r.profile}: the refresh token's expiry is fixed: refreshing does not extend it; "
+            f"sign in again before {iso(r.refresh_expires_at)}"
+        )
+    elif r.trend == "slides":
+        notes.append(f"{r.profile}: the refresh token's expiry slides on use")
+    return notes
+
 
 _COLOUR = {"ok": "green", "warning": "yellow", "login_required": "red"}
 
@@ -193,6 +233,7 @@ def status_table(rows: list[ProfileStatus], now: float, keeper_running: bool) ->
             notes.append(f"{r.profile}: talks to {r.base_url}, not Webex ({DEFAULT_BASE_URL})")
         if r.reason:
             notes.append(f"{r.profile}: {shown(r.reason, 300)}")
+        notes += grant_notes(r, now)
         notes += [f"{r.profile}: {shown(n, 300)}" for n in r.notes]
         if r.failures:
             notes.append(

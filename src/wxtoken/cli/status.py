@@ -22,6 +22,12 @@ from .options import EXIT_CODES_HELP, err, json_option, profile_option
     type=click.FloatRange(0, 3650),
     help="Warn when a refresh token expires within this many days.",
 )
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="First ask Webex whether each grant is alive (needs the key and the network; never "
+    "refreshes).",
+)
 @pass_app
 @click.pass_context
 def status(
@@ -31,19 +37,27 @@ def status(
     all_: bool,
     as_json: bool,
     warn_days: float,
+    probe: bool,
 ) -> None:
     """Show each profile's state (ok, warning, login_required) without printing any token.
 
-    Exits with the worst state: 4 login_required, 3 warning, 0 ok. Needs no key and no network.
+    Exits with the worst state: 4 login_required, 3 warning, 0 ok. Without --probe it needs no
+    key and no network, and shows the last probe's result and age.
 
     \b
     Examples:
       wxtoken status
       wxtoken status --json --warn-days 30   # for monitoring
+      wxtoken status --probe                 # ask Webex now
     """
     store = app.store()
     name = profile or app.settings.profile
     profiles = [store.get_profile(name)] if name and not all_ else store.list_profiles()
+    if probe:
+        for p in profiles:
+            record = store.token_record(p.name)
+            if record is not None and record.status != "login_required":
+                app.manager(p.name).probe()
     now = app.clock()
     rows = [profile_status(store, p, now, warn_days) for p in profiles]
     if as_json:
@@ -76,12 +90,21 @@ def verify(ctx: click.Context, app: App, profile: str | None, as_json: bool) -> 
         click.echo(render.to_json(result.as_json()))
     else:
         err(render.verify_line(result))
-    if not result.ok:
+        for line in render.role_lines(result):
+            err(line)
+    if result.missing_scopes:
         err(
             "wxtoken: error: the grant lacks scopes the profile needs: "
             f"{' '.join(result.missing_scopes)}; fix: `wxtoken login -p {manager.name}` and "
             "accept all scopes (register them on the integration first)"
         )
+    missing_roles = [r.role for r in result.roles if r.held is False]
+    if missing_roles:
+        err(
+            f"wxtoken: error: the person who signed in is not a {', '.join(missing_roles)}; "
+            f"fix: `wxtoken login -p {manager.name}` as a person who is"
+        )
+    if not result.ok:
         ctx.exit(1)
     if not as_json:
         err("All requested scopes granted.")

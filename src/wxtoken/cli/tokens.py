@@ -86,8 +86,14 @@ def refresh(app: App, profile: str | None, force: bool) -> None:
     show_default=True,
     help="What to print.",
 )
+@click.option(
+    "--mark-current",
+    is_flag=True,
+    help="Print nothing: record that the recorder already holds the current refresh token "
+    "(updated by other means).",
+)
 @pass_app
-def export(app: App, profile: str | None, fmt: str) -> None:
+def export(app: App, profile: str | None, fmt: str, mark_current: bool) -> None:
     """Hand the refresh token (and client credentials) to a recorder's data source.
 
     Records a hand-off event (time, format, fingerprint; never the token), so wxtoken can tell
@@ -100,6 +106,10 @@ def export(app: App, profile: str | None, fmt: str) -> None:
       eval "$(wxtoken export -p recorder --format env)" # WEBEX_* variables
     """
     manager = app.manager(profile)
+    if mark_current:
+        manager.mark_current()
+        err(f"Recorded that the recorder holds {manager.name!r}'s current refresh token.")
+        return
     handoff = manager.export(fmt)
     _warn_rotation(manager)
     click.echo(render.handoff_output(handoff, fmt))
@@ -123,22 +133,31 @@ def revoke(app: App, profile: str | None, yes: bool) -> None:
       wxtoken revoke -p recorder --yes
     """
     manager = app.manager(profile)
+    siblings = manager.siblings()
+    also = (
+        f" This also ends the grants of: {', '.join(siblings)} (same integration, same org)."
+        if siblings
+        else ""
+    )
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
-                "revoking needs confirmation", fix=f"wxtoken revoke -p {manager.name} --yes"
+                f"revoking needs confirmation.{also}",
+                fix=f"wxtoken revoke -p {manager.name} --yes",
             )
         click.confirm(
             f"Revoke every grant of {manager.profile.client_id} in this org at Webex? "
-            "Recorders using it stop working.",
+            f"Recorders using it stop working.{also}",
             abort=True,
             err=True,
         )
-    manager.revoke()
+    marked = manager.revoke()
     err(
         f"Revoked at Webex and removed locally for {manager.name!r}. Sign in again with "
         f"`wxtoken login -p {manager.name}`."
     )
+    if marked:
+        err(f"Marked login_required (revoked with it): {', '.join(marked)}.")
 
 
 @click.command(epilog=EXIT_CODES_HELP)

@@ -20,7 +20,15 @@ from typing import Any, Protocol
 from .._local import Settings
 from ..profile import Profile
 from ..token import Token
-from .records import STATUS_LOGIN_REQUIRED, STATUS_OK, Event, TokenRecord
+from .records import (
+    STATUS_LOGIN_REQUIRED,
+    STATUS_OK,
+    Event,
+    ExpiryTrend,
+    Probe,
+    RecorderCopy,
+    TokenRecord,
+)
 
 
 class TokenStore(Protocol):
@@ -68,7 +76,11 @@ class TokenStore(Protocol):
     def append_event(self, profile: str | None, kind: str, detail: Mapping[str, Any]) -> None: ...
 
     def events(
-        self, profile: str | None = None, kinds: tuple[str, ...] = (), limit: int = 100
+        self,
+        profile: str | None = None,
+        kinds: tuple[str, ...] = (),
+        limit: int = 100,
+        since: float | None = None,
     ) -> list[Event]: ...
 
     def refresh_lock(self, name: str, timeout: float) -> AbstractContextManager[None]: ...
@@ -104,6 +116,9 @@ __all__ = [
     "STATUS_LOGIN_REQUIRED",
     "STATUS_OK",
     "Event",
+    "ExpiryTrend",
+    "Probe",
+    "RecorderCopy",
     "TokenRecord",
     "TokenStore",
     "open_store",

@@ -57,12 +57,19 @@ CREATE INDEX IF NOT EXISTS events_profile_kind ON events(profile, kind, id);
 
 # Version 2: profiles have a kind (integration now, service-app next) and kind-specific
 # settings; a failure records its exit code so waiters can report it; notes say what was odd
-# about the answer that issued the tokens (an unusable lifetime taken as unknown).
+# about the answer that issued the tokens (an unusable lifetime taken as unknown); a dead grant
+# has a named cause; the last live probe, the state of the recorder's copy and the observed
+# expiry trend are kept as JSON (readable without the key, like all metadata).
 _V2 = """
 ALTER TABLE profiles ADD COLUMN kind TEXT NOT NULL DEFAULT 'integration';
 ALTER TABLE profiles ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE tokens ADD COLUMN last_error_code INTEGER;
 ALTER TABLE tokens ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE tokens ADD COLUMN cause TEXT;
+ALTER TABLE tokens ADD COLUMN probe TEXT;
+ALTER TABLE tokens ADD COLUMN recorder_copy TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE tokens ADD COLUMN expiry_trend TEXT NOT NULL DEFAULT '{}';
+CREATE INDEX IF NOT EXISTS events_at ON events(at);
 """
 
 MIGRATIONS: tuple[str, ...] = (_V1, _V2)

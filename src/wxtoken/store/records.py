@@ -31,6 +31,40 @@ STATUS_LOGIN_REQUIRED = "login_required"
 
 
 @dataclass(frozen=True)
+class Probe:
+    """What Webex said when last asked, without refreshing, whether the grant is alive."""
+
+    at: float
+    verdict: str  # alive | dead | degraded | unknown (the probe itself failed)
+    cause: str | None = None  # a name from wxtoken.causes when Webex's answer tells
+    detail: str | None = None  # what was seen (status, Webex's words, trackingId); no secret
+    endpoint: str = "none"  # tokenExpiry | people/me | none (nothing could be asked)
+
+
+@dataclass(frozen=True)
+class RecorderCopy:
+    """The refresh token handed to a recorder: none yet, current (what the store holds), or
+    stale (Webex rotated it, or a new sign-in replaced the grant, after the hand-off)."""
+
+    state: str = "none"
+    exported_at: float | None = None
+    format: str | None = None
+    refresh_fp: str | None = None  # fingerprint of the refresh token handed over
+    stale_since: float | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ExpiryTrend:
+    """Whether this grant's refresh-token expiry slides on use or is fixed, as observed from
+    Webex's answers at least a day apart (unknown until then)."""
+
+    state: str = "unknown"  # unknown | slides | fixed
+    anchor_at: float | None = None  # the observation the next one is compared with
+    anchor_expiry: float | None = None
+
+
+@dataclass(frozen=True)
 class TokenRecord:
     """Everything about a profile's tokens that can be read without the key."""
 
@@ -54,6 +88,10 @@ class TokenRecord:
     last_error_code: int | None = None
     # What was odd about the answer that issued these tokens (see Token.notes).
     notes: tuple[str, ...] = ()
+    cause: str | None = None  # why the grant is dead or degraded (wxtoken.causes), when known
+    probe: Probe | None = None
+    copy: RecorderCopy = field(default_factory=RecorderCopy)
+    trend: ExpiryTrend = field(default_factory=ExpiryTrend)
 
 
 @dataclass(frozen=True)
@@ -153,8 +191,14 @@ class RecordStore(Protocol):
         """Every profile's token metadata in one read (the keeper's pass over thousands)."""
         ...
 
-    def events(self, profile: str | None, kinds: tuple[str, ...], limit: int) -> list[Event]:
-        """The newest events first."""
+    def events(
+        self,
+        profile: str | None,
+        kinds: tuple[str, ...],
+        limit: int,
+        since: float | None = None,
+    ) -> list[Event]:
+        """The newest events first (at or after `since`, when given)."""
         ...
 
     def refresh_lock(self, name: str, timeout: float) -> AbstractContextManager[None]: ...

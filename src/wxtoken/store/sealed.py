@@ -345,9 +345,13 @@ class SealedStore:
             tx.event(profile, kind, detail)
 
     def events(
-        self, profile: str | None = None, kinds: tuple[str, ...] = (), limit: int = 100
+        self,
+        profile: str | None = None,
+        kinds: tuple[str, ...] = (),
+        limit: int = 100,
+        since: float | None = None,
     ) -> list[Event]:
-        return self.records.events(profile, kinds, limit)
+        return self.records.events(profile, kinds, limit, since)
 
     def refresh_lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         return self.records.refresh_lock(name, timeout)

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,16 @@ from ..identity import Identity
 from . import migrations
 from .flock import ProfileLocks
 from .fs import check_private, ensure_private_dir, unreadable
-from .records import FIRST_PROFILE, Event, ProfileRow, TokenRecord, TokenRow
+from .records import (
+    FIRST_PROFILE,
+    Event,
+    ExpiryTrend,
+    Probe,
+    ProfileRow,
+    RecorderCopy,
+    TokenRecord,
+    TokenRow,
+)
 
 _PROFILE_COLS = (
     "name, kind, client_id, redirect_uri, scopes, base_url, extra, client_secret, created_at"
@@ -36,9 +46,10 @@ _PROFILE_COLS = (
 _RECORD_COLS = (
     "access_expires_at, refresh_expires_at, scopes, obtained_at, org_id, person_id, email, "
     "display_name, generation, status, status_reason, access_fp, refresh_fp, failures, "
-    "last_error, last_attempt_at, last_success_at, last_error_code, notes"
+    "last_error, last_attempt_at, last_success_at, last_error_code, notes, cause, probe, "
+    "recorder_copy, expiry_trend"
 )
-_RECORD_WIDTH = 19
+_RECORD_WIDTH = 23
 
 # Room a token write needs, with a wide margin: a transaction is a few pages, a checkpoint may
 # briefly need the WAL's size again.
@@ -78,6 +89,10 @@ def _record(name: str, r: tuple[Any, ...]) -> TokenRecord:
         last_success_at=r[16],
         last_error_code=r[17],
         notes=tuple(json.loads(r[18])),
+        cause=r[19],
+        probe=Probe(**json.loads(r[20])) if r[20] else None,
+        copy=RecorderCopy(**json.loads(r[21])),
+        trend=ExpiryTrend(**json.loads(r[22])),
     )
 
 
@@ -103,6 +118,10 @@ def _record_values(rec: TokenRecord) -> tuple[Any, ...]:
         rec.last_success_at,
         rec.last_error_code,
         json.dumps(list(rec.notes)),
+        rec.cause,
+        json.dumps(asdict(rec.probe)) if rec.probe else None,
+        json.dumps(asdict(rec.copy)),
+        json.dumps(asdict(rec.trend)),
     )
 
 
@@ -387,11 +406,20 @@ class SQLiteRecords:
             rows = self._conn().execute(f"SELECT profile, {_RECORD_COLS} FROM tokens").fetchall()
         return {r[0]: _record(r[0], r[1:]) for r in rows}
 
-    def events(self, profile: str | None, kinds: tuple[str, ...], limit: int) -> list[Event]:
+    def events(
+        self,
+        profile: str | None,
+        kinds: tuple[str, ...],
+        limit: int,
+        since: float | None = None,
+    ) -> list[Event]:
         if not self.exists():
             return []
         sql = "SELECT id, at, profile, kind, detail FROM events WHERE 1=1"
         args: list[Any] = []
+        if since is not None:
+            sql += " AND at >= ?"
+            args.append(since)
         if profile is not None:
             sql += " AND profile = ?"
             args.append(profile)

@@ -1,0 +1,113 @@
+"""Why a grant is dead or degraded: one name, one sentence and one fix per cause.
+
+`status`, the keeper's alerts, the event log and the console all show a cause the same way,
+from this table. A cause is named only when something tells it: Webex's answer (an OAuth error
+code it documents, a 403 on an admin endpoint checked against people/me's roles, the org in a
+token), or wxtoken's own knowledge (a local expiry, a sibling profile's `revoke`). A 401 only
+says "invalid, expired or revoked"; then the cause is `revoked`, its text says Webex did not tell
+more, and the detail keeps what Webex answered, with its trackingId. Never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import OrgMismatch, WxtokenError
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A named cause: what happened, and the command that fixes it (`{profile}` is filled in)."""
+
+    name: str
+    text: str
+    fix: str
+
+
+_SIGN_IN = "wxtoken login -p {profile}, then wxtoken export -p {profile} into the recorder"
+
+CAUSES: dict[str, Cause] = {
+    c.name: c
+    for c in (
+        Cause("expired", "the refresh token has expired", _SIGN_IN),
+        Cause(
+            "revoked",
+            "Webex no longer accepts the grant: it was revoked (in Control Hub, by `wxtoken "
+            "revoke`, by another app) or the user changed password, left or was deactivated; "
+            "Webex's answer does not say which",
+            _SIGN_IN,
+        ),
+        Cause(
+            "revoked_by_sibling",
+            "the grant was revoked through another profile of the same integration",
+            _SIGN_IN,
+        ),
+        Cause(
+            "user_changed",
+            "the user who signed in changed password or was deactivated (Webex said so)",
+            "sign in as an active Full Admin: " + _SIGN_IN,
+        ),
+        Cause(
+            "admin_role_lost",
+            "the user who signed in no longer holds an admin role Webex requires",
+            "sign in as a Full Admin: wxtoken login -p {profile}",
+        ),
+        Cause(
+            "blocked",
+            "the integration is blocked in Control Hub",
+            "ask a Control Hub admin to allow the integration (Apps > Integrations), then "
+            "wxtoken login -p {profile}",
+        ),
+        Cause(
+            "token_limit",
+            "the user holds too many active tokens for this integration (tokenlimit_reached)",
+            "revoke unused grants of this user (Control Hub, or wxtoken revoke on an unused "
+            "profile), then wxtoken login -p {profile}",
+        ),
+        Cause(
+            "scopes_missing",
+            "the grant lacks scopes the profile needs",
+            "register the scopes on the integration, then wxtoken login -p {profile} and accept "
+            "them all",
+        ),
+        Cause(
+            "forbidden",
+            "Webex refused: a scope, an admin role or a licence is missing (Webex's answer does "
+            "not say which)",
+            "check with wxtoken verify -p {profile}, then wxtoken login -p {profile} as a Full "
+            "Admin",
+        ),
+        Cause(
+            "org_changed",
+            "Webex answered for another org than the one the grant was made in",
+            "check who signed in (wxtoken verify -p {profile}), then wxtoken login -p {profile} "
+            "as an admin of the right org",
+        ),
+    )
+}
+
+
+def describe(name: str | None, profile: str) -> tuple[str, str] | None:
+    """(text, fix) of a named cause, with the profile filled into the fix."""
+    cause = CAUSES.get(name or "")
+    if cause is None:
+        return None
+    return cause.text, cause.fix.replace("{profile}", profile)
+
+
+def from_error(exc: WxtokenError) -> str:
+    """The cause an error from Webex tells; `revoked` when it tells no more than that."""
+    if isinstance(exc, OrgMismatch):
+        return "org_changed"
+    if exc.error == "tokenlimit_reached":
+        return "token_limit"
+    if exc.error in ("access_denied", "unauthorized_client"):
+        return "blocked"
+    if exc.status == 403:
+        return "forbidden"
+    said = (exc.said or "").lower()
+    if any(word in said for word in ("password", "deactivat", "inactive user")):
+        return "user_changed"  # Webex's own words; a bare 401 tells no more than revoked
+    if exc.error == "invalid_grant" and "expired" in said:
+        return "expired"
+    return "revoked"

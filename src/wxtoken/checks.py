@@ -1,0 +1,118 @@
+"""Asking Webex about a grant without refreshing it: `verify` (who, until when, with what) and
+`probe` (is it alive), and what the profile's scopes need of the person who signed in.
+
+Both use the stored access token as it is; neither refreshes, so a probe never moves the
+refresh schedule or a rotating refresh token. What they learn is recorded by the manager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import causes
+from .errors import (
+    Forbidden,
+    InvalidGrant,
+    OAuthError,
+    WebexUnavailable,
+    WxtokenError,
+    clean_server_text,
+)
+from .identity import identity_from_person, org_id_from_token, role_names
+from .store import Probe, TokenRecord
+from .token import Token
+
+if TYPE_CHECKING:
+    from .client import WebexClient
+
+TOKEN_EXPIRY = "tokenExpiry"
+PEOPLE_ME = "people/me"
+
+
+@dataclass(frozen=True)
+class RoleNeed:
+    """A role the profile's scopes need, and whether people/me shows it (None: not reported)."""
+
+    role: str
+    held: bool | None
+
+
+def role_needs(scopes: tuple[str, ...], roles: tuple[str, ...] | None) -> tuple[RoleNeed, ...]:
+    """Admin scopes (identity:*, spark-admin:*) need a Full Admin, as Verint's Calling setup
+    does; compliance scopes need the Compliance Officer role. None where it cannot be told from
+    what Webex reported: said so, rather than guessed."""
+    lowered = tuple(r.lower() for r in roles) if roles is not None else None
+    needs = []
+    if any(s.startswith(("identity:", "spark-admin:")) for s in scopes):
+        held = None if lowered is None else any("full_admin" in r for r in lowered)
+        needs.append(RoleNeed("Full Admin", held))
+    if any(s.startswith("spark-compliance:") for s in scopes):
+        # people/me is not known to list the Compliance Officer role among `roles`: seen, it
+        # counts; not seen, it is unknown rather than missing.
+        held = True if lowered and any("compliance" in r for r in lowered) else None
+        needs.append(RoleNeed("Compliance Officer", held))
+    return tuple(needs)
+
+
+def probe(client: WebexClient, record: TokenRecord, token: Token, now: float) -> Probe:
+    """Whether Webex still accepts the grant's access token, and if not, why (when it says)."""
+    if token.access_expires_at <= now:
+        return Probe(
+            now, "unknown", None, "the access token has expired; the next refresh will tell"
+        )
+    can_expiry = "identity:tokens_read" in record.scopes
+    can_me = "spark:people_read" in record.scopes
+    if not (can_expiry or can_me):
+        why = (
+            "the granted scopes allow no probe (it needs identity:tokens_read or spark:people_read)"
+        )
+        return Probe(now, "unknown", None, why)
+    endpoint = TOKEN_EXPIRY if can_expiry else PEOPLE_ME
+    try:
+        if can_expiry:
+            client.token_expiry(token.access_token)
+        me = client.people_me(token.access_token) if can_me else None
+    except InvalidGrant as exc:
+        return Probe(now, "dead", causes.from_error(exc), _seen(exc), endpoint)
+    except Forbidden as exc:
+        return _why_forbidden(client, record, token, exc, now, endpoint)
+    except (WebexUnavailable, OAuthError) as exc:
+        return Probe(now, "unknown", None, _seen(exc), endpoint)
+    if me is not None and any(n.held is False for n in role_needs(record.scopes, role_names(me))):
+        seen = "people/me no longer lists an admin role the profile's scopes need"
+        return Probe(now, "degraded", "admin_role_lost", seen, endpoint)
+    org = identity_from_person(me, None).org_id if me is not None else None
+    org = org or org_id_from_token(token.access_token)
+    if record.identity.org_id and org and org != record.identity.org_id:
+        seen = f"Webex answered for org {org}; the grant was made in {record.identity.org_id}"
+        return Probe(now, "degraded", "org_changed", seen, endpoint)
+    return Probe(now, "alive", None, None, endpoint)
+
+
+def _why_forbidden(
+    client: WebexClient,
+    record: TokenRecord,
+    token: Token,
+    exc: WxtokenError,
+    now: float,
+    endpoint: str,
+) -> Probe:
+    """A 403 says only "a scope, role or licence is missing": ask people/me which, if it can."""
+    if "spark:people_read" not in record.scopes:
+        return Probe(now, "degraded", "forbidden", _seen(exc), endpoint)
+    try:
+        me = client.people_me(token.access_token)
+    except WxtokenError:
+        return Probe(now, "degraded", "forbidden", _seen(exc), endpoint)
+    if any(n.held is False for n in role_needs(record.scopes, role_names(me))):
+        return Probe(now, "degraded", "admin_role_lost", _seen(exc), endpoint)
+    return Probe(now, "degraded", "forbidden", _seen(exc), endpoint)
+
+
+def _seen(exc: WxtokenError) -> str:
+    """What Webex answered, for the record: its status, words and trackingId (sanitised)."""
+    seen = clean_server_text(exc.message, 240)
+    if exc.tracking_id:
+        seen += f" (trackingId {clean_server_text(exc.tracking_id, 80)})"
+    return seen

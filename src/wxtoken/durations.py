@@ -1,0 +1,27 @@
+"""Durations as people write them: seconds, or a number with a unit ("90s", "15m", "12h", "7d").
+
+One parser for the keeper's configuration and the CLI's options (`log --since`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
+EXAMPLES = "a duration such as 90s, 15m, 12h or 7d"
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds, or None when `value` is not a non-negative finite duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.fullmatch(value)):
+        seconds = float(m.group(1)) * UNITS[m.group(2) or "s"]
+    else:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
