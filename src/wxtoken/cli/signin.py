@@ -67,6 +67,10 @@ def login(
 def exchange(app: App, profile: str | None, code: str, as_json: bool) -> None:
     """Exchange a code obtained elsewhere: the seed procedure's curl step, done safely.
 
+    There is no state to check here: wxtoken did not start the sign-in the code came from, so
+    it cannot tell your code from someone else's. Use it only for a code you obtained yourself;
+    `wxtoken login --paste` checks the state and refuses addresses without one.
+
     \b
     Example:
       pbpaste | wxtoken exchange -p recorder --code -
