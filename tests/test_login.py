@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import os
 import socket
 import ssl
 import threading
@@ -19,6 +20,7 @@ from wxtoken.client import RetryPolicy, WebexClient
 from wxtoken.errors import ConsentDenied, MalformedResponse, OAuthError, WebexUnavailable
 from wxtoken.grants import ClientCredentials, RefreshGrant
 from wxtoken.login import CallbackListener
+from wxtoken.login.browser import browser_commands
 
 STATE = "S" * 43
 
@@ -189,3 +191,16 @@ def test_tls_verification_cannot_be_skipped(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_browser_commands_read_like_webbrowser() -> None:
+    """$BROWSER as Python's webbrowser reads it: entries split on the path separator, %s
+    replaced by the address (else appended), a trailing & dropped, nonsense skipped."""
+    url = "http://127.0.0.1:1/v1/authorize?a=b&c=d"
+    value = os.pathsep.join(["firefox --new-window %s", "'unbalanced", "", "lynx", "w3m %s &"])
+    assert browser_commands(value, url) == [
+        ["firefox", "--new-window", url],
+        ["lynx", url],
+        ["w3m", url],
+    ]
+    assert browser_commands("", url) == []

@@ -7,9 +7,7 @@ pasted address in `oauth.parse_pasted`.
 from __future__ import annotations
 
 import sys
-import threading
 import time
-import webbrowser
 from typing import IO
 
 from .. import oauth
@@ -17,22 +15,10 @@ from ..errors import OAuthError
 from ..manager import TokenManager
 from ..profile import loopback_listen_target
 from ..results import LoginResult
+from . import browser
 from .loopback import DEFAULT_TIMEOUT, CallbackListener
 
 __all__ = ["DEFAULT_TIMEOUT", "CallbackListener", "run_login"]
-
-
-def _open_browser(url: str, err: IO[str]) -> None:
-    """Open the system browser (honours BROWSER) without blocking the listener."""
-
-    def run() -> None:
-        try:
-            if not webbrowser.open(url):
-                err.write("wxtoken: no browser could be started; open the address above by hand\n")
-        except Exception:  # a broken BROWSER setting must not end the login
-            err.write("wxtoken: the browser could not be started; open the address above\n")
-
-    threading.Thread(target=run, name="wxtoken-browser", daemon=True).start()
 
 
 def read_pasted(prompt: str, stdin: IO[str], err: IO[str]) -> str:
@@ -68,7 +54,7 @@ def run_login(
         f"Sign in to Webex as an administrator for profile {profile.name!r}:\n\n  {request.url}\n\n"
     )
     if open_browser:
-        _open_browser(request.url, err)
+        browser.open_browser(request.url, err)
     if listener is not None:
         err.write(f"Waiting up to {timeout:g} s for the redirect to {profile.redirect_uri} ...\n")
         err.flush()
