@@ -5,8 +5,10 @@ from __future__ import annotations
 import http.client
 import http.server
 import os
+import signal
 import socket
 import ssl
+import struct
 import threading
 import time
 from pathlib import Path
@@ -17,10 +19,18 @@ import pytest
 
 from tests.conftest import free_port, self_signed_cert
 from wxtoken.client import RetryPolicy, WebexClient
-from wxtoken.errors import ConsentDenied, MalformedResponse, OAuthError, WebexUnavailable
+from wxtoken.errors import (
+    ConsentDenied,
+    MalformedResponse,
+    OAuthError,
+    UsageError,
+    WebexUnavailable,
+)
 from wxtoken.grants import ClientCredentials, RefreshGrant
 from wxtoken.login import CallbackListener
 from wxtoken.login.browser import browser_commands
+from wxtoken.login.loopback import listen_addresses
+from wxtoken.login.portowner import Holder, holder
 
 STATE = "S" * 43
 
@@ -45,8 +55,7 @@ def test_binds_loopback_only() -> None:
     """LB-1: only 127.0.0.1; the host's other addresses are refused."""
     listener, port = started()
     try:
-        bound = listener._server.server_address  # type: ignore[union-attr]
-        assert bound[0] == "127.0.0.1"
+        assert listener.addresses == [("127.0.0.1", port)]
         others = {
             a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
         } - {"127.0.0.1"}
@@ -204,3 +213,83 @@ def test_browser_commands_read_like_webbrowser() -> None:
         ["w3m", url],
     ]
     assert browser_commands("", url) == []
+
+
+def test_localhost_listens_on_both_loopback_addresses() -> None:
+    """A `localhost` redirect reaches us whichever address the browser picks for the name."""
+    port = free_port()
+    hosts = listen_addresses(f"http://localhost:{port}/callback")
+    assert hosts == ("127.0.0.1", "::1")
+    assert listen_addresses(f"http://127.0.0.1:{port}/callback") == ("127.0.0.1",)
+    listener = CallbackListener(port, "/callback", STATE, hosts=hosts)
+    listener.start()
+    try:
+        assert get(port, "/favicon.ico")[0] == 404  # 127.0.0.1 is ours too
+        c = http.client.HTTPConnection("::1", port, timeout=5)
+        c.request("GET", f"/callback?code=OVER-V6&state={STATE}")
+        assert listener.wait(5) == "OVER-V6"
+    finally:
+        listener.close()
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family) as s:
+            assert s.connect_ex((host, port)) != 0, f"{host} closed after the flow"
+
+
+def test_a_held_address_fails_the_whole_listener_and_names_the_holder() -> None:
+    with socket.socket(socket.AF_INET6) as squatter:
+        squatter.bind(("::1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        listener = CallbackListener(port, "/callback", STATE, hosts=("127.0.0.1", "::1"))
+        with pytest.raises(UsageError) as info:
+            listener.start()
+    line = info.value.one_line()
+    assert f"cannot listen on [::1]:{port}" in line and f"pid {os.getpid()}" in line
+    assert "--paste" in line  # our own program: pasting is a way around it
+    with socket.socket() as s:  # 127.0.0.1 was not left bound
+        s.bind(("127.0.0.1", port))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to listen as another user")
+def test_another_users_listener_gets_no_workaround() -> None:
+    """Pasting would still send the browser (and the code) to that user's program."""
+    port = free_port()
+    ready, told = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the squatter: another user, listening on [::1]:port
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            s = socket.socket(socket.AF_INET6)
+            s.bind(("::1", port))
+            s.listen()
+            os.write(told, b"1")
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready, 1) == b"1"
+        listener = CallbackListener(port, "/callback", STATE, hosts=("127.0.0.1", "::1"))
+        with pytest.raises(UsageError) as info:
+            listener.start()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    line = info.value.one_line()
+    assert "(uid 65534)" in line and "--paste" not in line and "do not sign in" in line
+
+
+def test_port_holder_read_from_proc_tables(tmp_path: Path) -> None:
+    """/proc/net/tcp prints each address word in host byte order; only a listener whose
+    address conflicts with ours is named."""
+    word = f"{struct.unpack('=I', socket.inet_aton('127.0.0.1'))[0]:08X}"
+    header = "  sl  local_address rem_address st tx rx tr tm retr uid timeout inode\n"
+    row = f"   0: {word}:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 4321 0 77\n"
+    (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "tcp").write_text(header + row)
+    (tmp_path / "net" / "tcp6").write_text(header)
+    who = holder("127.0.0.1", 8080, proc=tmp_path)
+    assert who == Holder(uid=4321) and who.is_other_user
+    assert who.describe() == "held by a program of user uid 4321"
+    assert holder("127.0.0.1", 8081, proc=tmp_path) is None
+    assert holder("::1", 8080, proc=tmp_path) is None

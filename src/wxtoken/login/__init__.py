@@ -16,7 +16,7 @@ from ..manager import TokenManager
 from ..profile import loopback_listen_target
 from ..results import LoginResult
 from . import browser
-from .loopback import DEFAULT_TIMEOUT, CallbackListener
+from .loopback import DEFAULT_TIMEOUT, CallbackListener, listen_addresses
 
 __all__ = ["DEFAULT_TIMEOUT", "CallbackListener", "run_login"]
 
@@ -48,7 +48,8 @@ def run_login(
     target = None if paste else loopback_listen_target(profile.redirect_uri)
     listener = None
     if target is not None:
-        listener = CallbackListener(target[0], target[1], request.state)
+        hosts = listen_addresses(profile.redirect_uri)
+        listener = CallbackListener(target[0], target[1], request.state, hosts=hosts)
         listener.start()
     err.write(
         f"Sign in to Webex as an administrator for profile {profile.name!r}:\n\n  {request.url}\n\n"

@@ -1,15 +1,17 @@
 """The one-shot loopback listener that catches the sign-in redirect (RFC 8252).
 
-It binds the IP literal
-127.0.0.1 whatever the redirect URI's host name says, on exactly the registered port and path;
-answers only GET on that path; ignores strays (favicon, wrong path, wrong state) and keeps
-waiting; never logs the query (it holds the code); HTML-escapes anything it reflects; bounds
-every connection with a timeout (slowloris) and the whole wait with a deadline; and closes the
-port as soon as one valid callback arrived.
+It binds IP literals, never a name: 127.0.0.1, and for a `localhost` redirect URI [::1] as well,
+because browsers send a `localhost` redirect to either address and another local user listening
+on the one we left free would receive the code (RFC 8252 §8.3). It listens on exactly the
+registered port and path; answers only GET on that path; ignores strays (favicon, wrong path,
+wrong state) and keeps waiting; never logs the query (it holds the code); HTML-escapes anything
+it reflects; bounds every connection with a timeout (slowloris) and the whole wait with a
+deadline; and closes the port as soon as one valid callback arrived.
 """
 
 from __future__ import annotations
 
+import errno
 import http.server
 import socket
 import threading
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 
 from .. import oauth
 from ..errors import OAuthError, StateMismatch, UsageError, WxtokenError
+from .portowner import holder
 
 DEFAULT_TIMEOUT = 600.0
 CONNECTION_TIMEOUT = 5.0  # a client that sends no request line within this is dropped
@@ -36,11 +39,26 @@ class _Outcome:
     error: WxtokenError | None = None
 
 
-class CallbackListener:
-    """Listen on 127.0.0.1:port for one valid callback carrying `state`."""
+# An IPv6 loopback the host does not have (IPv6 disabled) cannot be squatted either, and no
+# browser can reach it: listening on 127.0.0.1 alone is then enough.
+_NO_SUCH_ADDRESS = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
 
-    def __init__(self, port: int, path: str, state: str):
+
+def listen_addresses(redirect_uri: str) -> tuple[str, ...]:
+    """The loopback addresses a redirect to `redirect_uri` can arrive on."""
+    if (urlsplit(redirect_uri).hostname or "").lower() == "localhost":
+        return ("127.0.0.1", "::1")
+    return ("127.0.0.1",)
+
+
+class CallbackListener:
+    """Listen on `hosts` (loopback literals) at `port` for one valid callback carrying `state`."""
+
+    def __init__(
+        self, port: int, path: str, state: str, *, hosts: tuple[str, ...] = ("127.0.0.1",)
+    ):
         self.port = port
+        self.hosts = hosts
         self.path = path.rstrip("/") or "/"
         self._state = state
         self._done = threading.Event()
@@ -78,8 +96,7 @@ class CallbackListener:
             do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_HEAD = _refuse
 
         self._handler = Handler
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._servers: list[http.server.ThreadingHTTPServer] = []
 
     def _handle(self, req: http.server.BaseHTTPRequestHandler) -> None:
         send: Callable[[int, str, str], None] = req._send  # type: ignore[attr-defined]
@@ -118,25 +135,64 @@ class CallbackListener:
         self._done.set()
 
     def start(self) -> None:
+        """Bind every address, or none: a port held on one of them fails the whole login."""
+        servers = []
+        try:
+            for host in self.hosts:
+                server = self._bind(host)
+                if server is not None:
+                    servers.append(server)
+        except BaseException:
+            for server in servers:
+                server.server_close()  # not serving yet: shutdown() would wait forever
+            raise
+        self._servers = servers
+        for server in servers:
+            threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="wxtoken-callback",
+                daemon=True,
+            ).start()
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """(address, port) of every socket listening now."""
+        return [(str(s.server_address[0]), int(s.server_address[1])) for s in self._servers]
+
+    def _bind(self, host: str) -> http.server.ThreadingHTTPServer | None:
         class Server(http.server.ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
             daemon_threads = True
             allow_reuse_address = True  # Linux: still refuses a port another socket listens on
 
         try:
-            self._server = Server(("127.0.0.1", self.port), self._handler)
+            return Server((host, self.port), self._handler)
         except OSError as exc:
-            raise UsageError(
-                f"cannot listen on 127.0.0.1:{self.port} for the sign-in redirect "
-                f"({exc.strerror}); another program is using the port",
-                fix="stop that program, or use `wxtoken login --paste`",
-            ) from None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="wxtoken-callback",
-            daemon=True,
+            if host != self.hosts[0] and exc.errno in _NO_SUCH_ADDRESS:
+                return None
+            raise self._port_taken(host, exc) from None
+
+    def _port_taken(self, host: str, exc: OSError) -> UsageError:
+        where = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        who = holder(host, self.port)
+        because = who.describe() if who else "another program is using the port"
+        both = (
+            f" (a localhost redirect URI needs both 127.0.0.1 and [::1] at port {self.port}: "
+            "browsers use either)"
+            if len(self.hosts) > 1
+            else ""
         )
-        self._thread.start()
+        if who is not None and who.is_other_user:
+            # Another user's listener may be waiting for exactly this code: no workaround that
+            # would still send the browser there.
+            fix = "do not sign in until that program is gone; ask an administrator to stop it"
+        else:
+            fix = "stop that program, or use `wxtoken login --paste`"
+        return UsageError(
+            f"cannot listen on {where} for the sign-in redirect ({exc.strerror}); {because}{both}",
+            fix=fix,
+        )
 
     def wait(self, timeout: float) -> str:
         try:
@@ -153,16 +209,7 @@ class CallbackListener:
             self.close()
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.shutdown()
+            server.server_close()
