@@ -11,6 +11,7 @@ import ssl
 import struct
 import threading
 import time
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,10 +22,12 @@ from tests.conftest import free_port, self_signed_cert
 from wxtoken.client import RetryPolicy, WebexClient
 from wxtoken.errors import (
     ConsentDenied,
+    InvalidClient,
     MalformedResponse,
     OAuthError,
     UsageError,
     WebexUnavailable,
+    WrongKey,
 )
 from wxtoken.grants import ClientCredentials, RefreshGrant
 from wxtoken.login import CallbackListener
@@ -42,6 +45,14 @@ def get(port: int, path: str, method: str = "GET") -> tuple[int, str]:
     body = r.read().decode("utf-8", "replace")
     c.close()
     return r.status, body
+
+
+def finish(listener: CallbackListener, timeout: float) -> str:
+    """What the login does with the listener: wait, (store tokens,) answer the tab, close."""
+    code = listener.wait(timeout)
+    listener.succeed("Tokens stored.")
+    listener.close()
+    return code
 
 
 def started(port: int | None = None) -> tuple[CallbackListener, int]:
@@ -72,7 +83,7 @@ def test_strays_and_wrong_state_do_not_end_the_wait() -> None:
     ignored; the valid callback afterwards still completes."""
     listener, port = started()
     result: dict[str, Any] = {}
-    waiter = threading.Thread(target=lambda: result.update(code=listener.wait(20)))
+    waiter = threading.Thread(target=lambda: result.update(code=finish(listener, 20)))
     waiter.start()
     strays = [
         ("GET", "/favicon.ico", 404),
@@ -137,10 +148,14 @@ def test_slowloris_does_not_block_the_callback() -> None:
         for _ in range(50):
             s = socket.create_connection(("127.0.0.1", port))
             idle.append(s)
+        result: dict[str, Any] = {}
+        waiter = threading.Thread(target=lambda: result.update(code=finish(listener, 5)))
+        waiter.start()
         t0 = time.monotonic()
         status, _ = get(port, f"/callback?code=C&state={STATE}")
         assert status == 200 and time.monotonic() - t0 < 2
-        assert listener.wait(5) == "C"
+        waiter.join(5)
+        assert result["code"] == "C"
     finally:
         for s in idle:
             s.close()
@@ -293,3 +308,49 @@ def test_port_holder_read_from_proc_tables(tmp_path: Path) -> None:
     assert who.describe() == "held by a program of user uid 4321"
     assert holder("127.0.0.1", 8081, proc=tmp_path) is None
     assert holder("::1", 8080, proc=tmp_path) is None
+
+
+def answer_in_background(port: int, path: str) -> tuple[threading.Thread, dict[str, Any]]:
+    got: dict[str, Any] = {}
+
+    def fetch() -> None:
+        got["status"], got["body"] = get(port, path)
+
+    fetcher = threading.Thread(target=fetch)
+    fetcher.start()
+    return fetcher, got
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InvalidClient("Webex rejected the client id or secret <b>", fix="re-enter it"), 400),
+        (WebexUnavailable("Webex is failing (HTTP 503)", fix="try later"), 502),
+        (WrongKey("the key file does not open this store"), 500),
+    ],
+)
+def test_the_tab_learns_the_outcome_only_when_it_is_known(error: Any, status: int) -> None:
+    """The tab that delivered the code gets its page after the exchange: the error, escaped."""
+    listener, port = started()
+    try:
+        fetcher, got = answer_in_background(port, f"/callback?code=C&state={STATE}")
+        assert listener.wait(5) == "C"
+        time.sleep(0.3)
+        assert fetcher.is_alive() and not got, "no page before the outcome is known"
+        # Meanwhile another delivery of the same callback is not a second sign-in.
+        assert get(port, f"/callback?code=C&state={STATE}")[0] == 409
+        listener.fail(error)
+        fetcher.join(5)
+        assert got["status"] == status and "Signed in" not in got["body"]
+        assert escape(error.message) in got["body"] and "<b>" not in got["body"]
+    finally:
+        listener.close()
+
+
+def test_a_tab_left_waiting_is_told_when_wxtoken_stops() -> None:
+    listener, port = started()
+    fetcher, got = answer_in_background(port, f"/callback?code=C&state={STATE}")
+    assert listener.wait(5) == "C"
+    listener.close()  # e.g. Ctrl-C during the exchange
+    fetcher.join(5)
+    assert got["status"] == 500 and "see the terminal" in got["body"]

@@ -7,6 +7,7 @@ shows must not say "Signed in" before the tokens are stored.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -14,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BROWSER_SCRIPT, Emulator, Wx, assert_no_secret, canary
+from tests.conftest import (
+    BROWSER_SCRIPT,
+    WXTOKEN,
+    Emulator,
+    Wx,
+    assert_no_secret,
+    canary,
+    wait_until,
+)
 from wxtoken._local import SECRET_VARIABLES
 
 
@@ -74,3 +83,86 @@ def test_platform_browser_gets_no_secret(
     assert proc.returncode == 0, proc.stderr
     assert_clean(log, secret_env)
     assert os.environ.get("WXTOKEN_PASSPHRASE") is None, "the test process itself is untouched"
+
+
+def scripted_browser(page_log: Path) -> dict[str, str]:
+    return {
+        "BROWSER": f"{sys.executable} {BROWSER_SCRIPT} %s",
+        "WXTOKEN_BROWSER_LOG": str(page_log),
+    }
+
+
+def pages(page_log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in page_log.read_text().splitlines()]
+
+
+def test_wrong_client_secret_is_a_failure_page_not_signed_in(
+    wx: Wx, emu: Emulator, tmp_path: Path
+) -> None:
+    wrong = "0" * 64
+    wx.add_profile(emu, secret=wrong)
+    page_log = tmp_path / "pages.jsonl"
+    proc = wx("login", "-p", "rec", env=scripted_browser(page_log))
+    assert proc.returncode == 1 and "client id or secret" in proc.stderr
+    [page] = pages(page_log)
+    assert isinstance(page["status"], int) and page["status"] >= 400
+    assert page["title"] != "Signed in" and "Signed in" not in str(page["text"])
+    assert "client id or secret" in str(page["text"]), "the page says what failed"
+    assert_no_secret([page_log.read_text()], [wrong, emu.client_secret])
+
+
+def test_signed_in_page_only_once_the_tokens_are_stored(
+    wx: Wx, emu: Emulator, tmp_path: Path
+) -> None:
+    """The browser asks `wxtoken status` the moment its page arrives: the tokens are there.
+    (The exchange is slowed down, so a page sent before storing would be caught.)"""
+    wx.add_profile(emu)
+    seen = tmp_path / "status-when-page-arrived.json"
+    page_log = tmp_path / "pages.jsonl"
+    browser = tmp_path / "browser-then-status"
+    py = sys.executable
+    browser.write_text(
+        f"#!{py}\n"
+        "import subprocess, sys\n"
+        f"subprocess.run([{py!r}, {str(BROWSER_SCRIPT)!r}, sys.argv[1]])\n"
+        f"st = subprocess.run([{WXTOKEN!r}, 'status', '--json', '-p', 'rec'],\n"
+        "                    capture_output=True, text=True)\n"
+        f"open({str(seen)!r}, 'w').write(st.stdout)\n"
+    )
+    browser.chmod(0o700)
+    emu.fault("delay", delay=3, count=1)
+    proc = wx(
+        "login",
+        "-p",
+        "rec",
+        env={"BROWSER": f"{browser} %s", "WXTOKEN_BROWSER_LOG": str(page_log)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert wait_until(seen.exists, timeout=30)
+    assert json.loads(seen.read_text())[0]["state"] == "ok"
+    [page] = pages(page_log)
+    assert page["status"] == 200 and page["title"] == "Signed in"
+    assert "admin@example.com" in str(page["text"]), "the page says who signed in"
+
+
+def test_the_key_is_checked_before_the_browser_opens(wx: Wx, emu: Emulator, tmp_path: Path) -> None:
+    """A store the key cannot open fails at once, not after the person signed in."""
+    wx.add_profile(emu)
+    another_key = tmp_path / "another.key"
+    another_key.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+    another_key.chmod(0o600)
+    log = tmp_path / "browser-env.jsonl"
+    browser = recording_browser(tmp_path, log)
+    proc = wx(
+        "login",
+        "-p",
+        "rec",
+        env={
+            "BROWSER": f"{sys.executable} {browser} %s",
+            "WXTOKEN_KEY_FILE": str(another_key),
+        },
+    )
+    assert proc.returncode == 6, proc.stderr
+    assert "does not open this store" in proc.stderr
+    assert not log.exists(), "the browser was never opened"
+    assert [e for e in emu.ledger() if e["endpoint"] == "authorize"] == []
