@@ -34,6 +34,8 @@ from wxtoken.login import CallbackListener
 from wxtoken.login.browser import browser_commands
 from wxtoken.login.loopback import listen_addresses
 from wxtoken.login.portowner import Holder, holder
+from wxtoken.login.probe import Answer, diagnose
+from wxtoken.profile import make_profile
 
 STATE = "S" * 43
 
@@ -354,3 +356,39 @@ def test_a_tab_left_waiting_is_told_when_wxtoken_stops() -> None:
     listener.close()  # e.g. Ctrl-C during the exchange
     fetcher.join(5)
     assert got["status"] == 500 and "see the terminal" in got["body"]
+
+
+CALLBACK = "http://127.0.0.1:8765/callback"
+PROFILE = make_profile(
+    "rec",
+    client_id="C" + "a" * 64,
+    redirect_uri=CALLBACK,
+    scopes="spark:kms",
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "expected"),
+    [
+        (400, {}, b"<html><h1>Error</h1><p>redirect_uri mismatch\x1b[2J</p></html>", "redirect"),
+        (400, {}, b'{"message": "x", "errors": [{"description": "Client Id is invalid"}]}', "id"),
+        (400, {}, b'{"error": "invalid_scope"}', "scopes"),
+        (400, {}, b'{"message": "Service unavailable"}', None),  # names nothing we can fix
+        (302, {"location": "https://idbroker.webex.com/idb/oauth2/v1/authorize?x=1"}, b"", None),
+        (302, {"location": f"{CALLBACK}?code=C&state=S"}, b"", None),
+        (302, {"location": f"{CALLBACK}?error=invalid_scope&state=X"}, b"", None),  # not ours
+        (302, {"location": f"{CALLBACK}?error=invalid_scope&state=S"}, b"", "scopes"),
+        (302, {"location": f"{CALLBACK}?error=access_denied&state=S"}, b"", "declined"),
+        (200, {}, b"<html>sign in</html>", None),
+        (503, {}, b"", None),
+    ],
+)
+def test_preflight_diagnosis(
+    status: int, headers: dict[str, str], body: bytes, expected: str | None
+) -> None:
+    problem = diagnose(Answer(status, headers, body), PROFILE, "S")
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and expected in problem.one_line()
+        assert "\x1b" not in problem.one_line()

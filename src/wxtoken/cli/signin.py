@@ -50,7 +50,13 @@ def login(
       wxtoken login -p recorder --no-browser --paste
     """
     manager = app.manager(profile)
-    result = run_login(manager, open_browser=not no_browser, paste=paste, timeout=timeout)
+    result = run_login(
+        manager,
+        open_browser=not no_browser,
+        paste=paste,
+        timeout=timeout,
+        transport=app.transport,
+    )
     _summary(app, manager, result, as_json)
 
 

@@ -2,24 +2,28 @@
 
 `run_login` is the whole interactive flow, in the order that wastes nobody's time: the store's
 key first (a passphrase prompt, or a key that does not open the store, before anyone signs in),
-then the listener's port, then the browser; the browser tab is answered only once the tokens
-are stored. The listener is in `loopback`, the browser in `browser`, and the parsing of a pasted
-address in `oauth.parse_pasted`.
+then the listener's port, then one question to Webex whether it would start this sign-in at
+all (`probe`), then the browser; the browser tab is answered only once the tokens are stored.
+The listener is in `loopback`, the browser in `browser`, and the parsing of a pasted address in
+`oauth.parse_pasted`.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from .. import oauth
 from ..errors import OAuthError, WxtokenError
 from ..manager import TokenManager
 from ..profile import loopback_listen_target
 from ..results import LoginResult
-from . import browser
+from . import browser, probe
 from .loopback import DEFAULT_TIMEOUT, CallbackListener, listen_addresses
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = ["DEFAULT_TIMEOUT", "CallbackListener", "run_login"]
 
@@ -41,9 +45,11 @@ def run_login(
     open_browser: bool,
     paste: bool,
     timeout: float,
+    transport: httpx2.BaseTransport | None = None,
     stdin: IO[str] = sys.stdin,
     err: IO[str] = sys.stderr,
 ) -> LoginResult:
+    """Sign in for `manager`'s profile and store the tokens; `transport` is for tests."""
     profile = manager.profile
     # Reading the client secret proves the key opens this profile's sealed data.
     manager.store.unlock()
@@ -58,6 +64,11 @@ def run_login(
         listener = CallbackListener(target[0], target[1], request.state, hosts=hosts)
         listener.start()
     try:
+        probe.check_authorize(
+            profile,
+            transport=transport,
+            timeout=min(probe.PROBE_TIMEOUT, manager.settings.timeouts.http_deadline),
+        )
         err.write(
             f"Sign in to Webex as an administrator for profile {profile.name!r}:\n\n"
             f"  {request.url}\n\n"
