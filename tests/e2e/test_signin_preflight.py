@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Emulator, Wx, free_port
+from tests.conftest import Emulator, Wx, free_port, profile_add_args
 from tests.e2e.test_signin_browser import recording_browser
 
 
@@ -48,23 +48,9 @@ def test_unregistered_redirect_uri_is_named_at_once(wx: Wx, emu: Emulator, tmp_p
 def test_unknown_client_id_is_named_at_once(wx: Wx, emu: Emulator, tmp_path: Path) -> None:
     wx.add_profile(emu)
     unknown = "C" + "1" * 64
-    wx(
-        "profile",
-        "add",
-        "rec",
-        "--replace",
-        "--client-id",
-        unknown,
-        "--redirect-uri",
-        emu.redirect_uri,
-        "--preset",
-        "verint-calling",
-        "--base-url",
-        emu.base_url,
-        "--client-secret-stdin",
-        input="not-the-secret\n",
-        check=0,
-    )
+    args = profile_add_args(emu)
+    args[args.index(emu.client_id)] = unknown
+    wx(*args, "--replace", "--client-secret-stdin", input="not-the-secret\n", check=0)
     code, line, took, browsed = login_watched(wx, tmp_path)
     assert code == 1, line
     assert "client id" in line and unknown in line and "--client-id" in line
