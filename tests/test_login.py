@@ -245,6 +245,9 @@ def test_localhost_listens_on_both_loopback_addresses() -> None:
         c = http.client.HTTPConnection("::1", port, timeout=5)
         c.request("GET", f"/callback?code=OVER-V6&state={STATE}")
         assert listener.wait(5) == "OVER-V6"
+        listener.succeed("Tokens stored.")
+        assert c.getresponse().status == 200
+        c.close()
     finally:
         listener.close()
     for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):

@@ -40,9 +40,12 @@ def login(
 ) -> None:
     """Sign in at Webex and store the tokens (state and PKCE S256 checked).
 
+    The store's key is settled first (a passphrase prompt comes before the browser), and
+    Webex is asked once whether it accepts the profile's client id, redirect URI and scopes.
     With a loopback redirect URI (http://127.0.0.1:PORT/... or http://localhost:PORT/...)
-    wxtoken listens on 127.0.0.1 for the redirect; otherwise, or with --paste, paste the
-    address the browser lands on. The browser is $BROWSER or the platform's default.
+    wxtoken listens for the redirect on 127.0.0.1 (and on [::1] too for localhost); otherwise,
+    or with --paste, paste the whole address the browser lands on (it must carry the state).
+    The browser is $BROWSER or the platform's default, started without wxtoken's secrets.
 
     \b
     Examples:
