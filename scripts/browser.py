@@ -4,12 +4,20 @@
 It does what a person does in a real browser: opens the sign-in URL, presses Accept (or Decline
 with WXTOKEN_BROWSER_DECISION=deny) on the consent page, and follows the redirect to wherever it
 points, normally wxtoken's loopback listener. Standard library only; loopback addresses only.
+
+Test knobs (environment):
+  WXTOKEN_BROWSER_LOOPBACK=::1   reach `localhost` through [::1] (or 127.0.0.1), as a browser
+                                 that tries that address first for the name
+  WXTOKEN_BROWSER_LOG=FILE       append what the last page said, one JSON line:
+                                 {"status": 200, "title": "...", "text": "..."}
 """
 
 from __future__ import annotations
 
 import html.parser
+import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.parse
@@ -41,10 +49,22 @@ def _loopback(url: str) -> None:
         sys.exit(f"browser.py: refusing non-loopback address {host}")
 
 
+def _through(url: str) -> str:
+    """The address to connect to: `localhost` pinned to one loopback address if asked."""
+    parts = urllib.parse.urlsplit(url)
+    pinned = os.environ.get("WXTOKEN_BROWSER_LOOPBACK", "")
+    if parts.hostname != "localhost" or not pinned:
+        return url
+    host = f"[{pinned}]" if ":" in pinned else pinned
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def fetch(opener: urllib.request.OpenerDirector, url: str, data: bytes | None = None):
     _loopback(url)
     try:
-        resp = opener.open(urllib.request.Request(url, data=data), timeout=30)
+        # wxtoken answers the redirect only once the tokens are stored: allow for the exchange.
+        resp = opener.open(urllib.request.Request(_through(url), data=data), timeout=120)
         return (
             resp.status,
             {k.lower(): v for k, v in resp.headers.items()},
@@ -56,6 +76,22 @@ def fetch(opener: urllib.request.OpenerDirector, url: str, data: bytes | None = 
             {k.lower(): v for k, v in exc.headers.items()},
             exc.read().decode("utf-8", "replace"),
         )
+    except OSError as exc:  # refused, reset, timed out: what a browser shows as an error page
+        reason = getattr(exc, "reason", exc)
+        return 0, {}, f"<h1>cannot connect</h1><p>{type(reason).__name__}</p>"
+
+
+def report(status: int, body: str) -> None:
+    """Say what the page said: on stderr, and in WXTOKEN_BROWSER_LOG if set."""
+    title = body.split("<h1>")[1].split("</h1>")[0] if "<h1>" in body else f"HTTP {status}"
+    title = html.unescape(title)
+    print(f"browser.py: {title}", file=sys.stderr)
+    log = os.environ.get("WXTOKEN_BROWSER_LOG")
+    if log:
+        text = html.unescape(re.sub(r"<[^>]*>", " ", body.split("</h1>", 1)[-1]))
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"status": status, "title": title, "text": " ".join(text.split())}))
+            fh.write("\n")
 
 
 def main() -> int:
@@ -76,9 +112,8 @@ def main() -> int:
             if status in (301, 302, 303):
                 url = urllib.parse.urljoin(action, headers["location"])
                 continue
-        title = body.split("<h1>")[1].split("</h1>")[0] if "<h1>" in body else f"HTTP {status}"
-        print(f"browser.py: {title}", file=sys.stderr)
-        return 0 if status < 500 else 1
+        report(status, body)
+        return 0 if 0 < status < 500 else 1
     return 1
 
 

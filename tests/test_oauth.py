@@ -110,8 +110,12 @@ def test_pasted_url_for_the_wrong_place(pasted: str) -> None:
 
 def test_pasted_variants() -> None:
     assert oauth.parse_pasted(f"  {REDIRECT}?code=abc&state=S \n", REDIRECT, "S") == "abc"
-    assert oauth.parse_pasted(f"{REDIRECT}/?code=abc", REDIRECT, "S") == "abc"  # state trimmed
-    assert oauth.parse_pasted("ZDA4_PF84_1eb65fdf", REDIRECT, "S") == "ZDA4_PF84_1eb65fdf"
+    # Without state (trimmed, or a bare code) only `exchange` takes it; login refuses (CSRF).
+    assert oauth.parse_pasted(f"{REDIRECT}/?code=abc", REDIRECT, None) == "abc"
+    assert oauth.parse_pasted("ZDA4_PF84_1eb65fdf", REDIRECT, None) == "ZDA4_PF84_1eb65fdf"
+    for stateless in (f"{REDIRECT}/?code=abc", "ZDA4_PF84_1eb65fdf"):
+        with pytest.raises(StateMismatch):
+            oauth.parse_pasted(stateless, REDIRECT, "S")
     for bad in (f"{REDIRECT}?state=S", f"{REDIRECT}?code=a&code=b&state=S", "two words"):
         with pytest.raises(OAuthError):
             oauth.parse_pasted(bad, REDIRECT, "S")

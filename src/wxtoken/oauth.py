@@ -145,14 +145,13 @@ def prepare_refresh_token_request(
 # --- callbacks ---------------------------------------------------------------------------------
 
 
-def parse_authorization_response(
-    query: str, expected_state: str | None, *, require_state: bool = True
-) -> str:
+def parse_authorization_response(query: str, expected_state: str | None) -> str:
     """Return the code from a callback query string, or raise.
 
-    State is compared in constant time and must appear exactly once; an error redirect is
-    reported only when its state matches (otherwise anyone could end our login with a fake
-    "denied").
+    With `expected_state`, the callback must carry it exactly once (compared in constant time),
+    and an error redirect is reported only when its state matches (otherwise anyone could end
+    our login with a fake "denied"). None means there is nothing to check against: only
+    `wxtoken exchange`, for a code obtained outside any attempt of ours, passes None.
     """
     try:
         params = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
@@ -162,15 +161,17 @@ def parse_authorization_response(
             fix="run `wxtoken login` again and finish it in the browser it opens",
         ) from None
     states = params.get("state", [])
-    if expected_state is not None and (states or require_state):
-        if len(states) != 1 or not hmac.compare_digest(
+    if expected_state is not None and (
+        len(states) != 1
+        or not hmac.compare_digest(
             states[0].encode("utf-8", "replace"), expected_state.encode("ascii")
-        ):
-            raise StateMismatch(
-                "the callback's state does not match this login attempt (a stale tab, "
-                "a second login, or a forged link)",
-                fix="run `wxtoken login` again and finish it in the browser it opens",
-            )
+        )
+    ):
+        raise StateMismatch(
+            "the callback's state does not match this login attempt (a stale tab, "
+            "a second login, or a forged link)",
+            fix="run `wxtoken login` again and finish it in the browser it opens",
+        )
     errors = params.get("error", [])
     if errors:
         code = clean_server_text(errors[0], 60)
@@ -202,23 +203,67 @@ def parse_authorization_response(
     return codes[0]
 
 
+_BARE_CODE = re.compile(r"[A-Za-z0-9._~\-]+")
+_PASTE_AGAIN = (
+    "run `wxtoken login --paste` again and paste the whole address the browser shows after "
+    "that sign-in"
+)
+
+
+def _require_pasted_state(query: str) -> None:
+    """Refuse a pasted address without state. Webex echoes the state on every answer, errors
+    included: an address without one is not the answer to this attempt, however it got onto the
+    clipboard. (Too many parameters is left to `parse_authorization_response` to report.)"""
+    try:
+        params = parse_qs(query, keep_blank_values=True, max_num_fields=100)
+    except ValueError:
+        return
+    if "state" in params:
+        return
+    errors = params.get("error", [])
+    says = f" (it reports {clean_server_text(errors[0], 60)})" if errors else ""
+    raise StateMismatch(
+        f"the pasted address has no state, so it is not the answer to this sign-in{says}",
+        fix=_PASTE_AGAIN,
+    )
+
+
 def parse_pasted(text: str, redirect_uri: str, expected_state: str | None) -> str:
-    """Accept a pasted redirect URL (checked against the redirect URI) or a bare code."""
+    """The code from a pasted redirect URL, checked against the redirect URI and the state.
+
+    In `wxtoken login --paste` (`expected_state` given) the address must carry this attempt's
+    state: an address or bare code without one could be anyone's, and redeeming an attacker's
+    code would bind the profile to the attacker's account (login CSRF). Only `wxtoken exchange`
+    (`expected_state` None) takes a bare code or an address without state.
+    """
     text = text.strip()
     if not text:
         raise OAuthError(
             "nothing was pasted", fix="run `wxtoken login --paste` again and paste the address"
         )
     if "://" not in text and "?" not in text and "=" not in text:
-        if not re.fullmatch(r"[A-Za-z0-9._~\-]+", text):
+        if not _BARE_CODE.fullmatch(text):
             raise OAuthError(
                 "the pasted text is neither a redirect URL nor an authorization code",
                 fix="copy the whole address from the browser's address bar",
             )
-        return text  # a bare code: no state to check, the user vouches for it
+        if expected_state is not None:
+            raise StateMismatch(
+                "a bare code carries no state, so nothing shows it came from this sign-in",
+                fix=f"{_PASTE_AGAIN}; to redeem a code you obtained yourself, use "
+                "`wxtoken exchange --code -` (it checks no state)",
+            )
+        return text
     got = urlsplit(text)
     want = urlsplit(redirect_uri)
-    if (got.scheme.lower(), (got.hostname or "").lower(), got.port, got.path.rstrip("/")) != (
+    try:
+        where = (got.scheme.lower(), (got.hostname or "").lower(), got.port, got.path.rstrip("/"))
+    except ValueError:  # a port that is not a number, an unclosed [IPv6 literal
+        raise OAuthError(
+            "the pasted text is not a valid address",
+            fix="copy the whole address from the browser's address bar",
+        ) from None
+    if where != (
         want.scheme.lower(),
         (want.hostname or "").lower(),
         want.port,
@@ -235,9 +280,9 @@ def parse_pasted(text: str, redirect_uri: str, expected_state: str | None) -> st
             "never does",
             fix="run `wxtoken login --paste` again",
         )
-    # A pasted URL without state is accepted (the user may have trimmed it); one with a state
-    # must match.
-    return parse_authorization_response(got.query, expected_state, require_state=False)
+    if expected_state is not None:
+        _require_pasted_state(got.query)
+    return parse_authorization_response(got.query, expected_state)
 
 
 # --- responses ---------------------------------------------------------------------------------

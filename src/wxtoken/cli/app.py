@@ -71,7 +71,13 @@ class App:
 
 
 def _terminal_prompt(label: str, confirm: bool) -> str:
-    value: str = click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
+    """A hidden prompt on the terminal (stderr); `confirm` asks a new passphrase twice.
+
+    The store decides what to ask and says why in `label` (see store/keys.py); an empty
+    answer, or two that differ, is asked again by click.
+    """
+    again = "Repeat the new passphrase" if confirm else False
+    value: str = click.prompt(label, hide_input=True, confirmation_prompt=again, err=True)
     return value
 
 

@@ -40,9 +40,12 @@ def login(
 ) -> None:
     """Sign in at Webex and store the tokens (state and PKCE S256 checked).
 
+    The store's key is settled first (a passphrase prompt comes before the browser), and
+    Webex is asked once whether it accepts the profile's client id, redirect URI and scopes.
     With a loopback redirect URI (http://127.0.0.1:PORT/... or http://localhost:PORT/...)
-    wxtoken listens on 127.0.0.1 for the redirect; otherwise, or with --paste, paste the
-    address the browser lands on. The browser is $BROWSER or the platform's default.
+    wxtoken listens for the redirect on 127.0.0.1 (and on [::1] too for localhost); otherwise,
+    or with --paste, paste the whole address the browser lands on (it must carry the state).
+    The browser is $BROWSER or the platform's default, started without wxtoken's secrets.
 
     \b
     Examples:
@@ -50,7 +53,13 @@ def login(
       wxtoken login -p recorder --no-browser --paste
     """
     manager = app.manager(profile)
-    result = run_login(manager, open_browser=not no_browser, paste=paste, timeout=timeout)
+    result = run_login(
+        manager,
+        open_browser=not no_browser,
+        paste=paste,
+        timeout=timeout,
+        transport=app.transport,
+    )
     _summary(app, manager, result, as_json)
 
 
@@ -66,6 +75,10 @@ def login(
 @pass_app
 def exchange(app: App, profile: str | None, code: str, as_json: bool) -> None:
     """Exchange a code obtained elsewhere: the seed procedure's curl step, done safely.
+
+    There is no state to check here: wxtoken did not start the sign-in the code came from, so
+    it cannot tell your code from someone else's. Use it only for a code you obtained yourself;
+    `wxtoken login --paste` checks the state and refuses addresses without one.
 
     \b
     Example:

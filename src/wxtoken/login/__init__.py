@@ -1,38 +1,31 @@
 """Signing in: open the browser, catch the redirect (or take a pasted one), exchange the code.
 
-`run_login` is the whole interactive flow; the listener is in `loopback`, the parsing of a
-pasted address in `oauth.parse_pasted`.
+`run_login` is the whole interactive flow, in the order that wastes nobody's time: the store's
+key first (a passphrase prompt, or a key that does not open the store, before anyone signs in),
+then the listener's port, then one question to Webex whether it would start this sign-in at
+all (`probe`), then the browser; the browser tab is answered only once the tokens are stored.
+The listener is in `loopback`, the browser in `browser`, and the parsing of a pasted address in
+`oauth.parse_pasted`.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
 import time
-import webbrowser
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from .. import oauth
-from ..errors import OAuthError
+from ..errors import OAuthError, WxtokenError
 from ..manager import TokenManager
 from ..profile import loopback_listen_target
 from ..results import LoginResult
-from .loopback import DEFAULT_TIMEOUT, CallbackListener
+from . import browser, probe
+from .loopback import DEFAULT_TIMEOUT, CallbackListener, listen_addresses
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = ["DEFAULT_TIMEOUT", "CallbackListener", "run_login"]
-
-
-def _open_browser(url: str, err: IO[str]) -> None:
-    """Open the system browser (honours BROWSER) without blocking the listener."""
-
-    def run() -> None:
-        try:
-            if not webbrowser.open(url):
-                err.write("wxtoken: no browser could be started; open the address above by hand\n")
-        except Exception:  # a broken BROWSER setting must not end the login
-            err.write("wxtoken: the browser could not be started; open the address above\n")
-
-    threading.Thread(target=run, name="wxtoken-browser", daemon=True).start()
 
 
 def read_pasted(prompt: str, stdin: IO[str], err: IO[str]) -> str:
@@ -52,38 +45,88 @@ def run_login(
     open_browser: bool,
     paste: bool,
     timeout: float,
+    transport: httpx2.BaseTransport | None = None,
     stdin: IO[str] = sys.stdin,
     err: IO[str] = sys.stderr,
 ) -> LoginResult:
+    """Sign in for `manager`'s profile and store the tokens; `transport` is for tests."""
     profile = manager.profile
+    # Reading the client secret proves the key opens this profile's sealed data.
+    manager.store.unlock()
+    manager.store.client_secret(manager.name)
     request = oauth.prepare_authorization_request(
         profile.base_url, profile.client_id, profile.redirect_uri, profile.scopes
     )
     target = None if paste else loopback_listen_target(profile.redirect_uri)
     listener = None
     if target is not None:
-        listener = CallbackListener(target[0], target[1], request.state)
+        hosts = listen_addresses(profile.redirect_uri)
+        listener = CallbackListener(target[0], target[1], request.state, hosts=hosts)
         listener.start()
-    err.write(
-        f"Sign in to Webex as an administrator for profile {profile.name!r}:\n\n  {request.url}\n\n"
-    )
-    if open_browser:
-        _open_browser(request.url, err)
-    if listener is not None:
-        err.write(f"Waiting up to {timeout:g} s for the redirect to {profile.redirect_uri} ...\n")
-        err.flush()
-        code = listener.wait(timeout)
-        via = "loopback"
-    else:
-        err.write(f"After signing in, the browser goes to {profile.redirect_uri}?code=...\n")
-        started = time.monotonic()
-        text = read_pasted("Paste that whole address (or only the code): ", stdin, err)
-        if time.monotonic() - started > timeout:
-            raise OAuthError(
-                f"the paste took longer than {timeout:g} s; the code has likely expired",
-                fix="run `wxtoken login --paste` again and paste promptly",
+    try:
+        probe.check_authorize(
+            profile,
+            transport=transport,
+            timeout=min(probe.PROBE_TIMEOUT, manager.settings.timeouts.http_deadline),
+        )
+        err.write(
+            f"Sign in to Webex as an administrator for profile {profile.name!r}:\n\n"
+            f"  {request.url}\n\n"
+        )
+        if open_browser:
+            browser.open_browser(request.url, err)
+        if listener is not None:
+            err.write(
+                f"Waiting up to {timeout:g} s for the redirect to {profile.redirect_uri} ...\n"
             )
-        code = oauth.parse_pasted(text, profile.redirect_uri, request.state)
-        via = "paste"
-    err.write("Exchanging the code for tokens ...\n")
-    return manager.exchange_code(code, code_verifier=request.code_verifier, via=via)
+            err.flush()
+            code, via = listener.wait(timeout), "loopback"
+        else:
+            code, via = (
+                _pasted_code(profile.redirect_uri, request.state, timeout, stdin, err),
+                "paste",
+            )
+        err.write("Exchanging the code for tokens ...\n")
+        result = manager.exchange_code(code, code_verifier=request.code_verifier, via=via)
+    except WxtokenError as exc:
+        if listener is not None:
+            listener.fail(exc)
+        raise
+    else:
+        if listener is not None:
+            listener.succeed(_stored_text(manager.name, result))
+        return result
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+def _pasted_code(
+    redirect_uri: str, state: str, timeout: float, stdin: IO[str], err: IO[str]
+) -> str:
+    err.write(f"After signing in, the browser goes to {redirect_uri}?code=...\n")
+    started = time.monotonic()
+    text = read_pasted("Paste that whole address: ", stdin, err)
+    if time.monotonic() - started > timeout:
+        raise OAuthError(
+            f"the paste took longer than {timeout:g} s; the code has likely expired",
+            fix="run `wxtoken login --paste` again and paste promptly",
+        )
+    return oauth.parse_pasted(text, redirect_uri, state)
+
+
+def _stored_text(profile: str, result: LoginResult) -> str:
+    """What the browser tab says once the tokens are stored (no secret, escaped by the page)."""
+    who = result.record.identity
+    person = who.email or "an unknown user"
+    if who.display_name and who.email:
+        person = f"{who.display_name} <{who.email}>"
+    fewer = (
+        " Webex granted fewer scopes than requested; the terminal names them."
+        if result.missing_scopes
+        else ""
+    )
+    return (
+        f"wxtoken stored the tokens for profile {profile!r}, signed in as {person}.{fewer} "
+        "You can close this tab and return to the terminal."
+    )

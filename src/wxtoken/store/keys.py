@@ -4,7 +4,14 @@ Key sources (a store remembers which one it was created with):
   keyring     a random 32-byte data key in the OS keyring, every call bounded by a timeout
   passphrase  scrypt(passphrase, salt) with the parameters stored beside the data
   keyfile     a random key in a 0600 file named by WXTOKEN_KEY_FILE (weaker: key beside data)
-There is no plaintext mode and no fallback between sources.
+There is no plaintext mode and no silent fallback between sources. A new store takes the source
+the environment names, else the keyring; when no keyring is usable and a person is at a
+terminal, they are offered a new passphrase instead, told plainly what it is for. A command
+that asks for anything else (a client secret) calls `unlock(create=True)` first, so the key is
+settled before anyone types a secret for a store that then could not be created.
+
+Fix lines never put a passphrase on a command line (shell history, the process list): they
+say how to set WXTOKEN_PASSPHRASE without either.
 """
 
 from __future__ import annotations
@@ -12,16 +19,16 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .._format import decode_keyfile
 from .._local import Settings
 from ..errors import CorruptStore, KeySourceError, UsageError, WrongKey
+from .cipher import Cipher, keycheck_layout
 from .fs import create_private_file, read_private_file
+from .oskeyring import KeyringTrouble, keyring_get, keyring_problem, keyring_set
 
 KEYRING_SERVICE = "wxtoken"
 
@@ -44,10 +51,35 @@ WEAKNESS = {
 }
 
 
+# How to hand wxtoken a passphrase without leaving it in shell history or the process list.
+SET_PASSPHRASE = (
+    "`read -rs WXTOKEN_PASSPHRASE && export WXTOKEN_PASSPHRASE` in a shell, or for a service a "
+    "systemd credential or an EnvironmentFile only its user can read"
+)
+NEW_STORE_FIX = (
+    "give the store a key source before its first command: a passphrase in WXTOKEN_PASSPHRASE, "
+    f"set without shell history ({SET_PASSPHRASE}), or WXTOKEN_KEY_FILE=PATH (weaker: the key "
+    "sits beside the data)"
+)
+# A wrong passphrase typed at the prompt is asked again this many times before giving up.
+PASSPHRASE_RETRIES = 3
+PASSPHRASE_LABEL = (
+    "Store passphrase (the local one chosen for wxtoken's store, not your Webex password; "
+    "input hidden)"
+)
+NEW_PASSPHRASE_LABEL = (
+    "Choose a NEW passphrase for wxtoken's local store: it encrypts the tokens and the client "
+    "secret on this machine. It is not your Webex password. Every command that uses the "
+    "tokens asks for it (a service reads it from WXTOKEN_PASSPHRASE).\n"
+    "New store passphrase (input hidden)"
+)
+
+
 def hint(source: str) -> str:
     """How to give the key a store was created with."""
     return {
-        "passphrase": "set WXTOKEN_PASSPHRASE to the passphrase this store was created with",
+        "passphrase": "use the passphrase this store was created with: at the prompt, or in "
+        f"WXTOKEN_PASSPHRASE set without shell history ({SET_PASSPHRASE})",
         "keyfile": "set WXTOKEN_KEY_FILE to the key file this store was created with",
         "keyring": "the keyring entry 'wxtoken' was changed; restore it or start a new "
         "store (new WXTOKEN_HOME) and sign in again",
@@ -117,27 +149,54 @@ def new_store_key(settings: Settings, prompt: Callable[[str, bool], str] | None)
         path = Path(settings.key_file)
         key = _load_or_create_keyfile(path)
         return KeyDecision(source, key, {"key_source": source, "keyfile_hint": str(path)})
+    if source == "keyring" and not settings.key_source:  # the default, not an explicit choice
+        problem = keyring_problem(KEYRING_SERVICE, settings.keyring_timeout)
+        if problem is not None:
+            if prompt is None:
+                raise KeySourceError(
+                    f"{problem.reason}, and there is no terminal to ask for a passphrase",
+                    fix=NEW_STORE_FIX,
+                )
+            # Offered, never silent: the person sees why and chooses by typing a passphrase.
+            later = "" if problem.absent else " (to use it, press Ctrl-C, make it usable and retry)"
+            return _passphrase_decision(_ask_new(prompt, f"wxtoken: {problem.reason}{later}.\n"))
     if source == "passphrase":
-        passphrase = _passphrase(settings, prompt, confirm=True)
-        salt = secrets.token_bytes(16)
-        params = {"n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}
-        key = _scrypt(passphrase, salt, params)
-        return KeyDecision(
-            source,
-            key,
-            {
-                "key_source": source,
-                "kdf": "scrypt",
-                "kdf_salt": base64.b64encode(salt).decode(),
-                "kdf_params": f"{params['n']},{params['r']},{params['p']}",
-            },
-        )
+        if settings.passphrase:
+            return _passphrase_decision(settings.passphrase)
+        if prompt is None:
+            raise KeySourceError(
+                "a new passphrase store needs its passphrase and there is no terminal to ask on",
+                fix=NEW_STORE_FIX,
+            )
+        return _passphrase_decision(_ask_new(prompt, ""))
     key = secrets.token_bytes(32)
 
     def save(store_id: str) -> None:
-        _keyring_call("set", store_id, base64.b64encode(key).decode(), settings.keyring_timeout)
+        _keyring_set(store_id, base64.b64encode(key).decode(), settings.keyring_timeout)
 
     return KeyDecision(source, key, {"key_source": source}, save)
+
+
+def _ask_new(prompt: Callable[[str, bool], str], why: str) -> str:
+    value = prompt(why + NEW_PASSPHRASE_LABEL, True)
+    if not value:
+        raise KeySourceError("an empty passphrase cannot protect the store", fix="try again")
+    return value
+
+
+def _passphrase_decision(passphrase: str) -> KeyDecision:
+    salt = secrets.token_bytes(16)
+    params = {"n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}
+    return KeyDecision(
+        "passphrase",
+        _scrypt(passphrase, salt, params),
+        {
+            "key_source": "passphrase",
+            "kdf": "scrypt",
+            "kdf_salt": base64.b64encode(salt).decode(),
+            "kdf_params": f"{params['n']},{params['r']},{params['p']}",
+        },
+    )
 
 
 def existing_store_key(
@@ -161,10 +220,13 @@ def existing_store_key(
         if has_file:
             raise KeySourceError(
                 "this store is encrypted with a passphrase, not a key file",
-                fix="unset WXTOKEN_KEY_FILE and set WXTOKEN_PASSPHRASE (or answer the prompt)",
+                fix="unset WXTOKEN_KEY_FILE, then answer the passphrase prompt or set "
+                f"WXTOKEN_PASSPHRASE without shell history ({SET_PASSPHRASE})",
             )
         salt, params = _kdf_params(meta)
-        return _scrypt(_passphrase(settings, prompt, confirm=False), salt, params)
+        if settings.passphrase:
+            return _scrypt(settings.passphrase, salt, params)
+        return _ask_existing(prompt, salt, params, meta.get("keycheck", ""))
     if source == "keyring":
         if has_pass or has_file:
             var = "WXTOKEN_PASSPHRASE" if has_pass else "WXTOKEN_KEY_FILE"
@@ -172,7 +234,7 @@ def existing_store_key(
                 f"this store keeps its key in the OS keyring, but {var} is set",
                 fix=f"unset {var}",
             )
-        value = _keyring_call("get", store_id, None, settings.keyring_timeout)
+        value = _keyring_get(store_id, settings.keyring_timeout)
         if not value:
             raise WrongKey(
                 "the OS keyring has no key for this store (entry removed, or another keyring)",
@@ -219,21 +281,28 @@ def _scrypt(passphrase: str, salt: bytes, params: Mapping[str, int]) -> bytes:
     return kdf.derive(passphrase.encode("utf-8"))
 
 
-def _passphrase(
-    settings: Settings, prompt: Callable[[str, bool], str] | None, *, confirm: bool
-) -> str:
-    value = settings.passphrase
-    if value:
-        return value
+def _ask_existing(
+    prompt: Callable[[str, bool], str] | None,
+    salt: bytes,
+    params: Mapping[str, int],
+    keycheck: str,
+) -> bytes:
+    """The key from a passphrase typed at the prompt; a typo is asked again, not fatal."""
     if prompt is None:
         raise KeySourceError(
             "this store needs its passphrase and there is no terminal to ask on",
-            fix="set WXTOKEN_PASSPHRASE in the service's environment",
+            fix=f"set WXTOKEN_PASSPHRASE without putting it on a command line: {SET_PASSPHRASE}",
         )
-    value = prompt("Store passphrase", confirm)
-    if not value:
-        raise KeySourceError("an empty passphrase cannot protect the store", fix="try again")
-    return value
+    label = PASSPHRASE_LABEL
+    for left in range(PASSPHRASE_RETRIES, -1, -1):
+        key = _scrypt(prompt(label, False), salt, params)
+        if keycheck_layout(Cipher(key), keycheck) is not None:
+            return key
+        tries = "try" if left == 1 else "tries"
+        label = (
+            f"That passphrase does not open this store ({left} more {tries}).\n{PASSPHRASE_LABEL}"
+        )
+    raise wrong_key("passphrase")
 
 
 def _load_or_create_keyfile(path: Path) -> bytes:
@@ -265,39 +334,29 @@ def _read_keyfile(path: Path) -> bytes:
     return key
 
 
-def _keyring_call(op: str, store_id: str, value: str | None, timeout: float) -> str | None:
-    """Call the keyring in a daemon thread so a hung backend costs `timeout`, not forever."""
-    result: dict[str, Any] = {}
+def _keyring_get(store_id: str, timeout: float) -> str | None:
+    try:
+        return keyring_get(KEYRING_SERVICE, f"store-{store_id}", timeout)
+    except KeyringTrouble as exc:
+        if exc.problem.absent:
+            raise KeySourceError(
+                f"this store keeps its key in the OS keyring, and {exc.problem.reason}",
+                fix="run wxtoken where that keyring is (the session that created the store), "
+                "or start a new store (another WXTOKEN_HOME) with WXTOKEN_PASSPHRASE or "
+                "WXTOKEN_KEY_FILE set and sign in again",
+            ) from None
+        raise KeySourceError(exc.problem.reason, fix=_UNLOCK) from None
 
-    def run() -> None:
-        try:
-            import keyring
-            import keyring.backends.fail
 
-            backend = keyring.get_keyring()
-            if (
-                isinstance(backend, keyring.backends.fail.Keyring)
-                or "null" in type(backend).__module__.lower()
-            ):
-                result["error"] = "no usable OS keyring (no Secret Service, KWallet or Keychain)"
-                return
-            if op == "set":
-                keyring.set_password(KEYRING_SERVICE, f"store-{store_id}", value or "")
-            else:
-                result["value"] = keyring.get_password(KEYRING_SERVICE, f"store-{store_id}")
-        except Exception as exc:  # the keyring's own errors vary by backend
-            result["error"] = f"{type(exc).__name__}"
+def _keyring_set(store_id: str, value: str, timeout: float) -> None:
+    try:
+        keyring_set(KEYRING_SERVICE, f"store-{store_id}", value, timeout)
+    except KeyringTrouble as exc:
+        fix = NEW_STORE_FIX if exc.problem.absent else f"{_UNLOCK}; or {NEW_STORE_FIX}"
+        raise KeySourceError(exc.problem.reason, fix=fix) from None
 
-    worker = threading.Thread(target=run, name="wxtoken-keyring", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    fix = (
-        "unlock the keyring, or choose another key source: export WXTOKEN_PASSPHRASE=... "
-        "or export WXTOKEN_KEY_FILE=PATH (weaker) before the first command"
-    )
-    if worker.is_alive():
-        raise KeySourceError(f"the OS keyring did not answer within {timeout:g} s", fix=fix)
-    if "error" in result:
-        raise KeySourceError(f"the OS keyring is unavailable: {result['error']}", fix=fix)
-    value_out = result.get("value")
-    return value_out if isinstance(value_out, str) else None
+
+_UNLOCK = (
+    "unlock the keyring (a desktop keyring may be waiting for its password) and run the command "
+    "again; WXTOKEN_KEYRING_TIMEOUT=SECONDS allows a slow one longer"
+)
