@@ -158,7 +158,7 @@ def parse_authorization_response(query: str, expected_state: str | None) -> str:
     except ValueError:
         raise StateMismatch(
             "the callback has too many parameters to be Webex's",
-            fix="run `wxtoken login` again and finish it in the browser it opens",
+            fix="run `wxtoken login -p {profile}` again and finish it in the browser it opens",
         ) from None
     states = params.get("state", [])
     if expected_state is not None and (
@@ -170,7 +170,7 @@ def parse_authorization_response(query: str, expected_state: str | None) -> str:
         raise StateMismatch(
             "the callback's state does not match this login attempt (a stale tab, "
             "a second login, or a forged link)",
-            fix="run `wxtoken login` again and finish it in the browser it opens",
+            fix="run `wxtoken login -p {profile}` again and finish it in the browser it opens",
         )
     errors = params.get("error", [])
     if errors:
@@ -181,32 +181,32 @@ def parse_authorization_response(query: str, expected_state: str | None) -> str:
             raise ConsentDenied(
                 f"sign-in did not complete ({detail}); the user or an administrator declined "
                 "the integration",
-                fix="run `wxtoken login` again and press Accept, or ask a Control Hub "
+                fix="run `wxtoken login -p {profile}` again and press Accept, or ask a Control Hub "
                 "administrator to allow the integration",
             )
         if code == "invalid_scope":
             raise InvalidScope(
                 f"Webex rejected the requested scopes ({detail})",
                 fix="register those scopes on the integration, or fix them with "
-                "`wxtoken profile add NAME --replace --scopes ...`",
+                "`wxtoken profile set {profile} --preset verint-calling` (or --scopes)",
             )
         raise OAuthError(
             f"Webex returned an error instead of a code ({detail})",
-            fix="check the integration's settings and run `wxtoken login` again",
+            fix="check the integration's settings and run `wxtoken login -p {profile}` again",
         )
     codes = params.get("code", [])
     if len(codes) != 1 or not codes[0]:
         raise OAuthError(
             "the callback carries no single authorization code",
-            fix="run `wxtoken login` again; paste the whole address from the browser",
+            fix="run `wxtoken login -p {profile}` again; paste the whole address from the browser",
         )
     return codes[0]
 
 
 _BARE_CODE = re.compile(r"[A-Za-z0-9._~\-]+")
 _PASTE_AGAIN = (
-    "run `wxtoken login --paste` again and paste the whole address the browser shows after "
-    "that sign-in"
+    "run `wxtoken login -p {profile} --paste` again and paste the whole address the browser "
+    "shows after that sign-in"
 )
 
 
@@ -239,7 +239,8 @@ def parse_pasted(text: str, redirect_uri: str, expected_state: str | None) -> st
     text = text.strip()
     if not text:
         raise OAuthError(
-            "nothing was pasted", fix="run `wxtoken login --paste` again and paste the address"
+            "nothing was pasted",
+            fix="run `wxtoken login -p {profile} --paste` again and paste the address",
         )
     if "://" not in text and "?" not in text and "=" not in text:
         if not _BARE_CODE.fullmatch(text):
@@ -278,7 +279,7 @@ def parse_pasted(text: str, redirect_uri: str, expected_state: str | None) -> st
         raise StateMismatch(
             "the pasted address carries its state in the fragment, which Webex's code flow "
             "never does",
-            fix="run `wxtoken login --paste` again",
+            fix="run `wxtoken login -p {profile} --paste` again",
         )
     if expected_state is not None:
         _require_pasted_state(got.query)

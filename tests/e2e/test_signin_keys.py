@@ -127,11 +127,6 @@ def test_first_run_without_keyring_offers_a_passphrase(wx: Wx, emu: Emulator) ->
     assert wx("profile", "show", "rec", env={"WXTOKEN_PASSPHRASE": passphrase}).returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs `profile add` to decide the key before reading the secret: the first line "
-    "of cli/profiles.py read_client_secret() must be `app.store().unlock(create=True)`",
-)
 def test_first_run_asks_the_passphrase_before_the_client_secret(wx: Wx, emu: Emulator) -> None:
     term = Terminal([WXTOKEN, *profile_add_args(emu)], wx.env)
     first = term.expect(SECRET_PROMPT, NEW_PASSPHRASE_PROMPT)

@@ -20,7 +20,12 @@ def profile() -> None:
 
 
 def read_client_secret(app: App, from_stdin: bool) -> str:
-    """The secret from stdin, WXTOKEN_CLIENT_SECRET or a hidden prompt; never from argv."""
+    """The secret from stdin, WXTOKEN_CLIENT_SECRET or a hidden prompt; never from argv.
+
+    The store's key is settled first: on a first run without a keyring the passphrase prompt
+    comes before the secret, so a secret is never typed for a command that then fails.
+    """
+    app.store().unlock(create=True)
     if from_stdin:
         value = sys.stdin.readline().strip()
         if not value:

@@ -110,7 +110,7 @@ def _pasted_code(
     if time.monotonic() - started > timeout:
         raise OAuthError(
             f"the paste took longer than {timeout:g} s; the code has likely expired",
-            fix="run `wxtoken login --paste` again and paste promptly",
+            fix="run `wxtoken login -p {profile} --paste` again and paste promptly",
         )
     return oauth.parse_pasted(text, redirect_uri, state)
 

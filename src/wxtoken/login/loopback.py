@@ -64,8 +64,8 @@ def timeout_error(timeout: float) -> OAuthError:
         "error in the browser, not here); the browser runs on another machine, whose "
         "127.0.0.1 is not this one; a firewall or proxy blocks loopback connections; or the "
         "sign-in was not finished",
-        fix="check those, then run `wxtoken login` again (`--timeout SECONDS` for more time; "
-        "`--paste` when the browser is elsewhere)",
+        fix="check those, then run `wxtoken login -p {profile}` again (`--timeout SECONDS` "
+        "for more time; `--paste` when the browser is elsewhere)",
     )
 
 

@@ -132,7 +132,7 @@ def diagnose(answer: Answer, profile: Profile, state: str) -> WxtokenError | Non
 def _named(said: str, where: str, profile: Profile, **meta: Any) -> WxtokenError | None:
     """The error for a refusal whose words name the redirect URI, the scopes or the client."""
     said = said.lower()
-    change = f"`wxtoken profile add {profile.name} --replace"
+    change = f"`wxtoken profile set {profile.name}"
     kind: type[OAuthError]
     if "redirect" in said:
         kind = RedirectUriRejected
@@ -143,7 +143,7 @@ def _named(said: str, where: str, profile: Profile, **meta: Any) -> WxtokenError
         fix = (
             "register exactly that URI on the integration at developer.webex.com (scheme, "
             f"host, port and path must match), or change the profile's: {change} "
-            "--redirect-uri URI ...`"
+            "--redirect-uri URI`"
         )
     elif "scope" in said:
         kind = InvalidScope
@@ -151,14 +151,16 @@ def _named(said: str, where: str, profile: Profile, **meta: Any) -> WxtokenError
         message = f"Webex will not start a sign-in for the scopes {scopes} ({where})"
         fix = (
             "register those scopes on the integration at developer.webex.com, or change the "
-            f"profile's: {change} --scopes ...`"
+            f"profile's: {change} --preset verint-calling` (or --scopes)"
         )
     elif "client" in said:
         kind = InvalidClient
         message = f"Webex does not know the client id {profile.client_id} ({where})"
         fix = (
             "copy the Client ID from the integration's page at developer.webex.com into the "
-            f"profile: {change} --client-id ID ...`"
+            f"profile: `wxtoken profile add {profile.name} --replace --client-id <Client ID> "
+            f"--redirect-uri {profile.redirect_uri} --scopes '{' '.join(profile.scopes)}' "
+            f"--base-url {profile.base_url}`"
         )
     else:
         return None
