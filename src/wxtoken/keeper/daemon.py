@@ -42,9 +42,9 @@ def serve(
     if not names:
         raise UsageError("there are no profiles to keep", fix="wxtoken profile add ... first")
     metrics = MetricsServer(
-        config.metrics_host, config.metrics_port, keeper.metrics, keeper.healthy
+        config.metrics_host, config.metrics_port, keeper.metrics, keeper.healthy, log=log
     )
-    sock = TokenSocket(sock_path, keeper.answer)
+    sock = TokenSocket(sock_path, keeper.answer, log=log)
     stop = stop or threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -249,6 +249,9 @@ class Keeper:
             token = self.manager(name).token(min_valid)
         except WxtokenError as exc:
             return error_answer(exc)
+        except Exception as exc:  # a bug answers one request with an error, nothing more
+            self._log.write(f"wxtoken keep: token socket: unexpected {type(exc).__name__}\n")
+            return error_answer(WxtokenError("the keeper failed to answer (internal error)"))
         return {
             "ok": True,
             "access_token": token.access_token,
