@@ -14,19 +14,20 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from .._local import Settings
 from ..errors import LoginRequired, StorageError, WebexUnavailable, WxtokenError
-from ..manager import TokenManager, resolve_profile_name
+from ..manager import resolve_profile_name
 from ..reasons import Scheduled
-from ..status import STATES, classify
 from ..store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore
 from ..token import iso
+from . import metrics
 from .alerts import Dispatcher
 from .config import KeeperConfig
+from .managers import MANAGER_CACHE_SIZE, Managers
 from .schedule import (
     Backoff,
     expiry_alert,
@@ -44,13 +45,6 @@ if TYPE_CHECKING:
     from ..profile import Profile
 
 
-@dataclass
-class ProfileStats:
-    refreshes: int = 0
-    failures_by_reason: dict[str, int] = field(default_factory=dict)
-    last_success: float | None = None
-
-
 class Keeper:
     def __init__(
         self,
@@ -58,10 +52,12 @@ class Keeper:
         config: KeeperConfig,
         *,
         profiles: tuple[str, ...] | None = None,
+        settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
         log: IO[str] = sys.stderr,
         client_for: Callable[[Profile], WebexClient] | None = None,
         dispatcher: Dispatcher | None = None,
+        manager_cache: int = MANAGER_CACHE_SIZE,
     ):
         self.store = store
         self.config = config
@@ -69,63 +65,63 @@ class Keeper:
         self._clock = clock
         self._log = log
         self._wanted = profiles if profiles is not None else config.profiles
-        self._clients: dict[str, WebexClient] = {}
-        self._clients_lock = threading.Lock()
-        self._client_for = client_for or self._shared_client
+        self.managers = Managers(
+            store,
+            settings if settings is not None else Settings(),
+            clock=clock,
+            client_for=client_for,
+            size=manager_cache,
+        )
         self.alerts = dispatcher or Dispatcher(store, config, clock=clock, log=log)
         self._pool = ThreadPoolExecutor(self.sched.workers, thread_name_prefix="wxtoken-refresh")
         self._inflight: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._backoff: dict[str, Backoff] = {}
-        self._managers: dict[str, TokenManager] = {}
         self._records: dict[str, TokenRecord | None] = {}
-        self.stats: dict[str, ProfileStats] = {}
+        self.stats: dict[str, metrics.ProfileStats] = {}
         self._rng = random.Random()
+        self._missing: set[str] = set()  # kept profiles found missing, reported once each
         self.heartbeat = 0.0  # monotonic time of the last completed pass
         self.passes = 0
 
-    # --- profiles and clients --------------------------------------------------------------
+    # --- profiles --------------------------------------------------------------------------
 
     def names(self) -> list[str]:
+        """The profiles to keep, checked at start: a typo is a usage error, not a silent gap."""
         if self._wanted is None:
             return [p.name for p in self.store.list_profiles()]
         for name in self._wanted:
-            self.store.get_profile(name)  # a typo is a usage error at start, not a silent gap
+            self.store.get_profile(name)
         return list(self._wanted)
 
-    def _shared_client(self, profile: Profile) -> WebexClient:
-        # One HTTP client (connection pool, TLS context) per Webex base URL, shared by threads.
-        from ..client import WebexClient
+    def _current(self) -> dict[str, Profile]:
+        """The kept profiles as the store has them now; one read however many there are."""
+        listed = {p.name: p for p in self.store.list_profiles()}
+        if self._wanted is None:
+            return listed
+        for name in self._wanted:
+            if name not in listed and name not in self._missing:
+                self._missing.add(name)
+                self._log.write(f"wxtoken keep: profile {name!r} was removed; not keeping it\n")
+        return {n: listed[n] for n in self._wanted if n in listed}
 
-        with self._clients_lock:
-            client = self._clients.get(profile.base_url)
-            if client is None:
-                client = WebexClient(profile.base_url, clock=self._clock)
-                self._clients[profile.base_url] = client
-            return client
-
-    def manager(self, name: str) -> TokenManager:
-        with self._lock:
-            tm = self._managers.get(name)
-            if tm is None:
-                tm = TokenManager(
-                    name,
-                    store=self.store,
-                    clock=self._clock,
-                    client=self._client_for(self.store.get_profile(name)),
-                )
-                self._managers[name] = tm
-            return tm
+    @property
+    def cached_profiles(self) -> tuple[str, ...]:
+        return self.managers.cached
 
     # --- one pass --------------------------------------------------------------------------
 
     def tick(self) -> None:
         now = self._clock()
+        current = self._current()
         records = self.store.all_token_records()
-        for name in self.names():
-            record = records.get(name)
-            self._records[name] = record
-            self.stats.setdefault(name, ProfileStats())
+        # What is gone is forgotten: its metrics, counters, backoff and cached manager.
+        self._records = {name: records.get(name) for name in current}
+        self.stats = {name: self.stats.get(name) or metrics.ProfileStats() for name in current}
+        with self._lock:
+            self._backoff = {n: b for n, b in self._backoff.items() if n in current}
+        self.managers.forget(current)
+        for name, record in self._records.items():
             if record is None or record.status == STATUS_LOGIN_REQUIRED:
                 self._alert_once(login_required_alert(name, record))
                 continue
@@ -156,22 +152,22 @@ class Keeper:
             self.alerts.submit(alert)
 
     def _refresh(self, name: str, record: TokenRecord) -> None:
-        stats = self.stats.setdefault(name, ProfileStats())
+        stats = self.stats.setdefault(name, metrics.ProfileStats())
         try:
-            result = self.manager(name).refresh(Scheduled(record.generation))
+            result = self.managers.get(name).refresh(Scheduled(record.generation))
         except LoginRequired:
             new = self.store.token_record(name)
-            self._count_failure(stats, "invalid_grant")
+            stats.failed("invalid_grant")
             self._alert_once(login_required_alert(name, new or record))
             self._clear_backoff(name)
         except (WebexUnavailable, StorageError, WxtokenError) as exc:
             reason = "unavailable" if isinstance(exc, WebexUnavailable) else "error"
             if isinstance(exc, StorageError):
                 reason = "storage"
-            self._count_failure(stats, reason)
+            stats.failed(reason)
             self._failed(name, record, exc)
         except Exception as exc:  # a bug must cost one profile one pass, not the keeper
-            self._count_failure(stats, "internal")
+            stats.failed("internal")
             self._log.write(f"wxtoken keep: {name}: unexpected {type(exc).__name__}\n")
             self._failed(name, record, WxtokenError(type(exc).__name__))
         else:
@@ -196,9 +192,6 @@ class Keeper:
         finally:
             with self._lock:
                 self._inflight.pop(name, None)
-
-    def _count_failure(self, stats: ProfileStats, reason: str) -> None:
-        stats.failures_by_reason[reason] = stats.failures_by_reason.get(reason, 0) + 1
 
     def _clear_backoff(self, name: str) -> None:
         with self._lock:
@@ -246,7 +239,7 @@ class Keeper:
                     "error": f"the keeper does not manage profile {name!r}; fix: run "
                     "`wxtoken token` with the store's key, or add it to the keeper",
                 }
-            token = self.manager(name).token(min_valid)
+            token = self.managers.get(name).token(min_valid)
         except WxtokenError as exc:
             return error_answer(exc)
         except Exception as exc:  # a bug answers one request with an error, nothing more
@@ -258,70 +251,10 @@ class Keeper:
             "access_expires_at": token.access_expires_at,
         }
 
-    # --- metrics ---------------------------------------------------------------------------
-
-    def state_of(self, name: str, now: float) -> str:
-        return classify(self._records.get(name), now)[0]
+    # --- health and metrics ----------------------------------------------------------------
 
     def metrics(self) -> bytes:
-        from prometheus_client import CollectorRegistry, generate_latest
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-        keeper = self
-
-        class Collector:
-            def collect(self) -> Iterator[Any]:
-                now = keeper._clock()
-                access = GaugeMetricFamily(
-                    "wxtoken_access_token_expiry_seconds",
-                    "Seconds until the access token expires",
-                    labels=["profile"],
-                )
-                refresh = GaugeMetricFamily(
-                    "wxtoken_refresh_token_expiry_seconds",
-                    "Seconds until the refresh token expires",
-                    labels=["profile"],
-                )
-                state = GaugeMetricFamily(
-                    "wxtoken_profile_state",
-                    "1 for the profile's current state",
-                    labels=["profile", "state"],
-                )
-                refreshes = CounterMetricFamily(
-                    "wxtoken_refreshes", "Refreshes made by this keeper", labels=["profile"]
-                )
-                failures = CounterMetricFamily(
-                    "wxtoken_refresh_failures",
-                    "Failed refresh attempts by reason",
-                    labels=["profile", "reason"],
-                )
-                success = GaugeMetricFamily(
-                    "wxtoken_last_refresh_success_timestamp_seconds",
-                    "Unix time of the last successful refresh",
-                    labels=["profile"],
-                )
-                for name, record in list(keeper._records.items()):
-                    current = keeper.state_of(name, now)
-                    for s in STATES:
-                        state.add_metric([name, s], 1.0 if s == current else 0.0)
-                    if record is not None:
-                        access.add_metric([name], record.access_expires_at - now)
-                        if record.refresh_expires_at is not None:
-                            refresh.add_metric([name], record.refresh_expires_at - now)
-                    st = keeper.stats.get(name, ProfileStats())
-                    refreshes.add_metric([name], st.refreshes)
-                    for reason, n in st.failures_by_reason.items():
-                        failures.add_metric([name, reason], n)
-                    last = st.last_success or (record.last_success_at if record else None)
-                    if last is not None:
-                        success.add_metric([name], last)
-                up = GaugeMetricFamily("wxtoken_keeper_passes", "Scheduler passes completed")
-                up.add_metric([], keeper.passes)
-                yield from (access, refresh, state, refreshes, failures, success, up)
-
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(Collector())
-        return bytes(generate_latest(registry))
+        return metrics.render(self._clock(), self._records, self.stats, self.passes)
 
     def healthy(self) -> bool:
         return self.passes > 0 and (
@@ -343,8 +276,7 @@ class Keeper:
         self._pool.shutdown(wait=True)  # in-flight refreshes finish and are stored
         self.alerts.flush(10)
         self.alerts.stop()
-        for client in self._clients.values():
-            client.close()
+        self.managers.close()
 
 
 def _with_reason(record: TokenRecord, reason: str) -> TokenRecord:
