@@ -1,10 +1,11 @@
-"""The keeper's TokenManagers and HTTP clients: a bounded cache and shared connections.
+"""The keeper's TokenManagers and HTTP clients: a bounded cache, shared connections, and retries
+that give up when the keeper stops.
 
 Managers are cached per profile in an LRU of `MANAGER_CACHE_SIZE`, admitted only once the
 profile is found in the store, so the token socket cannot grow it with made-up names, and
 forgotten when their profile is removed or changed. Evicting one is safe: single flight lives
 in the store's per-profile locks, not in the manager. One WebexClient per base URL is shared by
-every manager (one connection pool, one TLS context).
+every manager (one connection pool, one TLS context), with the HTTP deadline of the settings.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .._local import Settings
+from ..errors import WebexUnavailable
 from ..manager import TokenManager
 from ..profile import Profile
 from ..store import TokenStore
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
 MANAGER_CACHE_SIZE = 1024
 
 
+class RefreshAbandoned(WebexUnavailable):
+    """A refresh given up between retries because the keeper is stopping."""
+
+
 class Managers:
     def __init__(
         self,
@@ -36,6 +42,7 @@ class Managers:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        stopping: threading.Event,
         client_for: Callable[[Profile], WebexClient] | None = None,
         size: int = MANAGER_CACHE_SIZE,
     ):
@@ -45,6 +52,7 @@ class Managers:
         self.settings = settings
         self.size = size
         self._clock = clock
+        self._stopping = stopping
         self._client_for = client_for or self._shared_client
         self._lru: OrderedDict[str, tuple[Profile, TokenManager]] = OrderedDict()
         self._clients: dict[str, WebexClient] = {}
@@ -94,9 +102,24 @@ class Managers:
         with self._lock:
             client = self._clients.get(profile.base_url)
             if client is None:
-                client = WebexClient(profile.base_url, clock=self._clock)
+                client = WebexClient(
+                    profile.base_url,
+                    clock=self._clock,
+                    deadline=self.settings.timeouts.http_deadline,
+                    sleep=self._retry_sleep,
+                )
                 self._clients[profile.base_url] = client
             return client
+
+    def _retry_sleep(self, seconds: float) -> None:
+        # Waiting between retries is where a stopping keeper lets go: the attempt in flight has
+        # ended (at the latest at its deadline), and another would delay the stop by a whole
+        # deadline more. The stored grant is untouched; a restarted keeper refreshes it.
+        if self._stopping.wait(seconds):
+            raise RefreshAbandoned(
+                "refresh abandoned between retries because the keeper is stopping",
+                fix="none needed: the stored grant is unchanged and is refreshed after a restart",
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -27,7 +27,7 @@ from ..token import iso
 from . import metrics
 from .alerts import Dispatcher
 from .config import KeeperConfig
-from .managers import MANAGER_CACHE_SIZE, Managers
+from .managers import MANAGER_CACHE_SIZE, Managers, RefreshAbandoned
 from .schedule import (
     Backoff,
     expiry_alert,
@@ -65,10 +65,12 @@ class Keeper:
         self._clock = clock
         self._log = log
         self._wanted = profiles if profiles is not None else config.profiles
+        self.stopping = threading.Event()
         self.managers = Managers(
             store,
             settings if settings is not None else Settings(),
             clock=clock,
+            stopping=self.stopping,
             client_for=client_for,
             size=manager_cache,
         )
@@ -155,6 +157,8 @@ class Keeper:
         stats = self.stats.setdefault(name, metrics.ProfileStats())
         try:
             result = self.managers.get(name).refresh(Scheduled(record.generation))
+        except RefreshAbandoned:
+            self._log.write(f"wxtoken keep: {name}: refresh abandoned; the keeper is stopping\n")
         except LoginRequired:
             new = self.store.token_record(name)
             stats.failed("invalid_grant")
@@ -263,17 +267,23 @@ class Keeper:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self) -> None:
+        """Pass after pass until `stop()`."""
         self.alerts.start()
-        while not stop.is_set():
+        while not self.stopping.is_set():
             try:
                 self.tick()
             except StorageError as exc:
                 self._log.write(f"wxtoken keep: store error: {exc.one_line()}\n")
-            stop.wait(self.sched.check_interval)
+            self.stopping.wait(self.sched.check_interval)
+
+    def stop(self) -> None:
+        """Ask `run` to return (a signal handler calls this); `close` then waits for work."""
+        self.stopping.set()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)  # in-flight refreshes finish and are stored
+        self.stopping.set()  # retries in flight give up; refreshes not yet started never start
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self.alerts.flush(10)
         self.alerts.stop()
         self.managers.close()
