@@ -1,11 +1,14 @@
-"""Keeper: wake on a short fixed interval, refresh what is due, alert, serve; stop cleanly.
+"""Keeper: wake when a profile is due (at least every `check_interval`), refresh it, alert,
+serve; stop cleanly.
 
-Waking every `check_interval` (not sleeping until the next due time) means a suspend, resume or
-clock jump is noticed within one interval (P16, CK-2). Refreshes run on a thread pool, one per
-profile at a time, through the same TokenManager and the same per-profile lock as the CLI, so
-the keeper and `wxtoken token` in a script never refresh one grant twice; a scheduled refresh is
-conditional on the generation it saw (`if_generation`), so it never repeats a refresh another
-process just made.
+Each pass re-reads the wall clock and the store, then sleeps until the earliest time a profile
+needs the keeper, but never longer than `check_interval`, so a suspend, resume or clock jump is
+noticed within one interval and a short-lived token is still refreshed in time. A finished
+refresh ends the sleep early, since it moves its profile's next due time. Refreshes run on a
+thread pool, one per profile at a time, through the same TokenManager and the same per-profile
+lock as the CLI, so the keeper and `wxtoken token` in a script never refresh one grant twice; a
+scheduled refresh is conditional on the generation it saw (`Scheduled`), so it never repeats a
+refresh another process just made.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
 from .._local import Settings
 from ..errors import LoginRequired, StorageError, WebexUnavailable, WxtokenError
 from ..manager import resolve_profile_name
 from ..reasons import Scheduled
+from ..results import RefreshResult
 from ..store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore
 from ..token import iso
 from . import metrics
@@ -29,11 +34,15 @@ from .alerts import Dispatcher
 from .config import KeeperConfig
 from .managers import MANAGER_CACHE_SIZE, Managers, RefreshAbandoned
 from .schedule import (
+    MIN_WAKE,
+    Alert,
     Backoff,
+    acts_at,
     expiry_alert,
     failures_alert,
     login_required_alert,
     next_attempt,
+    next_wake,
     recovery_alert,
     refresh_due_at,
     rotation_alert,
@@ -66,6 +75,7 @@ class Keeper:
         self._log = log
         self._wanted = profiles if profiles is not None else config.profiles
         self.stopping = threading.Event()
+        self._wake = threading.Event()
         self.managers = Managers(
             store,
             settings if settings is not None else Settings(),
@@ -83,6 +93,7 @@ class Keeper:
         self.stats: dict[str, metrics.ProfileStats] = {}
         self._rng = random.Random()
         self._missing: set[str] = set()  # kept profiles found missing, reported once each
+        self.next_act: list[float] = []  # when each idle profile next needs the keeper
         self.heartbeat = 0.0  # monotonic time of the last completed pass
         self.passes = 0
 
@@ -123,33 +134,40 @@ class Keeper:
         with self._lock:
             self._backoff = {n: b for n, b in self._backoff.items() if n in current}
         self.managers.forget(current)
+        acts: list[float] = []
         for name, record in self._records.items():
-            if record is None or record.status == STATUS_LOGIN_REQUIRED:
-                self._alert_once(login_required_alert(name, record))
-                continue
-            if record.refresh_expires_at is not None and record.refresh_expires_at <= now:
-                self._alert_once(
-                    login_required_alert(
-                        name, _with_reason(record, "the refresh token has expired")
-                    )
-                )
-                continue
-            alert, keys = expiry_alert(record, now, self.config.thresholds, self.alerts.keys_sent)
-            if alert is not None:
-                self.alerts.submit(alert)
-                self.alerts.settle(keys, alert)
-            with self._lock:
-                busy = name in self._inflight
-                b = self._backoff.get(name)
-            if busy or (b is not None and now < b.next_attempt_at):
-                continue
-            if now >= refresh_due_at(record, self.sched):
-                with self._lock:
-                    self._inflight[name] = self._pool.submit(self._refresh, name, record)
+            when = self._visit(name, record, now)
+            if when is not None:
+                acts.append(when)
+        self.next_act = acts
         self.heartbeat = time.monotonic()
         self.passes += 1
 
-    def _alert_once(self, alert: Any) -> None:
+    def _visit(self, name: str, record: TokenRecord | None, now: float) -> float | None:
+        """Alert and start a refresh as needed; when the profile next needs the keeper, if ever
+        (None: it needs a person, or a refresh is under way)."""
+        if record is None or record.status == STATUS_LOGIN_REQUIRED:
+            self._alert_once(login_required_alert(name, record))
+            return None
+        if record.refresh_expires_at is not None and record.refresh_expires_at <= now:
+            expired = replace(record, status_reason="the refresh token has expired")
+            self._alert_once(login_required_alert(name, expired))
+            return None
+        alert, keys = expiry_alert(record, now, self.config.thresholds, self.alerts.keys_sent)
+        if alert is not None:
+            self.alerts.submit(alert)
+            self.alerts.settle(keys, alert)
+        due = refresh_due_at(record, self.sched)
+        with self._lock:
+            if name in self._inflight:
+                return None
+            act = acts_at(due, self._backoff.get(name))
+            if now >= act:
+                self._inflight[name] = self._pool.submit(self._refresh, name, record)
+                return None
+        return act
+
+    def _alert_once(self, alert: Alert) -> None:
         if alert.key not in self.alerts.keys_sent:
             self.alerts.submit(alert)
 
@@ -176,26 +194,27 @@ class Keeper:
             self._failed(name, record, WxtokenError(type(exc).__name__))
         else:
             if result.refreshed:
-                stats.refreshes += 1
-                stats.last_success = self._clock()
-                new = result.record
-                self._log.write(
-                    f"wxtoken keep: refreshed {name}; access token until "
-                    f"{iso(result.token.access_expires_at)}\n"
-                )
-                if result.rotated and new is not None:
-                    self.alerts.submit(
-                        rotation_alert(
-                            name, new, dict(result.last_export) if result.last_export else None
-                        )
-                    )
-                with self._lock:
-                    b = self._backoff.pop(name, None)
-                if b is not None and b.failures >= self.config.failures and new is not None:
-                    self.alerts.submit(recovery_alert(name, new, f"{b.failures} failures"))
+                self._refreshed(name, stats, result)
         finally:
             with self._lock:
                 self._inflight.pop(name, None)
+            self._wake.set()  # its next due time moved: let the loop look again
+
+    def _refreshed(self, name: str, stats: metrics.ProfileStats, result: RefreshResult) -> None:
+        stats.refreshes += 1
+        stats.last_success = self._clock()
+        new = result.record
+        self._log.write(
+            f"wxtoken keep: refreshed {name}; access token until "
+            f"{iso(result.token.access_expires_at)}\n"
+        )
+        if result.rotated and new is not None:
+            last_export = dict(result.last_export) if result.last_export else None
+            self.alerts.submit(rotation_alert(name, new, last_export))
+        with self._lock:
+            b = self._backoff.pop(name, None)
+        if b is not None and b.failures >= self.config.failures and new is not None:
+            self.alerts.submit(recovery_alert(name, new, f"{b.failures} failures"))
 
     def _clear_backoff(self, name: str) -> None:
         with self._lock:
@@ -271,15 +290,23 @@ class Keeper:
         """Pass after pass until `stop()`."""
         self.alerts.start()
         while not self.stopping.is_set():
+            self._wake.clear()  # before the pass: a refresh finishing during it still counts
             try:
                 self.tick()
             except StorageError as exc:
                 self._log.write(f"wxtoken keep: store error: {exc.one_line()}\n")
-            self.stopping.wait(self.sched.check_interval)
+            interval = self.sched.check_interval
+            sleep = next_wake(self._clock(), self.next_act, interval)
+            # The first part of the sleep is not cut short: a burst of finished refreshes then
+            # costs one pass, and passes never crowd out the refreshes themselves.
+            floor = min(MIN_WAKE, interval)
+            if not self.stopping.wait(floor):
+                self._wake.wait(sleep - floor)
 
     def stop(self) -> None:
         """Ask `run` to return (a signal handler calls this); `close` then waits for work."""
         self.stopping.set()
+        self._wake.set()
 
     def close(self) -> None:
         self.stopping.set()  # retries in flight give up; refreshes not yet started never start
@@ -287,9 +314,3 @@ class Keeper:
         self.alerts.flush(10)
         self.alerts.stop()
         self.managers.close()
-
-
-def _with_reason(record: TokenRecord, reason: str) -> TokenRecord:
-    from dataclasses import replace
-
-    return replace(record, status_reason=reason)

@@ -1,4 +1,5 @@
-"""When to refresh, when to retry, and what to alert: pure decisions from records and the clock.
+"""When to refresh, when to wake, when to retry, and what to alert: pure decisions from records
+and the clock.
 
 No I/O here, so every rule can be tested with a fixed `now`.
 """
@@ -7,12 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import clean_server_text
 from ..store import STATUS_LOGIN_REQUIRED, TokenRecord
 from ..token import human_left, iso
 from .config import Schedule
+
+# The keeper's finest resolution: it sleeps at least this long between passes (unless the check
+# interval is shorter still), so a burst of finished refreshes, each of which may bring the next
+# due time closer, costs one pass, and passes over thousands of profiles never run back to back.
+MIN_WAKE = 1.0
 
 
 def jitter_offset(profile: str, jitter: float, lifetime: float) -> float:
@@ -43,6 +50,23 @@ class Backoff:
     failures: int = 0
     next_attempt_at: float = 0.0
     last_error: str | None = None
+
+
+def acts_at(due: float, backoff: Backoff | None) -> float:
+    """When the keeper next has to refresh a profile due at `due`: then, or after a failure, not
+    before its retry time."""
+    if backoff is not None and backoff.next_attempt_at > due:
+        return backoff.next_attempt_at
+    return due
+
+
+def next_wake(now: float, acts: Iterable[float], check_interval: float) -> float:
+    """Seconds to sleep until the next pass: until the earliest time a profile needs the keeper,
+    but never longer than `check_interval` (each pass re-reads the wall clock, so a suspend or
+    a clock jump is noticed within one interval) and, unless the interval is shorter still,
+    never less than MIN_WAKE."""
+    earliest = min(acts, default=now + check_interval)
+    return min(check_interval, max(MIN_WAKE, earliest - now))
 
 
 def next_attempt(
