@@ -20,6 +20,7 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,9 @@ class Webhook:
     fail_next: int = 0
 
 
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
+@contextmanager
+def webhook_receiver() -> Iterator[Webhook]:
+    """A webhook endpoint on 127.0.0.1 that records what it receives (or fails on request)."""
     hook = Webhook(url="")
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -63,9 +65,17 @@ def webhook() -> Iterator[Webhook]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook/SECRETPATH"
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield hook
-    server.shutdown()
-    server.server_close()
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    with webhook_receiver() as hook:
+        yield hook
 
 
 @dataclass

@@ -27,7 +27,7 @@ from ..errors import LoginRequired, StorageError, WebexUnavailable, WxtokenError
 from ..manager import resolve_profile_name
 from ..reasons import Scheduled
 from ..results import RefreshResult
-from ..store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore
+from ..store import STATUS_LOGIN_REQUIRED, Event, TokenRecord, TokenStore
 from ..token import iso
 from . import metrics
 from .alerts import Dispatcher
@@ -35,6 +35,7 @@ from .config import KeeperConfig
 from .managers import MANAGER_CACHE_SIZE, Managers, RefreshAbandoned
 from .schedule import (
     MIN_WAKE,
+    ORG_MISMATCH,
     Alert,
     Backoff,
     acts_at,
@@ -43,6 +44,7 @@ from .schedule import (
     login_required_alert,
     next_attempt,
     next_wake,
+    org_mismatch_alerts,
     recovery_alert,
     refresh_due_at,
     rotation_alert,
@@ -52,6 +54,9 @@ from .service import error_answer
 if TYPE_CHECKING:
     from ..client import WebexClient
     from ..profile import Profile
+
+# org_mismatch events read after a failed refresh: more than one pass's worth of retries.
+ORG_EVENTS_READ = 20
 
 
 class Keeper:
@@ -173,6 +178,7 @@ class Keeper:
 
     def _refresh(self, name: str, record: TokenRecord) -> None:
         stats = self.stats.setdefault(name, metrics.ProfileStats())
+        started = self._clock()
         try:
             result = self.managers.get(name).refresh(Scheduled(record.generation))
         except RefreshAbandoned:
@@ -182,11 +188,9 @@ class Keeper:
             stats.failed("invalid_grant")
             self._alert_once(login_required_alert(name, new or record))
             self._clear_backoff(name)
-        except (WebexUnavailable, StorageError, WxtokenError) as exc:
-            reason = "unavailable" if isinstance(exc, WebexUnavailable) else "error"
-            if isinstance(exc, StorageError):
-                reason = "storage"
-            stats.failed(reason)
+        except WxtokenError as exc:
+            mismatches = self._alert_org_mismatches(name, record)
+            stats.failed(failure_reason(exc, mismatches, started))
             self._failed(name, record, exc)
         except Exception as exc:  # a bug must cost one profile one pass, not the keeper
             stats.failed("internal")
@@ -215,6 +219,18 @@ class Keeper:
             b = self._backoff.pop(name, None)
         if b is not None and b.failures >= self.config.failures and new is not None:
             self.alerts.submit(recovery_alert(name, new, f"{b.failures} failures"))
+
+    def _alert_org_mismatches(self, name: str, record: TokenRecord) -> list[Event]:
+        """Alert on the org changes refreshes recorded against this grant; returns the events.
+
+        A refresh that returns a token for another org is refused and recorded as an
+        `org_mismatch` event. The event, not the exception's class, is what is alerted on, so an
+        occurrence met by a script's `wxtoken token` is alerted (once) too.
+        """
+        events = self.store.events(name, (ORG_MISMATCH,), limit=ORG_EVENTS_READ)
+        for alert in org_mismatch_alerts(name, record, events, self.alerts.keys_sent):
+            self.alerts.submit(alert)
+        return events
 
     def _clear_backoff(self, name: str) -> None:
         with self._lock:
@@ -314,3 +330,12 @@ class Keeper:
         self.alerts.flush(10)
         self.alerts.stop()
         self.managers.close()
+
+
+def failure_reason(exc: WxtokenError, org_mismatches: list[Event], started: float) -> str:
+    """The `reason` label of a failed refresh in wxtoken_refresh_failures_total."""
+    if any(e.at >= started for e in org_mismatches):
+        return ORG_MISMATCH
+    if isinstance(exc, StorageError):
+        return "storage"
+    return "unavailable" if isinstance(exc, WebexUnavailable) else "error"

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import clean_server_text
-from ..store import STATUS_LOGIN_REQUIRED, TokenRecord
+from ..store import STATUS_LOGIN_REQUIRED, Event, TokenRecord
 from ..token import human_left, iso
 from .config import Schedule
 
@@ -83,7 +83,7 @@ def next_attempt(
 @dataclass(frozen=True)
 class Alert:
     key: str  # deduplication key: the same key is delivered once per channel, ever
-    kind: str  # expiry | login_required | rotation | failures | recovery
+    kind: str  # expiry | login_required | rotation | failures | recovery | org_mismatch
     profile: str
     org_id: str | None
     text: str
@@ -205,3 +205,53 @@ def recovery_alert(profile: str, record: TokenRecord, after: str) -> Alert:
         text,
         None,
     )
+
+
+ORG_MISMATCH = "org_mismatch"  # the event a refresh records when Webex answers for another org
+
+
+def org_mismatch_alerts(
+    profile: str, record: TokenRecord, events: Iterable[Event], sent: set[str]
+) -> list[Alert]:
+    """An alert for each new `org_mismatch` occurrence recorded against the stored grant.
+
+    An occurrence is one grant (its generation) meeting one other org: retries that meet the same
+    org again are the same occurrence and alert nothing more, while a grant signed in anew, or a
+    user moved on to yet another org, alerts again. Events older than the stored grant belong to
+    a grant that was replaced since.
+    """
+    alerts: dict[str, Alert] = {}
+    for event in events:
+        if event.kind != ORG_MISMATCH or event.at < record.obtained_at:
+            continue
+        alert = org_mismatch_alert(profile, record, event)
+        if alert.key not in sent:
+            alerts.setdefault(alert.key, alert)
+    return list(alerts.values())
+
+
+def org_mismatch_alert(profile: str, record: TokenRecord, event: Event) -> Alert:
+    expected = _org(event.detail.get("expected_org_id")) or record.identity.org_id
+    returned = _org(event.detail.get("returned_org_id"))
+    text = (
+        f"wxtoken: {_who(profile, expected)}: a refresh returned a token for "
+        f"{f'org {returned}' if returned else 'another org'}, so it was not stored. The stored "
+        "grant is kept and retried with backoff; the recorder's access token stops working when "
+        "it expires. The signed-in user may have been moved to another org."
+    )
+    return Alert(
+        f"org_mismatch:{profile}:{record.generation}:{returned or 'unknown'}",
+        ORG_MISMATCH,
+        profile,
+        expected,
+        text,
+        f"wxtoken login -p {profile} (signed in as an admin of "
+        f"{f'org {expected}' if expected else 'the right org'}) && wxtoken export -p {profile}",
+    )
+
+
+def _org(value: object) -> str | None:
+    # Org ids come from Webex's token suffix: shown, so cleaned like any server-supplied text.
+    if not isinstance(value, str):
+        return None
+    return clean_server_text(value, 64) or None
