@@ -14,6 +14,7 @@ from wxtoken.keeper.schedule import (
     MIN_WAKE,
     Backoff,
     acts_at,
+    failures_alert,
     next_wake,
     refresh_due_at,
 )
@@ -91,3 +92,12 @@ def test_long_lived_tokens_keep_the_interval() -> None:
     act = acts_at(refresh_due_at(rec, sched), None)
     assert act - T0 > 6 * 86400  # max_age (7 days) minus at most the jitter
     assert next_wake(T0 + 3600, [act], sched.check_interval) == sched.check_interval
+
+
+def test_failures_alert_says_when_the_access_token_expires_or_expired() -> None:
+    rec = short_lived(600)
+    b = Backoff(failures=3, next_attempt_at=T0 + 700, last_error="Webex answered HTTP 503")
+    soon = failures_alert("rec", rec, b, T0 + 300)
+    assert "The access token expires in 5m 00s." in soon.text
+    late = failures_alert("rec", rec, b, T0 + 606)
+    assert "The access token expired 6s ago." in late.text and "expires in" not in late.text

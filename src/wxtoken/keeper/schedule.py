@@ -175,7 +175,9 @@ def failures_alert(profile: str, record: TokenRecord | None, b: Backoff, now: fl
     org = record.identity.org_id if record else None
     until = ""
     if record is not None:
-        until = f" The access token expires in {human_left(record.access_expires_at - now)}."
+        left = record.access_expires_at - now
+        # human_left says "expired 6s ago" by itself once the token is past its expiry.
+        until = f" The access token {'expires in ' if left > 0 else ''}{human_left(left)}."
     text = (
         f"wxtoken: {_who(profile, org)}: {b.failures} refresh attempts failed in a row "
         f"(last: {clean_server_text(b.last_error or 'unknown', 160)}). wxtoken keeps "
