@@ -520,7 +520,7 @@ def test_socket_answers_errors_with_exit_codes(wx: Wx, emu: Emulator) -> None:
 
 
 def test_clock_jumps(wx: Wx, emu: Emulator, webhook: Webhook) -> None:
-    """CK-2/CK-3: a forward jump (suspend for 15 days) is noticed on the next wake and fixed
+    """A forward jump (suspend for 15 days) is noticed on the next wake and fixed
     with one refresh; a backward jump causes no refresh storm."""
     wx.add_profile(emu)
     assert wx.login().returncode == 0

@@ -110,7 +110,7 @@ def expiry_alert(
     """The alert for the tightest newly crossed threshold, and every key it settles.
 
     Keys include the refresh token's expiry, so a horizon that moves (a sliding expiry renewed)
-    starts a new crossing, while a restart of the keeper never repeats one (P17, CK-5).
+    starts a new crossing, while a restart of the keeper never repeats one.
     """
     exp = record.refresh_expires_at
     if exp is None or record.status == STATUS_LOGIN_REQUIRED:
