@@ -24,9 +24,20 @@ from wxtoken.profile import Profile
 from wxtoken.store import TokenStore
 
 
-def keeper_on(wx: Wx, manager_cache: int = MANAGER_CACHE_SIZE) -> Keeper:
+def keeper_on(
+    wx: Wx,
+    manager_cache: int = MANAGER_CACHE_SIZE,
+    profiles: tuple[str, ...] | None = None,
+    log: io.StringIO | None = None,
+) -> Keeper:
     store = store_at(Path(wx.env["WXTOKEN_HOME"]), wx.env)
-    keeper = Keeper(store, parse_config({}), log=io.StringIO(), manager_cache=manager_cache)
+    keeper = Keeper(
+        store,
+        parse_config({}),
+        profiles=profiles,
+        log=log or io.StringIO(),
+        manager_cache=manager_cache,
+    )
     keeper.alerts.start()
     return keeper
 
@@ -56,6 +67,23 @@ def test_a_removed_profile_leaves_metrics_and_the_cache(wx: Wx, emu: Emulator) -
         assert "b" not in keeper.cached_profiles
         gone = keeper.answer("b", 60)
         assert gone["ok"] is False and gone["exit_code"] == 2, gone["error"]
+    finally:
+        keeper.close()
+
+
+def test_a_named_profile_removed_while_kept_is_dropped_not_fatal(wx: Wx, emu: Emulator) -> None:
+    wx.add_profile(emu, "a")
+    wx.add_profile(emu, "b")
+    log = io.StringIO()
+    keeper = keeper_on(wx, profiles=("a", "b"), log=log)
+    try:
+        keeper.tick()
+        wx("profile", "remove", "b", "--yes", check=0)
+        keeper.tick()
+        keeper.tick()
+        assert 'profile="b"' not in keeper.metrics().decode()
+        assert keeper.answer("b", 60)["exit_code"] == 2
+        assert log.getvalue().count("profile 'b' was removed; not keeping it") == 1
     finally:
         keeper.close()
 

@@ -55,7 +55,8 @@ if TYPE_CHECKING:
     from ..client import WebexClient
     from ..profile import Profile
 
-# org_mismatch events read after a failed refresh: more than one pass's worth of retries.
+# org_mismatch events read after a failed refresh: only the newest, since each one is looked at
+# right after the failure that recorded it; older ones were alerted then.
 ORG_EVENTS_READ = 20
 
 
@@ -117,6 +118,7 @@ class Keeper:
         listed = {p.name: p for p in self.store.list_profiles()}
         if self._wanted is None:
             return listed
+        self._missing.difference_update(listed)  # added back: if it goes again, say so again
         for name in self._wanted:
             if name not in listed and name not in self._missing:
                 self._missing.add(name)
