@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -105,6 +106,7 @@ def main() -> None:
             keeper.wait(60)
         emu.terminate()
         emu.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)  # a store and its key file: not left in /tmp
     rate = (after - before) / elapsed
     print(
         f"keeper with {args.profiles} profiles, {args.workers} workers: {rate:,.0f} "

@@ -20,6 +20,7 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,9 @@ class Webhook:
     fail_next: int = 0
 
 
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
+@contextmanager
+def webhook_receiver() -> Iterator[Webhook]:
+    """A webhook endpoint on 127.0.0.1 that records what it receives (or fails on request)."""
     hook = Webhook(url="")
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -63,9 +65,17 @@ def webhook() -> Iterator[Webhook]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook/SECRETPATH"
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield hook
-    server.shutdown()
-    server.server_close()
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    with webhook_receiver() as hook:
+        yield hook
 
 
 @dataclass
@@ -363,22 +373,55 @@ def test_bad_config_is_one_clear_line(wx: Wx, tmp_path: Path, text: str, needle:
 # --- the real process --------------------------------------------------------------------------
 
 
-def start_keep(wx: Wx, *args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [WXTOKEN, "keep", "--metrics-listen", "127.0.0.1:0", *args],
-        env=wx.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    url = ""
-    for _ in range(3):
-        line = proc.stderr.readline()
-        if "metrics and health on" in line:
-            url = line.split(" on ", 1)[1].strip().removesuffix("/metrics")
-    assert url, "keeper did not start"
-    return proc, url
+@dataclass
+class KeeperProcess:
+    """A running `wxtoken keep`; its stderr goes to a file, so a chatty keeper never blocks."""
+
+    proc: subprocess.Popen[str]
+    url: str  # http://HOST:PORT of /metrics and /healthz
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_keep(
+    wx: Wx, *args: str, env: dict[str, str] | None = None, listen: str | None = "127.0.0.1:0"
+) -> KeeperProcess:
+    """`wxtoken keep`, started and listening; metrics on a free port unless `listen` is None
+    (then the config file decides)."""
+    metrics = ["--metrics-listen", listen] if listen else []
+    log_path = wx.home / f"keeper-{time.monotonic_ns()}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [WXTOKEN, "keep", *metrics, *args],
+            env=dict(wx.env, **(env or {})),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
+    keeper = KeeperProcess(proc, "", log_path)
+    marker = "metrics and health on "
+    started = wait_until(lambda: marker in keeper.log() or proc.poll() is not None, timeout=30)
+    if not started or marker not in keeper.log():
+        keeper.kill()
+        raise AssertionError(f"keeper did not start: {keeper.log()}")
+    line = next(x for x in keeper.log().splitlines() if marker in x)
+    keeper.url = line.split(marker, 1)[1].strip().removesuffix("/metrics")
+    return keeper
 
 
 def test_keep_process_metrics_socket_and_sigterm(wx: Wx, emu: Emulator, tmp_path: Path) -> None:
@@ -388,7 +431,8 @@ def test_keep_process_metrics_socket_and_sigterm(wx: Wx, emu: Emulator, tmp_path
     cfg.write_text(
         '[schedule]\ncheck_interval = "0.2s"\nmax_age = "3s"\nmin_interval = 0\njitter = 0\n'
     )
-    proc, url = start_keep(wx, "--config", str(cfg))
+    keeper = start_keep(wx, "--config", str(cfg))
+    url = keeper.url
     try:
         assert wait_until(lambda: urllib.request.urlopen(f"{url}/healthz").status == 200)
         metrics = urllib.request.urlopen(f"{url}/metrics").read().decode()
@@ -407,13 +451,11 @@ def test_keep_process_metrics_socket_and_sigterm(wx: Wx, emu: Emulator, tmp_path
         before = store_at(home, wx.env).token_record("rec")
         emu.fault("delay", delay=2.0, count=1)
         assert wait_until(lambda: emu.control("GET", "faults")["faults"] == [], timeout=10)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        code = keeper.stop()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+        keeper.kill()
+    err = keeper.log()
+    assert code == 0, err
     assert "stopped cleanly" in err
     after = store_at(home, wx.env).token_record("rec")
     assert before is not None and after is not None and after.generation > before.generation
@@ -425,7 +467,7 @@ def test_keep_process_metrics_socket_and_sigterm(wx: Wx, emu: Emulator, tmp_path
 def test_another_user_cannot_use_the_socket(wx: Wx, emu: Emulator) -> None:
     wx.add_profile(emu)
     assert wx.login().returncode == 0
-    proc, _ = start_keep(wx)
+    keeper = start_keep(wx)
     sock = str(Path(wx.env["WXTOKEN_HOME"]) / "keeper.sock")
     try:
         assert wait_until(lambda: Path(sock).exists())
@@ -452,8 +494,7 @@ def test_another_user_cannot_use_the_socket(wx: Wx, emu: Emulator) -> None:
         os.close(r)
         assert answer.startswith("denied"), answer
     finally:
-        proc.terminate()
-        assert proc.wait(30) == 0
+        assert keeper.stop() == 0
 
 
 def test_keep_needs_the_key_at_start(wx: Wx, emu: Emulator) -> None:
@@ -464,7 +505,7 @@ def test_keep_needs_the_key_at_start(wx: Wx, emu: Emulator) -> None:
 
 def test_socket_answers_errors_with_exit_codes(wx: Wx, emu: Emulator) -> None:
     wx.add_profile(emu)
-    proc, _ = start_keep(wx, "--all")
+    keeper = start_keep(wx, "--all")
     try:
         sock = Path(wx.env["WXTOKEN_HOME"]) / "keeper.sock"
         assert wait_until(sock.exists)
@@ -475,12 +516,11 @@ def test_socket_answers_errors_with_exit_codes(wx: Wx, emu: Emulator) -> None:
             s.sendall(b"not json\n")
             assert json.loads(s.recv(1000))["exit_code"] == 2
     finally:
-        proc.terminate()
-        proc.wait(30)
+        keeper.stop()
 
 
 def test_clock_jumps(wx: Wx, emu: Emulator, webhook: Webhook) -> None:
-    """CK-2/CK-3: a forward jump (suspend for 15 days) is noticed on the next wake and fixed
+    """A forward jump (suspend for 15 days) is noticed on the next wake and fixed
     with one refresh; a backward jump causes no refresh storm."""
     wx.add_profile(emu)
     assert wx.login().returncode == 0

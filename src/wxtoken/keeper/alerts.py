@@ -1,6 +1,6 @@
 """Alert delivery: webhook, Webex message, email; deduplicated through the store's event log.
 
-Delivery runs on its own thread, so a hanging webhook never delays a refresh (AL-3). Each
+Delivery runs on its own thread, so a hanging webhook never delays a refresh. Each
 (alert key, channel) pair is delivered once ever: success is recorded as an `alert_sent`
 event, which a restarted keeper reads back. A failed channel is retried on later passes.
 Alerts carry no secret: texts are built from metadata, and channel URLs are shown without

@@ -29,7 +29,7 @@ EXAMPLE = """\
 # profiles = ["recorder"]
 
 [schedule]
-check_interval = "60s"    # wake this often and re-read the wall clock (suspend, clock jumps)
+check_interval = "60s"    # wake when a profile is due and at least this often (clock jumps)
 refresh_fraction = 0.25   # refresh when this fraction of the access token's life is left
 max_age = "7d"            # refresh at least this often, so a sliding refresh token never lapses
 min_interval = "10m"      # never refresh one profile more often (Webex may repeat answers)

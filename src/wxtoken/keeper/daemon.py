@@ -1,5 +1,11 @@
 """The keeper as a process: wire the scheduler, alerts, metrics and the token socket together,
-stop cleanly on SIGTERM or SIGINT. `wxtoken keep` parses options and calls `serve`."""
+stop cleanly on SIGTERM or SIGINT. `wxtoken keep` parses options and calls `serve`.
+
+Stopping waits for work in flight, each piece bounded: a token answer or a refresh ends when
+its exchange does (at the latest at the HTTP deadline, WXTOKEN_HTTP_DEADLINE), retries are not
+started any more, and refreshes not yet started are dropped; the store keeps every grant as it
+was, and a restarted keeper picks the schedule up from it.
+"""
 
 from __future__ import annotations
 
@@ -33,22 +39,23 @@ def serve(
     profiles: tuple[str, ...] | None,
     sock_path: Path,
     log: IO[str] = sys.stderr,
-    stop: threading.Event | None = None,
+    settings: Settings | None = None,
 ) -> int:
-    """Run until `stop` is set (SIGTERM and SIGINT set it); in-flight refreshes finish first."""
+    """Run until SIGTERM or SIGINT; work in flight finishes (or reaches its deadline) first."""
     store.unlock()  # a missing key is exit 6 at start, not at the first refresh
-    keeper = Keeper(store, config, profiles=profiles, log=log)
+    keeper = Keeper(store, config, profiles=profiles, settings=settings, log=log)
     names = keeper.names()
     if not names:
         raise UsageError("there are no profiles to keep", fix="wxtoken profile add ... first")
     metrics = MetricsServer(
-        config.metrics_host, config.metrics_port, keeper.metrics, keeper.healthy
+        config.metrics_host, config.metrics_port, keeper.metrics, keeper.healthy, log=log
     )
-    sock = TokenSocket(sock_path, keeper.answer)
-    stop = stop or threading.Event()
+    sock = TokenSocket(sock_path, keeper.answer, log=log)
 
     def on_signal(signum: int, frame: object) -> None:
-        stop.set()
+        # From another thread: the handler runs inside whatever the main thread was doing,
+        # possibly holding the very lock an Event's set() needs, which would deadlock.
+        threading.Thread(target=keeper.stop, name="wxtoken-stop", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -61,10 +68,14 @@ def serve(
     log.write(f"wxtoken keep: keeping {len(names)} profile(s): {shown}; alerts via {channels}\n")
     log.flush()
     try:
-        keeper.run(stop)
+        keeper.run()
     finally:
+        keeper.stop()  # also on an error: retries in flight give up before the waits below
         sock.stop()
         keeper.close()
         metrics.stop()
-    log.write("wxtoken keep: stopped cleanly; in-flight refreshes were finished and stored\n")
+    log.write(
+        "wxtoken keep: stopped cleanly; refreshes in flight were stored, or given up at their "
+        "deadline with the stored grant unchanged\n"
+    )
     return 0

@@ -1,11 +1,14 @@
-"""Keeper: wake on a short fixed interval, refresh what is due, alert, serve; stop cleanly.
+"""Keeper: wake when a profile is due (at least every `check_interval`), refresh it, alert,
+serve; stop cleanly.
 
-Waking every `check_interval` (not sleeping until the next due time) means a suspend, resume or
-clock jump is noticed within one interval (P16, CK-2). Refreshes run on a thread pool, one per
-profile at a time, through the same TokenManager and the same per-profile lock as the CLI, so
-the keeper and `wxtoken token` in a script never refresh one grant twice; a scheduled refresh is
-conditional on the generation it saw (`if_generation`), so it never repeats a refresh another
-process just made.
+Each pass re-reads the wall clock and the store, then sleeps until the earliest time a profile
+needs the keeper, but never longer than `check_interval`, so a suspend, resume or clock jump is
+noticed within one interval and a short-lived token is still refreshed in time. A finished
+refresh ends the sleep early, since it moves its profile's next due time. Refreshes run on a
+thread pool, one per profile at a time, through the same TokenManager and the same per-profile
+lock as the CLI, so the keeper and `wxtoken token` in a script never refresh one grant twice; a
+scheduled refresh is conditional on the generation it saw (`Scheduled`), so it never repeats a
+refresh another process just made.
 """
 
 from __future__ import annotations
@@ -14,25 +17,34 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
+from .._local import Settings
 from ..errors import LoginRequired, StorageError, WebexUnavailable, WxtokenError
-from ..manager import TokenManager, resolve_profile_name
+from ..manager import resolve_profile_name
 from ..reasons import Scheduled
-from ..status import STATES, classify
-from ..store import STATUS_LOGIN_REQUIRED, TokenRecord, TokenStore
+from ..results import RefreshResult
+from ..store import STATUS_LOGIN_REQUIRED, Event, TokenRecord, TokenStore
 from ..token import iso
+from . import metrics
 from .alerts import Dispatcher
 from .config import KeeperConfig
+from .managers import MANAGER_CACHE_SIZE, Managers, RefreshAbandoned
 from .schedule import (
+    MIN_WAKE,
+    ORG_MISMATCH,
+    Alert,
     Backoff,
+    acts_at,
     expiry_alert,
     failures_alert,
     login_required_alert,
     next_attempt,
+    next_wake,
+    org_mismatch_alerts,
     recovery_alert,
     refresh_due_at,
     rotation_alert,
@@ -43,12 +55,9 @@ if TYPE_CHECKING:
     from ..client import WebexClient
     from ..profile import Profile
 
-
-@dataclass
-class ProfileStats:
-    refreshes: int = 0
-    failures_by_reason: dict[str, int] = field(default_factory=dict)
-    last_success: float | None = None
+# org_mismatch events read after a failed refresh: only the newest, since each one is looked at
+# right after the failure that recorded it; older ones were alerted then.
+ORG_EVENTS_READ = 20
 
 
 class Keeper:
@@ -58,10 +67,12 @@ class Keeper:
         config: KeeperConfig,
         *,
         profiles: tuple[str, ...] | None = None,
+        settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
         log: IO[str] = sys.stderr,
         client_for: Callable[[Profile], WebexClient] | None = None,
         dispatcher: Dispatcher | None = None,
+        manager_cache: int = MANAGER_CACHE_SIZE,
     ):
         self.store = store
         self.config = config
@@ -69,136 +80,159 @@ class Keeper:
         self._clock = clock
         self._log = log
         self._wanted = profiles if profiles is not None else config.profiles
-        self._clients: dict[str, WebexClient] = {}
-        self._clients_lock = threading.Lock()
-        self._client_for = client_for or self._shared_client
+        self.stopping = threading.Event()
+        self._wake = threading.Event()
+        self.managers = Managers(
+            store,
+            settings if settings is not None else Settings(),
+            clock=clock,
+            stopping=self.stopping,
+            client_for=client_for,
+            size=manager_cache,
+        )
         self.alerts = dispatcher or Dispatcher(store, config, clock=clock, log=log)
         self._pool = ThreadPoolExecutor(self.sched.workers, thread_name_prefix="wxtoken-refresh")
         self._inflight: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._backoff: dict[str, Backoff] = {}
-        self._managers: dict[str, TokenManager] = {}
         self._records: dict[str, TokenRecord | None] = {}
-        self.stats: dict[str, ProfileStats] = {}
+        self.stats: dict[str, metrics.ProfileStats] = {}
         self._rng = random.Random()
+        self._missing: set[str] = set()  # kept profiles found missing, reported once each
+        self.next_act: list[float] = []  # when each idle profile next needs the keeper
         self.heartbeat = 0.0  # monotonic time of the last completed pass
         self.passes = 0
 
-    # --- profiles and clients --------------------------------------------------------------
+    # --- profiles --------------------------------------------------------------------------
 
     def names(self) -> list[str]:
+        """The profiles to keep, checked at start: a typo is a usage error, not a silent gap."""
         if self._wanted is None:
             return [p.name for p in self.store.list_profiles()]
         for name in self._wanted:
-            self.store.get_profile(name)  # a typo is a usage error at start, not a silent gap
+            self.store.get_profile(name)
         return list(self._wanted)
 
-    def _shared_client(self, profile: Profile) -> WebexClient:
-        # One HTTP client (connection pool, TLS context) per Webex base URL, shared by threads.
-        from ..client import WebexClient
+    def _current(self) -> dict[str, Profile]:
+        """The kept profiles as the store has them now; one read however many there are."""
+        listed = {p.name: p for p in self.store.list_profiles()}
+        if self._wanted is None:
+            return listed
+        self._missing.difference_update(listed)  # added back: if it goes again, say so again
+        for name in self._wanted:
+            if name not in listed and name not in self._missing:
+                self._missing.add(name)
+                self._log.write(f"wxtoken keep: profile {name!r} was removed; not keeping it\n")
+        return {n: listed[n] for n in self._wanted if n in listed}
 
-        with self._clients_lock:
-            client = self._clients.get(profile.base_url)
-            if client is None:
-                client = WebexClient(profile.base_url, clock=self._clock)
-                self._clients[profile.base_url] = client
-            return client
-
-    def manager(self, name: str) -> TokenManager:
-        with self._lock:
-            tm = self._managers.get(name)
-            if tm is None:
-                tm = TokenManager(
-                    name,
-                    store=self.store,
-                    clock=self._clock,
-                    client=self._client_for(self.store.get_profile(name)),
-                )
-                self._managers[name] = tm
-            return tm
+    @property
+    def cached_profiles(self) -> tuple[str, ...]:
+        return self.managers.cached
 
     # --- one pass --------------------------------------------------------------------------
 
     def tick(self) -> None:
         now = self._clock()
+        current = self._current()
         records = self.store.all_token_records()
-        for name in self.names():
-            record = records.get(name)
-            self._records[name] = record
-            self.stats.setdefault(name, ProfileStats())
-            if record is None or record.status == STATUS_LOGIN_REQUIRED:
-                self._alert_once(login_required_alert(name, record))
-                continue
-            if record.refresh_expires_at is not None and record.refresh_expires_at <= now:
-                self._alert_once(
-                    login_required_alert(
-                        name, _with_reason(record, "the refresh token has expired")
-                    )
-                )
-                continue
-            alert, keys = expiry_alert(record, now, self.config.thresholds, self.alerts.keys_sent)
-            if alert is not None:
-                self.alerts.submit(alert)
-                self.alerts.settle(keys, alert)
-            with self._lock:
-                busy = name in self._inflight
-                b = self._backoff.get(name)
-            if busy or (b is not None and now < b.next_attempt_at):
-                continue
-            if now >= refresh_due_at(record, self.sched):
-                with self._lock:
-                    self._inflight[name] = self._pool.submit(self._refresh, name, record)
+        # What is gone is forgotten: its metrics, counters, backoff and cached manager.
+        self._records = {name: records.get(name) for name in current}
+        self.stats = {name: self.stats.get(name) or metrics.ProfileStats() for name in current}
+        with self._lock:
+            self._backoff = {n: b for n, b in self._backoff.items() if n in current}
+        self.managers.forget(current)
+        acts: list[float] = []
+        for name, record in self._records.items():
+            when = self._visit(name, record, now)
+            if when is not None:
+                acts.append(when)
+        self.next_act = acts
         self.heartbeat = time.monotonic()
         self.passes += 1
 
-    def _alert_once(self, alert: Any) -> None:
+    def _visit(self, name: str, record: TokenRecord | None, now: float) -> float | None:
+        """Alert and start a refresh as needed; when the profile next needs the keeper, if ever
+        (None: it needs a person, or a refresh is under way)."""
+        if record is None or record.status == STATUS_LOGIN_REQUIRED:
+            self._alert_once(login_required_alert(name, record))
+            return None
+        if record.refresh_expires_at is not None and record.refresh_expires_at <= now:
+            expired = replace(record, status_reason="the refresh token has expired")
+            self._alert_once(login_required_alert(name, expired))
+            return None
+        alert, keys = expiry_alert(record, now, self.config.thresholds, self.alerts.keys_sent)
+        if alert is not None:
+            self.alerts.submit(alert)
+            self.alerts.settle(keys, alert)
+        due = refresh_due_at(record, self.sched)
+        with self._lock:
+            if name in self._inflight:
+                return None
+            act = acts_at(due, self._backoff.get(name))
+            if now >= act:
+                self._inflight[name] = self._pool.submit(self._refresh, name, record)
+                return None
+        return act
+
+    def _alert_once(self, alert: Alert) -> None:
         if alert.key not in self.alerts.keys_sent:
             self.alerts.submit(alert)
 
     def _refresh(self, name: str, record: TokenRecord) -> None:
-        stats = self.stats.setdefault(name, ProfileStats())
+        stats = self.stats.setdefault(name, metrics.ProfileStats())
+        started = self._clock()
         try:
-            result = self.manager(name).refresh(Scheduled(record.generation))
+            result = self.managers.get(name).refresh(Scheduled(record.generation))
+        except RefreshAbandoned:
+            self._log.write(f"wxtoken keep: {name}: refresh abandoned; the keeper is stopping\n")
         except LoginRequired:
             new = self.store.token_record(name)
-            self._count_failure(stats, "invalid_grant")
+            stats.failed("invalid_grant")
             self._alert_once(login_required_alert(name, new or record))
             self._clear_backoff(name)
-        except (WebexUnavailable, StorageError, WxtokenError) as exc:
-            reason = "unavailable" if isinstance(exc, WebexUnavailable) else "error"
-            if isinstance(exc, StorageError):
-                reason = "storage"
-            self._count_failure(stats, reason)
+        except WxtokenError as exc:
+            mismatches = self._alert_org_mismatches(name, record)
+            stats.failed(failure_reason(exc, mismatches, started))
             self._failed(name, record, exc)
         except Exception as exc:  # a bug must cost one profile one pass, not the keeper
-            self._count_failure(stats, "internal")
+            stats.failed("internal")
             self._log.write(f"wxtoken keep: {name}: unexpected {type(exc).__name__}\n")
             self._failed(name, record, WxtokenError(type(exc).__name__))
         else:
             if result.refreshed:
-                stats.refreshes += 1
-                stats.last_success = self._clock()
-                new = result.record
-                self._log.write(
-                    f"wxtoken keep: refreshed {name}; access token until "
-                    f"{iso(result.token.access_expires_at)}\n"
-                )
-                if result.rotated and new is not None:
-                    self.alerts.submit(
-                        rotation_alert(
-                            name, new, dict(result.last_export) if result.last_export else None
-                        )
-                    )
-                with self._lock:
-                    b = self._backoff.pop(name, None)
-                if b is not None and b.failures >= self.config.failures and new is not None:
-                    self.alerts.submit(recovery_alert(name, new, f"{b.failures} failures"))
+                self._refreshed(name, stats, result)
         finally:
             with self._lock:
                 self._inflight.pop(name, None)
+            self._wake.set()  # its next due time moved: let the loop look again
 
-    def _count_failure(self, stats: ProfileStats, reason: str) -> None:
-        stats.failures_by_reason[reason] = stats.failures_by_reason.get(reason, 0) + 1
+    def _refreshed(self, name: str, stats: metrics.ProfileStats, result: RefreshResult) -> None:
+        stats.refreshes += 1
+        stats.last_success = self._clock()
+        new = result.record
+        self._log.write(
+            f"wxtoken keep: refreshed {name}; access token until "
+            f"{iso(result.token.access_expires_at)}\n"
+        )
+        if result.rotated and new is not None:
+            last_export = dict(result.last_export) if result.last_export else None
+            self.alerts.submit(rotation_alert(name, new, last_export))
+        with self._lock:
+            b = self._backoff.pop(name, None)
+        if b is not None and b.failures >= self.config.failures and new is not None:
+            self.alerts.submit(recovery_alert(name, new, f"{b.failures} failures"))
+
+    def _alert_org_mismatches(self, name: str, record: TokenRecord) -> list[Event]:
+        """Alert on the org changes refreshes recorded against this grant; returns the events.
+
+        A refresh that returns a token for another org is refused and recorded as an
+        `org_mismatch` event. The event, not the exception's class, is what is alerted on, so an
+        occurrence met by a script's `wxtoken token` is alerted (once) too.
+        """
+        events = self.store.events(name, (ORG_MISMATCH,), limit=ORG_EVENTS_READ)
+        for alert in org_mismatch_alerts(name, record, events, self.alerts.keys_sent):
+            self.alerts.submit(alert)
+        return events
 
     def _clear_backoff(self, name: str) -> None:
         with self._lock:
@@ -246,79 +280,22 @@ class Keeper:
                     "error": f"the keeper does not manage profile {name!r}; fix: run "
                     "`wxtoken token` with the store's key, or add it to the keeper",
                 }
-            token = self.manager(name).token(min_valid)
+            token = self.managers.get(name).token(min_valid)
         except WxtokenError as exc:
             return error_answer(exc)
+        except Exception as exc:  # a bug answers one request with an error, nothing more
+            self._log.write(f"wxtoken keep: token socket: unexpected {type(exc).__name__}\n")
+            return error_answer(WxtokenError("the keeper failed to answer (internal error)"))
         return {
             "ok": True,
             "access_token": token.access_token,
             "access_expires_at": token.access_expires_at,
         }
 
-    # --- metrics ---------------------------------------------------------------------------
-
-    def state_of(self, name: str, now: float) -> str:
-        return classify(self._records.get(name), now)[0]
+    # --- health and metrics ----------------------------------------------------------------
 
     def metrics(self) -> bytes:
-        from prometheus_client import CollectorRegistry, generate_latest
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-        keeper = self
-
-        class Collector:
-            def collect(self) -> Iterator[Any]:
-                now = keeper._clock()
-                access = GaugeMetricFamily(
-                    "wxtoken_access_token_expiry_seconds",
-                    "Seconds until the access token expires",
-                    labels=["profile"],
-                )
-                refresh = GaugeMetricFamily(
-                    "wxtoken_refresh_token_expiry_seconds",
-                    "Seconds until the refresh token expires",
-                    labels=["profile"],
-                )
-                state = GaugeMetricFamily(
-                    "wxtoken_profile_state",
-                    "1 for the profile's current state",
-                    labels=["profile", "state"],
-                )
-                refreshes = CounterMetricFamily(
-                    "wxtoken_refreshes", "Refreshes made by this keeper", labels=["profile"]
-                )
-                failures = CounterMetricFamily(
-                    "wxtoken_refresh_failures",
-                    "Failed refresh attempts by reason",
-                    labels=["profile", "reason"],
-                )
-                success = GaugeMetricFamily(
-                    "wxtoken_last_refresh_success_timestamp_seconds",
-                    "Unix time of the last successful refresh",
-                    labels=["profile"],
-                )
-                for name, record in list(keeper._records.items()):
-                    current = keeper.state_of(name, now)
-                    for s in STATES:
-                        state.add_metric([name, s], 1.0 if s == current else 0.0)
-                    if record is not None:
-                        access.add_metric([name], record.access_expires_at - now)
-                        if record.refresh_expires_at is not None:
-                            refresh.add_metric([name], record.refresh_expires_at - now)
-                    st = keeper.stats.get(name, ProfileStats())
-                    refreshes.add_metric([name], st.refreshes)
-                    for reason, n in st.failures_by_reason.items():
-                        failures.add_metric([name, reason], n)
-                    last = st.last_success or (record.last_success_at if record else None)
-                    if last is not None:
-                        success.add_metric([name], last)
-                up = GaugeMetricFamily("wxtoken_keeper_passes", "Scheduler passes completed")
-                up.add_metric([], keeper.passes)
-                yield from (access, refresh, state, refreshes, failures, success, up)
-
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(Collector())
-        return bytes(generate_latest(registry))
+        return metrics.render(self._clock(), self._records, self.stats, self.passes)
 
     def healthy(self) -> bool:
         return self.passes > 0 and (
@@ -327,24 +304,40 @@ class Keeper:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self) -> None:
+        """Pass after pass until `stop()`."""
         self.alerts.start()
-        while not stop.is_set():
+        while not self.stopping.is_set():
+            self._wake.clear()  # before the pass: a refresh finishing during it still counts
             try:
                 self.tick()
             except StorageError as exc:
                 self._log.write(f"wxtoken keep: store error: {exc.one_line()}\n")
-            stop.wait(self.sched.check_interval)
+            interval = self.sched.check_interval
+            sleep = next_wake(self._clock(), self.next_act, interval)
+            # The first part of the sleep is not cut short: a burst of finished refreshes then
+            # costs one pass, and passes never crowd out the refreshes themselves.
+            floor = min(MIN_WAKE, interval)
+            if not self.stopping.wait(floor):
+                self._wake.wait(sleep - floor)
+
+    def stop(self) -> None:
+        """Ask `run` to return (a signal handler calls this); `close` then waits for work."""
+        self.stopping.set()
+        self._wake.set()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)  # in-flight refreshes finish and are stored
+        self.stopping.set()  # retries in flight give up; refreshes not yet started never start
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self.alerts.flush(10)
         self.alerts.stop()
-        for client in self._clients.values():
-            client.close()
+        self.managers.close()
 
 
-def _with_reason(record: TokenRecord, reason: str) -> TokenRecord:
-    from dataclasses import replace
-
-    return replace(record, status_reason=reason)
+def failure_reason(exc: WxtokenError, org_mismatches: list[Event], started: float) -> str:
+    """The `reason` label of a failed refresh in wxtoken_refresh_failures_total."""
+    if any(e.at >= started for e in org_mismatches):
+        return ORG_MISMATCH
+    if isinstance(exc, StorageError):
+        return "storage"
+    return "unavailable" if isinstance(exc, WebexUnavailable) else "error"

@@ -1,4 +1,5 @@
-"""When to refresh, when to retry, and what to alert: pure decisions from records and the clock.
+"""When to refresh, when to wake, when to retry, and what to alert: pure decisions from records
+and the clock.
 
 No I/O here, so every rule can be tested with a fixed `now`.
 """
@@ -7,12 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import clean_server_text
-from ..store import STATUS_LOGIN_REQUIRED, TokenRecord
+from ..store import STATUS_LOGIN_REQUIRED, Event, TokenRecord
 from ..token import human_left, iso
 from .config import Schedule
+
+# The keeper's finest resolution: it sleeps at least this long between passes (unless the check
+# interval is shorter still), so a burst of finished refreshes, each of which may bring the next
+# due time closer, costs one pass, and passes over thousands of profiles never run back to back.
+MIN_WAKE = 1.0
 
 
 def jitter_offset(profile: str, jitter: float, lifetime: float) -> float:
@@ -45,6 +52,23 @@ class Backoff:
     last_error: str | None = None
 
 
+def acts_at(due: float, backoff: Backoff | None) -> float:
+    """When the keeper next has to refresh a profile due at `due`: then, or after a failure, not
+    before its retry time."""
+    if backoff is not None and backoff.next_attempt_at > due:
+        return backoff.next_attempt_at
+    return due
+
+
+def next_wake(now: float, acts: Iterable[float], check_interval: float) -> float:
+    """Seconds to sleep until the next pass: until the earliest time a profile needs the keeper,
+    but never longer than `check_interval` (each pass re-reads the wall clock, so a suspend or
+    a clock jump is noticed within one interval) and, unless the interval is shorter still,
+    never less than MIN_WAKE."""
+    earliest = min(acts, default=now + check_interval)
+    return min(check_interval, max(MIN_WAKE, earliest - now))
+
+
 def next_attempt(
     b: Backoff, now: float, sched: Schedule, retry_after: float | None, rng: random.Random
 ) -> float:
@@ -59,7 +83,7 @@ def next_attempt(
 @dataclass(frozen=True)
 class Alert:
     key: str  # deduplication key: the same key is delivered once per channel, ever
-    kind: str  # expiry | login_required | rotation | failures | recovery
+    kind: str  # expiry | login_required | rotation | failures | recovery | org_mismatch
     profile: str
     org_id: str | None
     text: str
@@ -86,7 +110,7 @@ def expiry_alert(
     """The alert for the tightest newly crossed threshold, and every key it settles.
 
     Keys include the refresh token's expiry, so a horizon that moves (a sliding expiry renewed)
-    starts a new crossing, while a restart of the keeper never repeats one (P17, CK-5).
+    starts a new crossing, while a restart of the keeper never repeats one.
     """
     exp = record.refresh_expires_at
     if exp is None or record.status == STATUS_LOGIN_REQUIRED:
@@ -151,7 +175,9 @@ def failures_alert(profile: str, record: TokenRecord | None, b: Backoff, now: fl
     org = record.identity.org_id if record else None
     until = ""
     if record is not None:
-        until = f" The access token expires in {human_left(record.access_expires_at - now)}."
+        left = record.access_expires_at - now
+        # human_left says "expired 6s ago" by itself once the token is past its expiry.
+        until = f" The access token {'expires in ' if left > 0 else ''}{human_left(left)}."
     text = (
         f"wxtoken: {_who(profile, org)}: {b.failures} refresh attempts failed in a row "
         f"(last: {clean_server_text(b.last_error or 'unknown', 160)}). wxtoken keeps "
@@ -181,3 +207,53 @@ def recovery_alert(profile: str, record: TokenRecord, after: str) -> Alert:
         text,
         None,
     )
+
+
+ORG_MISMATCH = "org_mismatch"  # the event a refresh records when Webex answers for another org
+
+
+def org_mismatch_alerts(
+    profile: str, record: TokenRecord, events: Iterable[Event], sent: set[str]
+) -> list[Alert]:
+    """An alert for each new `org_mismatch` occurrence recorded against the stored grant.
+
+    An occurrence is one grant (its generation) meeting one other org: retries that meet the same
+    org again are the same occurrence and alert nothing more, while a grant signed in anew, or a
+    user moved on to yet another org, alerts again. Events older than the stored grant belong to
+    a grant that was replaced since.
+    """
+    alerts: dict[str, Alert] = {}
+    for event in events:
+        if event.kind != ORG_MISMATCH or event.at < record.obtained_at:
+            continue
+        alert = org_mismatch_alert(profile, record, event)
+        if alert.key not in sent:
+            alerts.setdefault(alert.key, alert)
+    return list(alerts.values())
+
+
+def org_mismatch_alert(profile: str, record: TokenRecord, event: Event) -> Alert:
+    expected = _org(event.detail.get("expected_org_id")) or record.identity.org_id
+    returned = _org(event.detail.get("returned_org_id"))
+    text = (
+        f"wxtoken: {_who(profile, expected)}: a refresh returned a token for "
+        f"{f'org {returned}' if returned else 'another org'}, so it was not stored. The stored "
+        "grant is kept and retried with backoff; the recorder's access token stops working when "
+        "it expires. The signed-in user may have been moved to another org."
+    )
+    return Alert(
+        f"org_mismatch:{profile}:{record.generation}:{returned or 'unknown'}",
+        ORG_MISMATCH,
+        profile,
+        expected,
+        text,
+        f"wxtoken login -p {profile} (signed in as an admin of "
+        f"{f'org {expected}' if expected else 'the right org'}) && wxtoken export -p {profile}",
+    )
+
+
+def _org(value: object) -> str | None:
+    # Org ids come from Webex's token suffix: shown, so cleaned like any server-supplied text.
+    if not isinstance(value, str):
+        return None
+    return clean_server_text(value, 64) or None

@@ -2,7 +2,8 @@
 
 HTTP binds 127.0.0.1 by default. The token socket is a Unix domain socket in a 0700 directory,
 itself 0600, and checks the peer's uid (SO_PEERCRED) on every connection, so another local user
-can neither reach it nor be served. It answers one JSON line per connection:
+can neither reach it nor be served. It answers one JSON line per connection (protocol.py parses
+the request within fixed bounds):
 
     -> {"profile": "recorder", "min_valid": 300}
     <- {"ok": true, "access_token": "...", "access_expires_at": 1735689600.0}
@@ -10,7 +11,9 @@ can neither reach it nor be served. It answers one JSON line per connection:
     -> {"ping": true}                        (is a keeper running? `wxtoken status` asks)
     <- {"ok": true, "pong": true}
 
-It never serves refresh tokens or client secrets (P18).
+It never serves refresh tokens or client secrets. A peer that hangs up, stalls or sends garbage
+holds one of `SOCKET_WORKERS` workers for at most `READ_TIMEOUT` and gets an error line or
+silence: what a peer does never puts a traceback in the keeper's log.
 """
 
 from __future__ import annotations
@@ -22,16 +25,45 @@ import socket
 import socketserver
 import stat
 import struct
+import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from .._local import DEFAULT_MIN_VALID, keeper_alive
+from .._local import keeper_alive
 from ..errors import UnsafePermissions, UsageError, WxtokenError
 from ..store.fs import check_private, ensure_private_dir
+from .protocol import MAX_REQUEST, BadRequest, Ping, bad_request_answer, parse_request
 
-MAX_REQUEST = 4096
+# A local client sends its one line at once; one that has not within this time is stalled.
+READ_TIMEOUT = 5.0
+# Connections served at once, and how many more may wait; beyond that a connection is closed
+# unanswered, so a flood costs a bounded number of threads (and their store connections).
+SOCKET_WORKERS = 8
+SOCKET_BACKLOG = 64
+PONG = b'{"ok": true, "pong": true}\n'
+
+
+class QuietErrors:
+    """A socketserver mixin: an exception escaping a handler is one log line, not a traceback.
+
+    Handlers catch what a peer can cause; this is the backstop for anything else, so neither a
+    peer nor a bug can fill the keeper's log with tracebacks (whose locals could hold secrets).
+    """
+
+    log: IO[str] = sys.stderr
+    what = "server"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            return  # the peer hung up or stalled: nobody to tell, nothing to fix
+        self.log.write(
+            f"wxtoken keep: {self.what}: {type(exc).__name__} while serving a connection\n"
+        )
+        self.log.flush()
 
 
 # --- metrics and health ------------------------------------------------------------------------
@@ -39,7 +71,12 @@ MAX_REQUEST = 4096
 
 class MetricsServer:
     def __init__(
-        self, host: str, port: int, metrics: Callable[[], bytes], healthy: Callable[[], bool]
+        self,
+        host: str,
+        port: int,
+        metrics: Callable[[], bytes],
+        healthy: Callable[[], bool],
+        log: IO[str] = sys.stderr,
     ):
         class Handler(http.server.BaseHTTPRequestHandler):
             timeout = 10
@@ -64,9 +101,12 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        class Server(http.server.ThreadingHTTPServer):
+        class Server(QuietErrors, http.server.ThreadingHTTPServer):
             daemon_threads = True
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            what = "metrics"
+
+        Server.log = log
 
         try:
             self._server = Server((host, port), Handler)
@@ -108,7 +148,12 @@ def peer_uid(sock: socket.socket) -> int | None:
 
 
 class TokenSocket:
-    def __init__(self, path: Path, answer: Callable[[str | None, float], dict[str, Any]]):
+    def __init__(
+        self,
+        path: Path,
+        answer: Callable[[str | None, float], dict[str, Any]],
+        log: IO[str] = sys.stderr,
+    ):
         self.path = path
         ensure_private_dir(path.parent)
         if path.exists() or path.is_symlink():
@@ -127,49 +172,86 @@ class TokenSocket:
         owner = os.geteuid()
 
         class Handler(socketserver.StreamRequestHandler):
-            timeout = 10
+            timeout = READ_TIMEOUT
 
             def handle(self) -> None:
                 if peer_uid(self.connection) != owner:
                     return  # another user: say nothing at all
-                line = self.rfile.readline(MAX_REQUEST)
                 try:
-                    req = json.loads(line)
-                    if req.get("ping") is True:
-                        self.wfile.write(b'{"ok": true, "pong": true}\n')
-                        return
-                    profile = req.get("profile")
-                    min_valid = float(req.get("min_valid", DEFAULT_MIN_VALID))
-                    if profile is not None and not isinstance(profile, str):
-                        raise ValueError("profile")
-                except (ValueError, AttributeError, TypeError):
-                    out: dict[str, Any] = {
-                        "ok": False,
-                        "exit_code": 2,
-                        "error": "malformed request to the keeper socket",
-                    }
+                    # One byte over the limit tells a long line from one that fits exactly.
+                    line = self.rfile.readline(MAX_REQUEST + 1)
+                except OSError:
+                    return  # reset or stalled: there is nobody to answer
+                if not line:
+                    return  # connected and closed (a liveness probe): silence
+                self._reply(line)
+
+            def _reply(self, line: bytes) -> None:
+                try:
+                    request = parse_request(line)
+                except BadRequest as exc:
+                    out = json.dumps(bad_request_answer(exc)).encode() + b"\n"
                 else:
-                    out = answer(profile, min_valid)
-                self.wfile.write(json.dumps(out).encode() + b"\n")
+                    if isinstance(request, Ping):
+                        out = PONG
+                    else:
+                        out = json.dumps(answer(request.profile, request.min_valid)).encode()
+                        out += b"\n"
+                try:
+                    self.wfile.write(out)
+                except OSError:
+                    pass  # the peer hung up before reading its answer
 
-        class Server(socketserver.ThreadingUnixStreamServer):
-            daemon_threads = True
+        dispatch = self._dispatch
 
+        class Server(QuietErrors, socketserver.UnixStreamServer):
+            what = "token socket"
+            request_queue_size = SOCKET_BACKLOG
+
+            def process_request(self, request: Any, client_address: Any) -> None:
+                dispatch(request, client_address)  # to a bounded pool, not a thread each
+
+        Server.log = log
         old = os.umask(0o177)  # the socket file is 0600 from the moment bind() creates it
         try:
             self._server = Server(str(path), Handler)
         finally:
             os.umask(old)
+        # Worker threads are reused, and with them their store connections; a connection waits
+        # for a worker only while there is room, and is joined on stop, so an answer being
+        # refreshed is stored first (bounded by the read timeout and the refresh's deadline).
+        self._pool = ThreadPoolExecutor(SOCKET_WORKERS, thread_name_prefix="wxtoken-socket")
+        self._slots = threading.BoundedSemaphore(SOCKET_WORKERS + SOCKET_BACKLOG)
         check_private(path.parent, is_dir=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="wxtoken-socket", daemon=True
         )
+
+    def _dispatch(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._server.shutdown_request(request)  # flooded: silence, not another thread
+            return
+        try:
+            self._pool.submit(self._serve, request, client_address)
+        except RuntimeError:  # stopping: the pool takes no more work
+            self._slots.release()
+            self._server.shutdown_request(request)
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self._server.finish_request(request, client_address)
+        except Exception:
+            self._server.handle_error(request, client_address)
+        finally:
+            self._server.shutdown_request(request)
+            self._slots.release()
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._server.server_close()
         try:
             self.path.unlink()

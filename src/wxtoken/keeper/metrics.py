@@ -1,0 +1,95 @@
+"""The keeper's Prometheus exposition: per-profile expiry, state, refreshes and failures.
+
+Rendered from what the keeper saw on its last pass, so a profile removed from the store leaves
+the output at the next pass instead of being exported, frozen, forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..status import STATES, classify
+from ..store import TokenRecord
+
+
+@dataclass
+class ProfileStats:
+    refreshes: int = 0
+    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    last_success: float | None = None
+
+    def failed(self, reason: str) -> None:
+        self.failures_by_reason[reason] = self.failures_by_reason.get(reason, 0) + 1
+
+
+def render(
+    now: float,
+    records: Mapping[str, TokenRecord | None],
+    stats: Mapping[str, ProfileStats],
+    passes: int,
+) -> bytes:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    class Collector:
+        def collect(self) -> Iterator[Any]:
+            yield from _families(now, records, stats, passes)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Collector())
+    return bytes(generate_latest(registry))
+
+
+def _families(
+    now: float,
+    records: Mapping[str, TokenRecord | None],
+    stats: Mapping[str, ProfileStats],
+    passes: int,
+) -> Iterator[Any]:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    access = GaugeMetricFamily(
+        "wxtoken_access_token_expiry_seconds",
+        "Seconds until the access token expires",
+        labels=["profile"],
+    )
+    refresh = GaugeMetricFamily(
+        "wxtoken_refresh_token_expiry_seconds",
+        "Seconds until the refresh token expires",
+        labels=["profile"],
+    )
+    state = GaugeMetricFamily(
+        "wxtoken_profile_state", "1 for the profile's current state", labels=["profile", "state"]
+    )
+    refreshes = CounterMetricFamily(
+        "wxtoken_refreshes", "Refreshes made by this keeper", labels=["profile"]
+    )
+    failures = CounterMetricFamily(
+        "wxtoken_refresh_failures",
+        "Failed refresh attempts by reason",
+        labels=["profile", "reason"],
+    )
+    success = GaugeMetricFamily(
+        "wxtoken_last_refresh_success_timestamp_seconds",
+        "Unix time of the last successful refresh",
+        labels=["profile"],
+    )
+    for name, record in records.items():
+        current = classify(record, now)[0]
+        for s in STATES:
+            state.add_metric([name, s], 1.0 if s == current else 0.0)
+        if record is not None:
+            access.add_metric([name], record.access_expires_at - now)
+            if record.refresh_expires_at is not None:
+                refresh.add_metric([name], record.refresh_expires_at - now)
+        st = stats.get(name, ProfileStats())
+        refreshes.add_metric([name], st.refreshes)
+        for reason, n in st.failures_by_reason.items():
+            failures.add_metric([name, reason], n)
+        last = st.last_success or (record.last_success_at if record else None)
+        if last is not None:
+            success.add_metric([name], last)
+    up = GaugeMetricFamily("wxtoken_keeper_passes", "Scheduler passes completed")
+    up.add_metric([], passes)
+    yield from (access, refresh, state, refreshes, failures, success, up)
