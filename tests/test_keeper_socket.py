@@ -20,9 +20,9 @@ import pytest
 
 from tests.conftest import Emulator, Wx, assert_no_secret, store_at, wait_until
 from tests.test_keeper import start_keep
+from wxtoken._local import MAX_MIN_VALID
 from wxtoken.keeper.protocol import (
     MAX_DEPTH,
-    MAX_MIN_VALID,
     MAX_REQUEST,
     BadRequest,
     Ping,

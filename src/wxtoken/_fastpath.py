@@ -48,7 +48,7 @@ def _args(argv: list[str], env: Mapping[str, str]) -> tuple[str | None, int] | N
         else:
             return None
         if name == "--min-valid":
-            if not value.isdigit() or int(value) > 10**8:
+            if not value.isdigit() or int(value) > _local.MAX_MIN_VALID:
                 return None
             min_valid = int(value)
         else:

@@ -53,6 +53,7 @@ RETRY_BUDGET = 30.0
 STORE_MARGIN = 15.0
 DEFAULT_KEYRING_TIMEOUT = 10.0  # an unlock prompt nobody answers must not hang a service
 DEFAULT_MIN_VALID = 300  # seconds an access token must still be valid when handed out
+MAX_MIN_VALID = 10**8  # more is nonsense (three years); refused at every door
 
 
 class Timeouts:

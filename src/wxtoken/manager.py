@@ -251,7 +251,9 @@ class TokenManager:
             )
             self._record_failure(record, mismatch)
             self.store.append_event(
-                self.name, "org_mismatch", {"expected": record.identity.org_id, "got": org}
+                self.name,
+                "org_mismatch",
+                {"expected_org_id": record.identity.org_id, "returned_org_id": org},
             )
             raise mismatch
         rotated = new.refresh_token != token.refresh_token

@@ -73,4 +73,4 @@ def keep(
         config = dataclasses.replace(config, metrics_host=host, metrics_port=port)
     wanted = profiles or (None if all_ else config.profiles)
     sock = socket_path(app.settings, config, socket_option)
-    ctx.exit(serve(app.store(), config, profiles=wanted, sock_path=sock))
+    ctx.exit(serve(app.store(), config, profiles=wanted, sock_path=sock, settings=app.settings))

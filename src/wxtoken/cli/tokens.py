@@ -29,7 +29,7 @@ def _warn_rotation(manager: TokenManager) -> None:
     "--min-valid",
     default=_local.DEFAULT_MIN_VALID,
     show_default=True,
-    type=click.IntRange(0, 10**8),
+    type=click.IntRange(0, _local.MAX_MIN_VALID),
     help="Refresh first if the token would expire within this many seconds.",
 )
 @pass_app

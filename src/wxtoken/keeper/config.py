@@ -7,7 +7,6 @@ and a test parses it, so it cannot drift from the parser.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import durations
 from ..errors import UsageError
 from ..profile import is_loopback_host
 
@@ -67,23 +67,11 @@ listen = "127.0.0.1:9477"  # /metrics (Prometheus) and /healthz; port 0 picks a 
 # path = "/home/me/.local/share/wxtoken/keeper.sock"   # default: $WXTOKEN_HOME/keeper.sock
 """
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY}
-
 
 def parse_duration(value: Any, where: str) -> float:
-    if isinstance(value, bool):
-        raise _bad(where, "a duration such as 90s, 15m, 12h or 7d")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
-        if not m:
-            raise _bad(where, "a duration such as 90s, 15m, 12h or 7d")
-        seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
-    else:
-        raise _bad(where, "a duration such as 90s, 15m, 12h or 7d")
-    if seconds < 0:
-        raise _bad(where, "a duration that is not negative")
+    seconds = durations.parse_duration(value)
+    if seconds is None:
+        raise _bad(where, f"{durations.EXAMPLES}, not negative")
     return seconds
 
 

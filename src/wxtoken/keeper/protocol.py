@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .._local import DEFAULT_MIN_VALID
+from .._local import DEFAULT_MIN_VALID, MAX_MIN_VALID
 from ..errors import EXIT_USAGE, UsageError
 from ..profile import validate_name
 
@@ -21,7 +21,6 @@ MAX_REQUEST = 4096  # bytes, newline included: a request is one short line
 MAX_DEPTH = 4  # a request is a flat object; a little room for fields added later
 # The same ceiling as `wxtoken token --min-valid`: beyond about three years nothing is "fresh",
 # and an unbounded value would make every request a refresh at Webex.
-MAX_MIN_VALID = 10**8
 
 
 class BadRequest(ValueError):
