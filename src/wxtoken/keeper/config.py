@@ -32,7 +32,9 @@ EXAMPLE = """\
 check_interval = "60s"    # wake when a profile is due and at least this often (clock jumps)
 refresh_fraction = 0.25   # refresh when this fraction of the access token's life is left
 max_age = "7d"            # refresh at least this often, so a sliding refresh token never lapses
-min_interval = "10m"      # never refresh one profile more often (Webex may repeat answers)
+min_interval = "1d"       # refresh one grant at most this often, unless its access token needs
+                          # it sooner (Webex is reported to repeat answers within a day)
+probe_interval = "6h"     # ask Webex whether each grant is alive (never a refresh); 0: never
 jitter = "5m"             # spread refreshes of many profiles over this much time
 workers = 8               # refreshes in flight at once (different profiles)
 retry_base = "30s"        # first retry after a transient failure, doubling ...
@@ -87,8 +89,9 @@ class Schedule:
     check_interval: float = 60.0
     refresh_fraction: float = 0.25
     max_age: float = 7 * DAY
-    min_interval: float = 600.0
+    min_interval: float = DAY
     jitter: float = 300.0
+    probe_interval: float = 6 * 3600.0
     workers: int = 8
     retry_base: float = 30.0
     retry_cap: float = 3600.0
@@ -215,6 +218,9 @@ def parse_config(data: Mapping[str, Any]) -> KeeperConfig:
         max_age=parse_duration(s.get("max_age", d.max_age), "schedule.max_age"),
         min_interval=parse_duration(s.get("min_interval", d.min_interval), "schedule.min_interval"),
         jitter=parse_duration(s.get("jitter", d.jitter), "schedule.jitter"),
+        probe_interval=parse_duration(
+            s.get("probe_interval", d.probe_interval), "schedule.probe_interval"
+        ),
         workers=s.get("workers", d.workers),
         retry_base=parse_duration(s.get("retry_base", d.retry_base), "schedule.retry_base"),
         retry_cap=parse_duration(s.get("retry_cap", d.retry_cap), "schedule.retry_cap"),

@@ -13,12 +13,15 @@ from typing import Any
 from ..status import STATES, classify
 from ..store import TokenRecord
 
+VERDICTS = ("alive", "degraded", "dead", "unknown")
+
 
 @dataclass
 class ProfileStats:
     refreshes: int = 0
     failures_by_reason: dict[str, int] = field(default_factory=dict)
     last_success: float | None = None
+    last_probe: str | None = None
 
     def failed(self, reason: str) -> None:
         self.failures_by_reason[reason] = self.failures_by_reason.get(reason, 0) + 1
@@ -75,6 +78,16 @@ def _families(
         "Unix time of the last successful refresh",
         labels=["profile"],
     )
+    probe = GaugeMetricFamily(
+        "wxtoken_probe_verdict",
+        "1 for the verdict of the last probe (alive, degraded, dead, unknown)",
+        labels=["profile", "verdict"],
+    )
+    probed = GaugeMetricFamily(
+        "wxtoken_last_probe_timestamp_seconds",
+        "Unix time of the last probe",
+        labels=["profile"],
+    )
     for name, record in records.items():
         current = classify(record, now)[0]
         for s in STATES:
@@ -90,6 +103,10 @@ def _families(
         last = st.last_success or (record.last_success_at if record else None)
         if last is not None:
             success.add_metric([name], last)
+        if record is not None and record.probe is not None:
+            for verdict in VERDICTS:
+                probe.add_metric([name, verdict], 1.0 if verdict == record.probe.verdict else 0.0)
+            probed.add_metric([name], record.probe.at)
     up = GaugeMetricFamily("wxtoken_keeper_passes", "Scheduler passes completed")
     up.add_metric([], passes)
-    yield from (access, refresh, state, refreshes, failures, success, up)
+    yield from (access, refresh, state, refreshes, failures, success, probe, probed, up)

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
 from .._local import Settings
@@ -39,12 +38,16 @@ from .schedule import (
     Alert,
     Backoff,
     acts_at,
+    copy_stale_alert,
+    copy_stale_key,
+    degraded_alert,
     expiry_alert,
     failures_alert,
     login_required_alert,
     next_attempt,
     next_wake,
     org_mismatch_alerts,
+    probe_due_at,
     recovery_alert,
     refresh_due_at,
     rotation_alert,
@@ -101,6 +104,7 @@ class Keeper:
         self._missing: set[str] = set()  # kept profiles found missing, reported once each
         self.next_act: list[float] = []  # when each idle profile next needs the keeper
         self.heartbeat = 0.0  # monotonic time of the last completed pass
+        self.started = clock()  # a grant never probed is first probed one interval after this
         self.passes = 0
 
     # --- profiles --------------------------------------------------------------------------
@@ -151,20 +155,25 @@ class Keeper:
         self.passes += 1
 
     def _visit(self, name: str, record: TokenRecord | None, now: float) -> float | None:
-        """Alert and start a refresh as needed; when the profile next needs the keeper, if ever
-        (None: it needs a person, or a refresh is under way)."""
+        """Alert and start a refresh or a probe as needed; when the profile next needs the
+        keeper, if ever (None: it needs a person, or work on it is under way).
+
+        A refresh token past the expiry Webex stated is still presented: Webex, not a stale
+        local figure, decides that a grant is dead (invalid_grant then marks it)."""
         if record is None or record.status == STATUS_LOGIN_REQUIRED:
             self._alert_once(login_required_alert(name, record))
-            return None
-        if record.refresh_expires_at is not None and record.refresh_expires_at <= now:
-            expired = replace(record, status_reason="the refresh token has expired")
-            self._alert_once(login_required_alert(name, expired))
             return None
         alert, keys = expiry_alert(record, now, self.config.thresholds, self.alerts.keys_sent)
         if alert is not None:
             self.alerts.submit(alert)
             self.alerts.settle(keys, alert)
+        if record.copy.state == "stale":
+            self._alert_once(copy_stale_alert(name, record))
+        degraded = degraded_alert(name, record)
+        if degraded is not None:
+            self._alert_once(degraded)
         due = refresh_due_at(record, self.sched)
+        probe_at = probe_due_at(record, self.sched, self.started)
         with self._lock:
             if name in self._inflight:
                 return None
@@ -172,7 +181,25 @@ class Keeper:
             if now >= act:
                 self._inflight[name] = self._pool.submit(self._refresh, name, record)
                 return None
-        return act
+            if probe_at is not None and now >= probe_at:
+                self._inflight[name] = self._pool.submit(self._probe, name)
+                return None
+        return act if probe_at is None else min(act, probe_at)
+
+    def _probe(self, name: str) -> None:
+        """Ask Webex whether the grant is alive; the manager records what it said (a dead grant
+        becomes login_required with its cause, which the next pass alerts)."""
+        stats = self.stats.setdefault(name, metrics.ProfileStats())
+        try:
+            stats.last_probe = self.managers.get(name).probe().verdict
+        except WxtokenError as exc:
+            self._log.write(f"wxtoken keep: {name}: probe failed ({exc.message})\n")
+        except Exception as exc:  # a bug must cost one profile one probe, not the keeper
+            self._log.write(f"wxtoken keep: {name}: probe: unexpected {type(exc).__name__}\n")
+        finally:
+            with self._lock:
+                self._inflight.pop(name, None)
+            self._wake.set()
 
     def _alert_once(self, alert: Alert) -> None:
         if alert.key not in self.alerts.keys_sent:
@@ -216,7 +243,10 @@ class Keeper:
         )
         if result.rotated and new is not None:
             last_export = dict(result.last_export) if result.last_export else None
-            self.alerts.submit(rotation_alert(name, new, last_export))
+            rotation = rotation_alert(name, new, last_export)
+            self.alerts.submit(rotation)
+            if new.copy.state == "stale":  # the rotation alert already says the copy is stale
+                self.alerts.settle([copy_stale_key(name, new)], rotation)
         with self._lock:
             b = self._backoff.pop(name, None)
         if b is not None and b.failures >= self.config.failures and new is not None:

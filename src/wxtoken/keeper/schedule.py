@@ -11,6 +11,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .. import causes
 from ..errors import clean_server_text
 from ..store import STATUS_LOGIN_REQUIRED, Event, TokenRecord
 from ..token import human_left, iso
@@ -43,6 +44,20 @@ def refresh_due_at(record: TokenRecord, sched: Schedule) -> float:
     due = min(by_fraction, by_age) - jitter_offset(record.profile, sched.jitter, lifetime)
     due = min(due, record.access_expires_at - min(60.0, 0.1 * lifetime))
     return max(due, record.obtained_at + min(sched.min_interval, 0.5 * lifetime))
+
+
+def probe_due_at(record: TokenRecord, sched: Schedule, started: float) -> float | None:
+    """When to ask Webex next whether the grant is alive; None when probes are off.
+
+    Every `probe_interval` after the last probe (or after the keeper started), minus a stable
+    per-profile jitter, so thousands of grants are not probed in the same second. A probe never
+    refreshes and never moves the refresh schedule.
+    """
+    if sched.probe_interval <= 0:
+        return None
+    last = record.probe.at if record.probe is not None else started
+    jitter = jitter_offset(record.profile + ":probe", sched.jitter, sched.probe_interval)
+    return last + sched.probe_interval - jitter
 
 
 @dataclass
@@ -83,7 +98,8 @@ def next_attempt(
 @dataclass(frozen=True)
 class Alert:
     key: str  # deduplication key: the same key is delivered once per channel, ever
-    kind: str  # expiry | login_required | rotation | failures | recovery | org_mismatch
+    kind: str  # expiry | login_required | rotation | copy_stale | degraded | failures |
+    # recovery | org_mismatch
     profile: str
     org_id: str | None
     text: str
@@ -124,10 +140,16 @@ def expiry_alert(
     if not new:
         return None, []
     fix = f"wxtoken login -p {record.profile} && wxtoken export -p {record.profile}"
+    fixed = (
+        " Its expiry is fixed: refreshing does not extend it, so only a new sign-in does."
+        if record.trend.state == "fixed"
+        else ""
+    )
     text = (
         f"wxtoken: {_who(record.profile, record.identity.org_id)}: the refresh token expires "
-        f"in {human_left(left)} ({iso(exp)}). When it does, the recorder stops getting "
-        "tokens. Sign in again before then and hand the new refresh token to the recorder."
+        f"in {human_left(left)}, on {iso(exp)}.{fixed} When it does, the recorder stops "
+        "getting tokens. Sign in again before then and hand the new refresh token to the "
+        "recorder."
     )
     alert = Alert(keys[min(new)], "expiry", record.profile, record.identity.org_id, text, fix)
     return alert, [keys[t] for t in new]
@@ -137,7 +159,10 @@ def login_required_alert(profile: str, record: TokenRecord | None) -> Alert:
     org = record.identity.org_id if record else None
     reason = (record.status_reason if record else None) or "no tokens stored"
     generation = record.generation if record else 0
-    fix = f"wxtoken login -p {profile} && wxtoken export -p {profile}"
+    described = causes.describe(record.cause if record else None, profile)
+    fix = (
+        described[1] if described else f"wxtoken login -p {profile} && wxtoken export -p {profile}"
+    )
     text = (
         f"wxtoken: {_who(profile, org)} needs a new sign-in: "
         f"{clean_server_text(reason, 120)}. Until then the recorder gets no new tokens."
@@ -145,6 +170,42 @@ def login_required_alert(profile: str, record: TokenRecord | None) -> Alert:
     return Alert(
         f"login_required:{profile}:{generation}", "login_required", profile, org, text, fix
     )
+
+
+def copy_stale_key(profile: str, record: TokenRecord) -> str:
+    return f"copy_stale:{profile}:{int(record.copy.stale_since or 0)}"
+
+
+def copy_stale_alert(profile: str, record: TokenRecord) -> Alert:
+    """The recorder still holds a refresh token the store no longer does."""
+    text = (
+        f"wxtoken: {_who(profile, record.identity.org_id)}: the recorder's copy of the refresh "
+        f"token is stale since {iso(record.copy.stale_since)} ({record.copy.reason}). Update "
+        "the recorder's data source with the current one."
+    )
+    return Alert(
+        copy_stale_key(profile, record),
+        "copy_stale",
+        profile,
+        record.identity.org_id,
+        text,
+        f"wxtoken export -p {profile}",
+    )
+
+
+def degraded_alert(profile: str, record: TokenRecord) -> Alert | None:
+    """A probe found the grant alive but short of what it needs (a role, a scope, the org)."""
+    probe = record.probe
+    if probe is None or probe.verdict != "degraded":
+        return None
+    described = causes.describe(probe.cause, profile)
+    what, fix = described if described else ("Webex refused part of what the grant needs", None)
+    text = (
+        f"wxtoken: {_who(profile, record.identity.org_id)}: {what} (found by a probe at "
+        f"{iso(probe.at)}; {clean_server_text(probe.detail or '', 160)})."
+    )
+    key = f"degraded:{profile}:{probe.cause}:{record.generation}"
+    return Alert(key, "degraded", profile, record.identity.org_id, text, fix)
 
 
 def rotation_alert(

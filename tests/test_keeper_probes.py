@@ -1,0 +1,107 @@
+"""The keeper asks Webex on its own schedule whether each grant is alive, and alerts on what it
+learns: a dead grant with its cause, a stale recorder copy, a fixed expiry counting down."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Emulator, Wx
+from tests.test_keeper import VClock, Webhook, keeper_for, kinds, run_for, webhook_receiver
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    with webhook_receiver() as hook:
+        yield hook
+
+
+def test_a_revoked_grant_is_found_within_one_probe_interval(
+    wx: Wx, emu: Emulator, webhook: Webhook
+) -> None:
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    rt = wx("export", check=0).stdout.strip()
+    clock = VClock(emu)
+    keeper, log = keeper_for(wx, emu, clock, {"webhook": [{"url": webhook.url}]}, probe_interval=5)
+    keeper.alerts.start()
+    mark = emu.mark()
+    run_for(keeper, clock, 3)
+    emu.control("POST", "revoke", {"token": rt})  # revoked at Webex, behind wxtoken's back
+    run_for(keeper, clock, 8)
+    keeper.alerts.stop()
+    keeper.close()
+    assert [e for e in emu.ledger(mark) if e.get("grant_type")] == [], "probes never refresh"
+    proc = wx("status", "--json")
+    assert proc.returncode == 4
+    row = json.loads(proc.stdout)[0]
+    assert row["cause"] == "revoked" and row["probe"]["verdict"] == "dead"
+    assert 'wxtoken_probe_verdict{profile="rec",verdict="dead"} 1.0' in keeper.metrics().decode()
+    assert kinds(webhook.received) == ["login_required"]
+    assert "Webex no longer accepts the grant" in webhook.received[0]["text"]
+    assert webhook.received[0]["fix"].startswith("wxtoken login -p rec")
+    assert "Traceback" not in log.getvalue()
+
+
+def test_a_probe_does_not_move_the_refresh_schedule(wx: Wx, emu: Emulator) -> None:
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    before = json.loads(wx("status", "--json", check=0).stdout)[0]
+    clock = VClock(emu)
+    keeper, _ = keeper_for(wx, emu, clock, {}, probe_interval=2, min_interval="1d")
+    keeper.alerts.start()
+    run_for(keeper, clock, 7)
+    keeper.alerts.stop()
+    keeper.close()
+    after = json.loads(wx("status", "--json", check=0).stdout)[0]
+    assert after["probe"]["verdict"] == "alive"
+    assert after["access_expires_at"] == before["access_expires_at"], "no refresh happened"
+    probes = [e for e in emu.ledger() if e["endpoint"] == "token_expiry"]
+    assert 2 <= len(probes) <= 4, probes  # every ~2 s over 7 s, no more
+
+
+def test_a_stale_recorder_copy_is_alerted_once(
+    wx: Wx, emulator_factory: Any, webhook: Webhook
+) -> None:
+    emu = emulator_factory("--rotate", "always")
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    wx("export", check=0)
+    wx("refresh", "--force", check=0)  # a script's refresh rotated it: the keeper did not
+    alerts = {"webhook": [{"url": webhook.url}]}
+    for _ in range(2):  # a restarted keeper does not repeat it
+        clock = VClock(emu)
+        keeper, _ = keeper_for(wx, emu, clock, alerts, probe_interval=0, min_interval="1d")
+        keeper.alerts.start()
+        run_for(keeper, clock, 2)
+        keeper.alerts.stop()
+        keeper.close()
+    assert kinds(webhook.received) == ["copy_stale"]
+    assert "stale since" in webhook.received[0]["text"]
+    assert webhook.received[0]["fix"] == "wxtoken export -p rec"
+
+
+def test_a_fixed_expiry_alert_gives_the_date_and_says_refreshing_will_not_help(
+    wx: Wx, emulator_factory: Any, webhook: Webhook
+) -> None:
+    emu = emulator_factory(
+        "--refresh-expiry", "fixed", "--access-ttl", "86400", "--refresh-ttl", str(10 * 86400)
+    )
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    clock = VClock(emu)
+    alerts = {"webhook": [{"url": webhook.url}], "thresholds": ["5d"]}
+    keeper, _ = keeper_for(wx, emu, clock, alerts, probe_interval=0)
+    keeper.alerts.start()
+    run_for(keeper, clock, 6 * 86400, step=3600)
+    keeper.alerts.stop()
+    keeper.close()
+    row = json.loads(wx("status", "--json").stdout)[0]
+    assert row["expiry_trend"] == "fixed"
+    expiry = [h for h in webhook.received if h["kind"] == "expiry"]
+    assert len(expiry) == 1, kinds(webhook.received)
+    assert "refreshing does not extend it" in expiry[0]["text"]
+    assert row["refresh_expires_at"] in expiry[0]["text"]
