@@ -109,6 +109,7 @@ def test_two_first_commands_at_once_leave_a_store_that_opens(tmp_path: Path, emu
             text=True,
             timeout=120,
         )
+        assert proc.returncode == 0, proc.stderr
         return proc.returncode
 
     opened = 0

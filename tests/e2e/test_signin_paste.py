@@ -54,7 +54,7 @@ def test_pasted_address_without_state_is_refused(wx: Wx, emu: Emulator) -> None:
     proc = wx("login", "--no-browser", "--paste", input=f"{PASTE_REDIRECT}?code={code}\n")
     assert proc.returncode == 1, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
-    assert "no state" in line and "fix:" in line and "wxtoken login --paste" in line
+    assert "no state" in line and "fix:" in line and "wxtoken login -p rec --paste" in line
     assert token_requests(emu) == [], "the attacker's code was never redeemed"
     assert code not in proc.stderr
 

@@ -54,6 +54,7 @@ _RECORD_WIDTH = 23
 # Room a token write needs, with a wide margin: a transaction is a few pages, a checkpoint may
 # briefly need the WAL's size again.
 MIN_ROOM = 1024 * 1024
+OPEN_RETRY = 10.0  # seconds an open may wait out another process switching a new file to WAL
 
 
 def _profile(r: tuple[Any, ...]) -> ProfileRow:
@@ -251,17 +252,41 @@ class SQLiteRecords:
         check_private(self.home, is_dir=True)
         check_private(self.path, is_dir=False)
         with self._errors("open"):
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=30000")
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
-            if mode is None or str(mode[0]).lower() != "wal":
-                raise CorruptStore(f"cannot switch {self.path} to WAL mode")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA secure_delete=ON")
-            self._migrate(conn)
+            conn = self._open()
         self._local.conn = conn
         return conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, switch to WAL and bring the schema up to date.
+
+        Two processes opening a brand-new file at once can meet SQLITE_BUSY while one of them
+        switches it to WAL: SQLite reports that without calling the busy handler. It lasts only
+        as long as the other's switch, so it is retried briefly instead of ending the command.
+        """
+        deadline = time.monotonic() + OPEN_RETRY
+        delay = 0.01
+        while True:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout=30000")
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+                if mode is None or str(mode[0]).lower() != "wal":
+                    raise CorruptStore(f"cannot switch {self.path} to WAL mode")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA secure_delete=ON")
+                self._migrate(conn)
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                busy = "locked" in str(exc).lower() or "busy" in str(exc).lower()
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+            except BaseException:
+                conn.close()
+                raise
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
