@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wxtoken import oauth
+from wxtoken import oauth, oauth_errors
 from wxtoken.errors import (
     ConsentDenied,
     Forbidden,
@@ -123,9 +123,11 @@ def test_pasted_variants() -> None:
         oauth.parse_pasted(f"{REDIRECT}#code=a&state=S", REDIRECT, "S")
 
 
-def _info(status: int, body: object, headers: dict[str, str] | None = None) -> oauth.ErrorInfo:
+def _info(
+    status: int, body: object, headers: dict[str, str] | None = None
+) -> oauth_errors.ErrorInfo:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return oauth.read_error(status, raw, headers or {})
+    return oauth_errors.read_error(status, raw, headers or {})
 
 
 def envelope(desc: str, message: str = "The request could not be understood") -> dict[str, object]:
@@ -177,7 +179,7 @@ CLASSIFY = [
 
 @pytest.mark.parametrize(("status", "body", "grant", "cls"), CLASSIFY)
 def test_error_classification(status: int, body: object, grant: str, cls: type) -> None:
-    err = oauth.classify_error(_info(status, body), grant=grant)
+    err = oauth_errors.classify_error(_info(status, body), grant=grant)
     assert type(err) is cls, (status, body, type(err))
     # Programs branch on .status and .error, never on the prose.
     assert err.status == status
@@ -194,14 +196,16 @@ def test_error_classification(status: int, body: object, grant: str, cls: type) 
     ],
 )
 def test_error_carries_the_oauth_code(body: object, code: str | None) -> None:
-    err = oauth.classify_error(_info(400, body), grant="device_code")
+    err = oauth_errors.classify_error(_info(400, body), grant="device_code")
     assert err.error == code and err.status == 400
 
 
 def test_tracking_id_from_body_or_header() -> None:
     assert _info(400, envelope("x")).tracking_id == "ROUTER_X"
     assert _info(500, b"", {"trackingid": "ROUTER_H"}).tracking_id == "ROUTER_H"
-    err = oauth.classify_error(_info(400, envelope("invalid_grant: x")), grant="refresh_token")
+    err = oauth_errors.classify_error(
+        _info(400, envelope("invalid_grant: x")), grant="refresh_token"
+    )
     assert "ROUTER_X" in err.one_line()
 
 
@@ -218,13 +222,13 @@ def test_tracking_id_from_body_or_header() -> None:
     ],
 )
 def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
-    assert oauth.parse_retry_after(value, 1_000_000.0) == expected
+    assert oauth_errors.parse_retry_after(value, 1_000_000.0) == expected
 
 
 def test_retry_after_http_date() -> None:
     now = 1_700_000_000.0
     date = email.utils.formatdate(now + 45, usegmt=True)
-    assert oauth.parse_retry_after(date, now) == pytest.approx(45, abs=1)
+    assert oauth_errors.parse_retry_after(date, now) == pytest.approx(45, abs=1)
 
 
 @pytest.mark.parametrize(
@@ -276,9 +280,9 @@ def test_org_id_from_token() -> None:
 )
 def test_error_parser_never_crashes(body: bytes, status: int, headers: dict[str, str]) -> None:
     """RP-7 (PR tier): arbitrary bodies classify into our own errors only."""
-    info = oauth.read_error(status, body, headers)
+    info = oauth_errors.read_error(status, body, headers)
     assert "\n" not in info.message
-    err = oauth.classify_error(info, grant="refresh_token")
+    err = oauth_errors.classify_error(info, grant="refresh_token")
     assert isinstance(err, WxtokenError)
 
 
@@ -324,8 +328,8 @@ def test_error_texts_and_headers_never_echo_what_we_sent() -> None:
             "trackingId": f"ROUTER_{refresh[20:40]}",
         }
     ).encode()
-    info = oauth.read_error(400, body, {}, sent=(refresh, secret))
-    err = oauth.classify_error(info, grant="refresh_token")
+    info = oauth_errors.read_error(400, body, {}, sent=(refresh, secret))
+    err = oauth_errors.classify_error(info, grant="refresh_token")
     text = err.one_line()
     for value in (refresh, secret):
         assert not any(value[i : i + 12] in text for i in range(len(value) - 11)), text

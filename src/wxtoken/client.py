@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 
 import httpx2
 
-from . import _local, oauth
+from . import _local, oauth, oauth_errors
 from ._version import __version__
 from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text, redact
 from .grants import SECRET_FIELDS, ClientCredentials, Grant
@@ -248,9 +248,9 @@ class WebexClient:
                 "follow redirects with credentials",
                 fix="check the profile's base URL (`wxtoken profile show`)",
             )
-        info = oauth.read_error(resp.status, resp.body, resp.headers, sent)
-        retry_after = oauth.parse_retry_after(resp.headers.get("retry-after"), self._clock())
-        return oauth.classify_error(info, grant=grant, retry_after=retry_after)
+        info = oauth_errors.read_error(resp.status, resp.body, resp.headers, sent)
+        retry_after = oauth_errors.parse_retry_after(resp.headers.get("retry-after"), self._clock())
+        return oauth_errors.classify_error(info, grant=grant, retry_after=retry_after)
 
     # --- token endpoint -------------------------------------------------------------------
 

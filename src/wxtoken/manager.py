@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import causes, checks, handoff, outcomes
+from . import causes, checks, handoff, intake, outcomes
 from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
     InvalidGrant,
@@ -29,7 +29,7 @@ from .errors import (
     WxtokenError,
 )
 from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
-from .identity import Identity, identity_from_person, org_id_from_token, role_names
+from .identity import identity_from_person, org_id_from_token, role_names
 from .profile import Profile, validate_base_url
 from .reasons import Forced, Needed, RefreshReason, still_needed
 from .results import HandOff, LoginResult, RefreshResult, VerifyResult
@@ -374,52 +374,9 @@ class TokenManager:
         return self._store_new_grant(token, via="adopt", identify=identify)
 
     def _store_new_grant(self, token: Token, *, via: str, identify: bool) -> LoginResult:
-        profile = self.profile
-        warnings: list[str] = []
-        identity = Identity(org_id=org_id_from_token(token.access_token))
-        if identify:
-            try:
-                me = self.client.people_me(token.access_token)
-                identity = identity_from_person(me, identity.org_id)
-            except WxtokenError as exc:
-                warnings.append(f"could not look up who signed in: {exc.message}")
-        with self.store.refresh_lock(self.name, self._lock_timeout):
-            current = self.store.token_record(self.name)
-            generation = current.generation if current is not None else None
-            # A new sign-in never inherits the previous person: if the lookup failed, the
-            # identity is unknown, not whoever signed in before.
-            record = self._store_or_explain(
-                lambda: self.store.write_token(
-                    outcomes.new_record(
-                        self.name,
-                        token,
-                        identity,
-                        (generation or 0) + 1,
-                        self._clock(),
-                        previous=current,
-                        refresh_fp=self._fingerprint(token.refresh_token),
-                        why="a new sign-in replaced the grant",
-                    ),
-                    token,
-                    expect_generation=generation,
-                    event={"exchange": "exchange", "adopt": "adopted"}.get(via, "login"),
-                    detail={
-                        "via": via,
-                        "scopes": list(token.scopes),
-                        "access_expires_at": iso(token.access_expires_at),
-                        "refresh_expires_at": iso(token.refresh_expires_at),
-                        "org_id": identity.org_id,
-                        "user": identity.email,
-                    },
-                )
-            )
+        result = intake.store_new_grant(self, token, via=via, identify=identify)
         self._cached = token
-        missing = tuple(s for s in profile.scopes if s not in token.scopes)
-        if missing and token.scopes:
-            warnings.append(
-                "Webex granted fewer scopes than requested; missing: " + " ".join(missing)
-            )
-        return LoginResult(record, profile.scopes, token.scopes, missing, tuple(warnings))
+        return result
 
     # --- hand-off, checks at Webex, revocation ---------------------------------------------
 

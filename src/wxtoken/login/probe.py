@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from .. import oauth
+from .. import oauth, oauth_errors
 from .._version import __version__
 from ..errors import (
     InvalidClient,
@@ -110,7 +110,7 @@ def ask(
 def diagnose(answer: Answer, profile: Profile, state: str) -> WxtokenError | None:
     """The problem Webex named for this profile, or None when the sign-in can go ahead."""
     if 400 <= answer.status < 500:
-        info = oauth.read_error(answer.status, answer.body, answer.headers)
+        info = oauth_errors.read_error(answer.status, answer.body, answer.headers)
         detail = info.message
         if not answer.body.lstrip().startswith(b"{"):  # an HTML page: its words, not its markup
             page = _TAG.sub(" ", answer.body.decode("utf-8", "replace"))
