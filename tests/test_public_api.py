@@ -15,6 +15,10 @@ import pytest
 import wxtoken
 
 EXPECTED = {
+    "TokenRow",
+    "RecordTx",
+    "RecordStore",
+    "ProfileRow",
     "RoleNeed",
     "RecorderCopy",
     "Probe",

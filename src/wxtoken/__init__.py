@@ -62,6 +62,7 @@ if TYPE_CHECKING:
         TokenStore,
         open_store,
     )
+    from .store.records import ProfileRow, RecordStore, RecordTx, TokenRow
     from .token import Token, TokenState
 
 # name -> the module that defines it
@@ -119,6 +120,7 @@ _WHERE = {
         ),
         "store",
     ),
+    **dict.fromkeys(("ProfileRow", "RecordStore", "RecordTx", "TokenRow"), "store.records"),
     "Token": "token",
     "TokenState": "token",
 }
@@ -149,7 +151,10 @@ __all__ = [
     "Probe",
     "Profile",
     "ProfileNotFound",
+    "ProfileRow",
     "ProfileStatus",
+    "RecordStore",
+    "RecordTx",
     "RecorderCopy",
     "RedirectUriRejected",
     "RefreshGrant",
@@ -166,6 +171,7 @@ __all__ = [
     "Token",
     "TokenManager",
     "TokenRecord",
+    "TokenRow",
     "TokenState",
     "TokenStore",
     "UnsafePermissions",

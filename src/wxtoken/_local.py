@@ -287,6 +287,7 @@ def read_token_row(
 # --- the keeper's token socket, client side ------------------------------------------------------
 
 MAX_SOCKET_MESSAGE = 64 * 1024  # an answer is one short JSON line; anything longer is not ours
+MAX_SOCKET_PATH = 107  # bytes of a Unix socket path on Linux (sun_path is 108 with its NUL)
 
 
 def socket_is_ours(path: str) -> bool:

@@ -332,3 +332,15 @@ def test_status_at_80_columns_never_cuts_the_state(logged_in: tuple[Wx, Emulator
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode("utf-8", "replace"))
     assert "login_required" in text and " ok " in text.replace("│", " "), text
     assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_a_socket_path_too_long_is_one_line(logged_in: tuple[Wx, Emulator]) -> None:
+    wx, _ = logged_in
+    long_path = "/tmp/" + "x" * 120 + "/keeper.sock"
+    proc = wx("keep", "--metrics-listen", "127.0.0.1:0", "--socket", long_path, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "at most 107" in proc.stderr and "Traceback" not in proc.stderr
+    # A client given such a path finds no keeper there and reads the store itself.
+    got = wx("token", env={"WXTOKEN_SOCKET": long_path})
+    assert got.returncode == 0 and "Traceback" not in got.stderr
+    assert wx("status", env={"WXTOKEN_SOCKET": long_path}).returncode == 0

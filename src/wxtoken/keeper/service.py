@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-from .._local import keeper_alive
+from .._local import MAX_SOCKET_PATH, keeper_alive
 from ..errors import UnsafePermissions, UsageError, WxtokenError
 from ..store.fs import check_private, ensure_private_dir
 from .protocol import MAX_REQUEST, BadRequest, Ping, bad_request_answer, parse_request
@@ -212,9 +212,20 @@ class TokenSocket:
                 dispatch(request, client_address)  # to a bounded pool, not a thread each
 
         Server.log = log
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            raise UsageError(
+                f"the token socket path is {len(os.fsencode(path))} bytes long; a Unix socket "
+                f"path may have at most {MAX_SOCKET_PATH}",
+                fix="give a shorter one: --socket /run/wxtoken/keeper.sock (or WXTOKEN_SOCKET)",
+            )
         old = os.umask(0o177)  # the socket file is 0600 from the moment bind() creates it
         try:
             self._server = Server(str(path), Handler)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create the token socket {path} ({exc.strerror or exc})",
+                fix="give another path with --socket (or WXTOKEN_SOCKET)",
+            ) from None
         finally:
             os.umask(old)
         # Worker threads are reused, and with them their store connections; a connection waits
