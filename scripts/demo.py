@@ -3,7 +3,8 @@
 
 It starts `wxtoken emulator` on 127.0.0.1, then runs, as an admin would: profile add (secret on
 stdin), login through the real loopback listener with a scripted browser pressing Accept on the
-consent page, status, token, verify, export, a forced refresh, and status --json. Each command
+consent page, status, token, verify, export, a forced refresh, a live probe, status --json
+and the event log. Each command
 and its output are shown; token values are shortened on screen. Everything lives in .demo/ and
 is recreated on every run.
 """
@@ -133,8 +134,14 @@ def main() -> int:
         step("7. Refresh now (exactly once, under the profile's lock)")
         run(env, "refresh", "-p", "recorder", "--force")
 
-        step("8. Status for monitoring")
+        step("8. Ask 'Webex' whether the grant is alive (a probe never refreshes)")
+        run(env, "status", "--probe")
+
+        step("9. Status for monitoring")
         run(env, "status", "--json")
+
+        step("10. What happened, from the event log (fingerprints, never a secret)")
+        run(env, "log", "-p", "recorder")
     finally:
         emu.send_signal(signal.SIGTERM)
         code = emu.wait(10)
