@@ -11,8 +11,16 @@ from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING
 
+from . import causes
 from .grants import authenticate_client, issue_access, new_grant, token_body
-from .model import MSG_400, DeviceCode, Reply, fp
+from .model import (
+    BLOCKED_BY_ADMIN,
+    MSG_400,
+    DeviceCode,
+    Integration,
+    Reply,
+    fp,
+)
 
 if TYPE_CHECKING:
     from .state import Emulator
@@ -120,6 +128,10 @@ def device_token(
         )
     user = emu.users[dev.approved_by]
     del emu.devices[dev.device_code]
+    # access_denied is in Webex's list of this endpoint's errors.
+    if isinstance(client, Integration) and client.blocked:
+        emu.record("device_token", 400, error="access_denied", cause=causes.BLOCKED)
+        return emu.oauth_error("access_denied", BLOCKED_BY_ADMIN, tracking)
     grant = new_grant(emu, client, user, dev.scopes, now)
     access = issue_access(emu, grant, now)
     emu.record("device_token", 200, client_id=client.client_id, refresh_fp=fp(grant.refresh_token))
