@@ -386,14 +386,14 @@ def test_reset_undoes_user_changes_and_blocks(e: InProc, http: httpx2.Client) ->
 
 
 def test_changes_and_causes_survive_the_state_file(e: InProc, http: httpx2.Client) -> None:
-    e.policy(revoke_on_block=False)
+    e.policy(token_limit=5, revoke_on_block=False)
     t = login(e, http)
     change(http, email=ADMIN, roles=[], org_id=NEW_ORG)
     e.control("POST", "revoke", {"token": t["refresh_token"]})
     again = Emulator.restore(e.emu.snapshot(), clock=ManualClock(e.clock.now()))
     user = again.user_by_email(ADMIN)
     assert user is not None and (user.roles, user.org_uuid) == ([], NEW_ORG)
-    assert again.policy.revoke_on_block is False
+    assert (again.policy.token_limit, again.policy.revoke_on_block) == (5, False)
     assert {g.revoked_by for g in again.grants.values()} == {"revoked"}
     again.reset()
     assert again.user_by_email(ADMIN).org_uuid == e.info["org_id"]  # type: ignore[union-attr]

@@ -22,7 +22,8 @@ Causes of a refused refresh token or access token (`Grant.revoked_by`, `AccessTo
     superseded          an access token ended by a later refresh (revoke_previous_access_on_refresh)
     other_client        a refresh token presented by a client it was not issued to
 
-and of the other refusals: `not_admin` and `missing_scope` (403). A refused code exchange names
+and of the other refusals: `token_limit` (400 tokenlimit_reached, at code exchange, refresh
+and device sign-in), `not_admin` and `missing_scope` (403). A refused code exchange names
 `missing_code`, `unknown`, `other_client`, `code_used`, `expired`, `redirect_uri`, `pkce` or
 `blocked`; a refresh without a token, `missing_refresh_token`.
 """
@@ -54,6 +55,7 @@ REUSE_DETECTED = "reuse_detected"
 ROTATED = "rotated"
 SUPERSEDED = "superseded"
 OTHER_CLIENT = "other_client"
+TOKEN_LIMIT = "token_limit"
 NOT_ADMIN = "not_admin"
 MISSING_SCOPE = "missing_scope"
 
@@ -187,6 +189,28 @@ def block(emu: Emulator, integ: Integration, blocked: bool) -> int:
     for gid in ended:
         emu.revoke_grant(gid, BLOCKED)
     return len(ended)
+
+
+# --- the token limit ---------------------------------------------------------------------------
+
+
+def over_token_limit(
+    emu: Emulator, client_id: str, user_uuid: str, now: float, sparing: str | None = None
+) -> bool:
+    """True if one more access token would exceed the policy's `token_limit` for this user and
+    integration. Tokens of grant `sparing` do not count: the request revokes them first."""
+    limit = emu.policy.token_limit
+    if limit is None:
+        return False
+    live = sum(
+        1
+        for t in emu.access.values()
+        if t.client_id == client_id
+        and t.user_uuid == user_uuid
+        and t.grant_id != sparing
+        and dead_token_cause(emu, t, True) is None
+    )
+    return live >= limit
 
 
 # --- what reset puts back ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from .causes import change_user, parse_user_change, user_json
 from .clock import offset_of
 from .device import device_decide
 from .faults import parse_fault
-from .model import Reply
+from .model import OPTIONAL_POLICY_FIELDS, Reply
 
 if TYPE_CHECKING:
     from .routes import Call
@@ -67,7 +67,7 @@ def policy(call: Call) -> Reply:
             for key, value in body.items():
                 if key not in old:
                     raise ValueError(f"unknown policy field {key}")
-                setattr(emu.policy, key, type(old[key])(value))
+                setattr(emu.policy, key, _policy_value(key, old[key], value))
             emu.policy.validate()
         except (TypeError, ValueError) as exc:
             for key, value in old.items():
@@ -84,6 +84,13 @@ def revoke(call: Call) -> Reply:
         n = call.emu.revoke_user(body["user"], bool(body.get("deactivate", False)))
         return ok({"revoked": n})
     return bad("expected {token} or {user, deactivate?}")
+
+
+def _policy_value(key: str, old: Any, value: Any) -> Any:
+    """`value` as the type of policy field `key` (validate then checks its range)."""
+    if key in OPTIONAL_POLICY_FIELDS:
+        return value  # None or an int; Policy.validate says which values it takes
+    return type(old)(value)
 
 
 def users(call: Call) -> Reply:

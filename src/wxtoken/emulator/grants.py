@@ -18,6 +18,7 @@ from ..oauth import s256_challenge, valid_code_verifier
 from . import causes
 from .model import (
     REFRESH_REFUSED,
+    TOKEN_LIMIT_REACHED,
     AccessToken,
     Grant,
     Integration,
@@ -160,6 +161,8 @@ def code_grant(emu: Emulator, client: Client, form: Mapping[str, str], tracking:
     user = emu.users[code.user_uuid]
     if isinstance(client, Integration) and client.blocked:
         return fail(causes.BLOCKED, "Authorization code is invalid")
+    if causes.over_token_limit(emu, client.client_id, user.uuid, now):
+        return fail(causes.TOKEN_LIMIT, TOKEN_LIMIT_REACHED, error="tokenlimit_reached")
     grant: Grant | None = None
     if emu.policy.reuse_refresh_per_user_client:
         grant = next(
@@ -234,7 +237,10 @@ def refresh_grant(emu: Emulator, client: Client, form: Mapping[str, str], tracki
         # webex/integration-refresh: within 24 h a refresh repeats the previous answer.
         ledger = {"refresh_fp": fp(presented), "outcome": "cached"}
         return granted(emu, "refresh_token", client, grant, cached, now, **ledger)
-    if emu.policy.revoke_previous_access_on_refresh:
+    sparing = grant.id if emu.policy.revoke_previous_access_on_refresh else None
+    if causes.over_token_limit(emu, client.client_id, user.uuid, now, sparing):
+        return fail(causes.TOKEN_LIMIT, TOKEN_LIMIT_REACHED, error="tokenlimit_reached")
+    if sparing is not None:
         for tok in emu.access.values():
             if tok.grant_id == grant.id and not tok.revoked:
                 tok.revoked, tok.revoked_by = True, causes.SUPERSEDED

@@ -44,6 +44,8 @@ FAULT_KINDS = frozenset(
 # Faults that are about the connection rather than the answer: each front end (the HTTP app,
 # the in-process transport) carries them out in its own way.
 WIRE_FAULTS = frozenset({"drop", "drop_after_commit", "trickle"})
+# Policy fields whose default is None: the control API cannot take their type from the value.
+OPTIONAL_POLICY_FIELDS = frozenset({"token_limit"})
 
 # Webex's fixed texts in its error envelope.
 MSG_400 = "The request could not be understood by the server due to malformed syntax."
@@ -59,6 +61,7 @@ MSG_404 = "The requested resource could not be found."
 REFRESH_REFUSED = (
     "The provided refresh token is invalid, expired, revoked, or was issued to another client."
 )
+TOKEN_LIMIT_REACHED = "The user holds too many active tokens."
 BLOCKED_BY_ADMIN = "your administrator denied access to the integration"  # Webex's page says so
 
 DEFAULT_SCOPES = (
@@ -146,6 +149,9 @@ class Policy:
     auto_approve: bool = False
     device_interval: int = 2
     device_ttl: int = 300
+    # Refuse a grant request that would give a user more live access tokens for one
+    # integration than this (tokenlimit_reached); None: no limit.
+    token_limit: int | None = None
     revoke_on_block: bool = True  # blocking an integration ends its existing grants
     revoke_on_admin_loss: bool = False  # losing Full Admin ends the user's grants
     revoke_on_org_change: bool = False  # moving to another org ends the user's grants
@@ -158,6 +164,11 @@ class Policy:
         for name in ("access_ttl", "refresh_ttl", "code_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        limit = self.token_limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise ValueError("token_limit must be a whole number, or null for no limit")
+        if limit is not None and limit < 0:
+            raise ValueError("token_limit must not be negative")
 
 
 @dataclass

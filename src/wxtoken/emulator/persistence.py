@@ -37,7 +37,7 @@ class UnsafeStateFile(Exception):
 # Fields added since release 0.1.0 are written only when they differ from their default, so a
 # state that never used them is written exactly as that release wrote it, and reads there.
 LATER_FIELDS = frozenset(
-    {"revoke_on_block", "revoke_on_admin_loss", "revoke_on_org_change", "revoked_by"}
+    {"token_limit", "revoke_on_block", "revoke_on_admin_loss", "revoke_on_org_change", "revoked_by"}
 )
 
 
