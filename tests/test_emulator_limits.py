@@ -1,5 +1,6 @@
 """Limits a grant runs into, in process: the token limit (`tokenlimit_reached`) at code
-exchange, refresh and device sign-in."""
+exchange, refresh and device sign-in; and each refresh-token expiry policy as a client sees it,
+refreshing across simulated days moved by `POST /_emulator/clock`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from wxtoken.errors import UsageError
 
 pytest_plugins = ["tests.emulator_fixtures"]  # the `e` and `http` fixtures
 
+DAY = 86400
+FULL = 7775999  # a fresh refresh token's reported lifetime: 90 days, one second short
 LIMITED = {
     "message": MSG_400,
     "errors": [{"description": f"tokenlimit_reached: {TOKEN_LIMIT_REACHED}"}],
@@ -145,3 +148,60 @@ def test_token_limit_from_the_config_file(tmp_path: Path) -> None:
     config.write_text("[policy]\ntoken_limit = -2\n")
     with pytest.raises(UsageError, match="token_limit"):
         start_inproc(config=config)
+
+
+# --- refresh-token expiry across simulated days ------------------------------------------------
+
+
+def refreshes_after(e: InProc, http: httpx2.Client, steps: list[float]) -> list[int]:
+    """Sign in, then for each step: move the clock by the control API, refresh, and read the
+    refresh token's remaining lifetime from the answer."""
+    t = login(e, http)
+    seen = []
+    for seconds in steps:
+        e.control("POST", "clock", {"advance": seconds})
+        r = refresh(e, http, t["refresh_token"])
+        assert r.status_code == 200, r.text
+        seen.append(int(r.json()["refresh_token_expires_in"]))
+    return seen
+
+
+def test_sliding_expiry_resets_on_every_refresh(e: InProc, http: httpx2.Client) -> None:
+    assert refreshes_after(e, http, [2 * DAY] * 5) == [FULL] * 5
+
+
+def test_fixed_expiry_counts_down_from_sign_in(e: InProc, http: httpx2.Client) -> None:
+    e.policy(refresh_expiry="fixed")
+    assert refreshes_after(e, http, [2 * DAY] * 5) == [FULL - 2 * DAY * k for k in range(1, 6)]
+
+
+def test_fixed_expiry_ends_the_grant_on_its_day(e: InProc, http: httpx2.Client) -> None:
+    e.policy(refresh_expiry="fixed", refresh_ttl=5 * DAY)
+    t = login(e, http)
+    lifetimes = []
+    for _ in range(4):
+        e.control("POST", "clock", {"advance": DAY})
+        lifetimes.append(refresh(e, http, t["refresh_token"]).json()["refresh_token_expires_in"])
+    assert lifetimes == [4 * DAY - 1, 3 * DAY - 1, 2 * DAY - 1, DAY - 1]
+    e.control("POST", "clock", {"advance": DAY})
+    assert refresh(e, http, t["refresh_token"]).status_code == 400
+    assert e.ledger()[-1]["cause"] == "expired"
+
+
+def test_sliding_daily_resets_at_most_once_a_day(e: InProc, http: httpx2.Client) -> None:
+    e.policy(refresh_expiry="sliding-daily")
+    six_hours = DAY / 4
+    seen = refreshes_after(e, http, [six_hours, six_hours, six_hours, DAY - 2 * six_hours, DAY])
+    # The first refresh resets; within the next 24 h the same answer comes back, its lifetime
+    # running down; a refresh a day after the reset resets again.
+    assert seen == [FULL, FULL - 21600, FULL - 43200, FULL, FULL]
+
+
+def test_sliding_daily_never_repeats_a_dead_access_token(e: InProc, http: httpx2.Client) -> None:
+    e.policy(refresh_expiry="sliding-daily", access_ttl=3600)
+    t = login(e, http)
+    first = refresh(e, http, t["refresh_token"]).json()
+    e.control("POST", "clock", {"advance": 7200})
+    second = refresh(e, http, t["refresh_token"]).json()
+    assert second["access_token"] != first["access_token"] and second["expires_in"] == 3599
+    assert http.get("/v1/people/me", headers=bearer(second["access_token"])).status_code == 200

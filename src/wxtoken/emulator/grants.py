@@ -232,9 +232,10 @@ def refresh_grant(emu: Emulator, client: Client, form: Mapping[str, str], tracki
         and grant.last_refresh_at is not None
         and now - grant.last_refresh_at < 86400
         and cached is not None
-        and not cached.revoked
+        and causes.dead_token_cause(emu, cached, True) is None
     ):
-        # webex/integration-refresh: within 24 h a refresh repeats the previous answer.
+        # webex/integration-refresh: within 24 h a refresh repeats the previous answer (but
+        # never an access token that has died meanwhile: a short-lived one is replaced).
         ledger = {"refresh_fp": fp(presented), "outcome": "cached"}
         return granted(emu, "refresh_token", client, grant, cached, now, **ledger)
     sparing = grant.id if emu.policy.revoke_previous_access_on_refresh else None
