@@ -1,6 +1,7 @@
 """The emulator over real loopback HTTP, for what only a connection or a process shows: faults
 that act on the connection (delay, drop, trickle), TCP_NODELAY on accepted sockets, the control
-API being off unless asked for, and the TOML config of the `wxtoken emulator` process.
+API being off unless asked for (and never served off loopback), and the TOML config of the
+`wxtoken emulator` process.
 
 The rules themselves are tested in process (test_emulator_authorize, _grants, _resources and
 _control); test_emulator_contract.py proves both front ends answer alike.
@@ -21,7 +22,8 @@ import pytest
 
 from tests.conftest import Emulator, start_emulator
 from tests.emulator_requests import login, refresh
-from wxtoken.emulator.server import _bind
+from wxtoken.emulator.server import EmulatorOptions, _bind, serve
+from wxtoken.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +100,18 @@ def test_control_api_off_by_default() -> None:
         with httpx2.Client(trust_env=False) as c:
             assert c.post(f"{base}/_emulator/reset").status_code == 404
             assert c.get(f"{base}/_emulator/ledger").status_code == 404
+            change = {"email": "admin@example.com", "active": False}
+            assert c.post(f"{base}/_emulator/users", json=change).status_code == 404
     finally:
         p.terminate()
         assert p.wait(10) == 0
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
+def test_control_api_is_refused_off_loopback(host: str) -> None:
+    # Refused before anything is bound: the control API ends grants and deactivates users.
+    with pytest.raises(UsageError, match="only on loopback"):
+        serve(EmulatorOptions(host=host, port=0, control=True))
 
 
 def test_config_file(tmp_path: Any) -> None:

@@ -395,3 +395,42 @@ def test_delay_beyond_read_timeout_still_reaches_the_rules(sides: tuple[Side, Si
         s.seen.append(("handled after the timeout", s.canon(entries[-1])))
 
     same(sides, run)
+
+
+def test_grant_causes(sides: tuple[Side, Side]) -> None:
+    """The control API's causes over loopback HTTP (where --control is served) as in process."""
+    admin, moved_to = "admin@example.com", "6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e5"
+
+    def user(s: Side, label: str, **change: Any) -> None:
+        s.send(label, "POST", "/_emulator/users", json=dict(change, email=admin))
+
+    def run(s: Side) -> None:
+        t = s.login()
+        auth, rt = bearer(t["access_token"]), t["refresh_token"]
+        user(s, "drop Full Admin", roles=[])
+        s.send("people/me, no admin role", "GET", "/v1/people/me", headers=auth)
+        params = {"personEmail": admin}
+        s.send("admin endpoint", "GET", "/v1/authorizations", params=params, headers=auth)
+        user(s, "move org", org_id=moved_to)
+        s.send("people/me, moved", "GET", "/v1/people/me", headers=auth)
+        moved = s.token("refresh, moved", grant_type="refresh_token", refresh_token=rt)
+        s.seen.append(("new org suffix", moved.json()["access_token"].endswith(moved_to)))
+        user(s, "password changed", password_changed=True)
+        s.token("refresh, password changed", grant_type="refresh_token", refresh_token=rt)
+        s.send("people/me, password changed", "GET", "/v1/people/me", headers=auth)
+        user(s, "deactivate", active=False)
+        query = {"client_id": CLIENT_ID, "response_type": "code", "scope": "spark:kms"}
+        query.update(redirect_uri=s.redirect_uri, state="S1")
+        s.send("sign-in, deactivated", "GET", "/v1/authorize", params=query)
+        user(s, "reactivate", active=True)
+        rt = s.login()["refresh_token"]
+        s.send("token limit", "POST", "/_emulator/policy", json={"token_limit": 1})
+        s.token("refresh over the limit", grant_type="refresh_token", refresh_token=rt)
+        s.send("bad token limit", "POST", "/_emulator/policy", json={"token_limit": -1})
+        s.send("block", "POST", "/_emulator/block", json={"client_id": CLIENT_ID})
+        s.token("refresh, blocked", grant_type="refresh_token", refresh_token=rt)
+        user(s, "nothing to change")
+        s.send("unknown user", "POST", "/_emulator/users", json={"email": "x@y.z", "roles": []})
+        s.send("ledger", "GET", "/_emulator/ledger?since=0")
+
+    same(sides, run)

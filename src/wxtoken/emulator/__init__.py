@@ -14,13 +14,17 @@ The package is split by job:
 - grants: /v1/access_token (client authentication, code and refresh grants, token issuing)
 - device, service_app: the device grant; minting service-app tokens
 - resources: people/me, tokenExpiry, authorizations, messages, discovery
+- causes: what ends or degrades a grant from outside its client (user changes, blocking, the
+  token limit) and the cause the ledger names for each refusal
 - control, faults: the /_emulator/ test API; what each injected fault answers
 - persistence: the state file
 - routes, router: the route table; the one dispatch (request in, rendered reply out)
 - app, transport, server: Starlette adapter; httpx2 transport; running uvicorn
 
 Revocation lives in state rather than control because Webex's own endpoints (authorization
-delete, refresh-token reuse detection) revoke too; control only exposes it.
+delete, refresh-token reuse detection) revoke too; control only exposes it. Clients see no more
+than Webex shows: every refused refresh token gets one answer, every dead access token one 401,
+every missing scope or role one 403; only the ledger names the cause.
 """
 
 from .app import create_app

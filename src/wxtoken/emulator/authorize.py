@@ -15,7 +15,8 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from .model import MSG_400, OIDC_SCOPES, Code, Integration, Reply, User
+from . import causes
+from .model import BLOCKED_BY_ADMIN, MSG_400, OIDC_SCOPES, Code, Integration, Reply, User
 
 if TYPE_CHECKING:
     from .state import Emulator
@@ -87,8 +88,8 @@ def check(
         return page("invalid_request", desc, "redirect_uri_mismatch")
     state = one("state")
 
-    def bounce(error: str, desc: str) -> Refusal:
-        emu.record("authorize", 302, client_id=client_id, error=error)
+    def bounce(error: str, desc: str, cause: str | None = None) -> Refusal:
+        emu.record("authorize", 302, client_id=client_id, error=error, cause=cause)
         q = {"error": error, "error_description": desc}
         if state is not None:
             q["state"] = state
@@ -114,7 +115,7 @@ def check(
     elif method is not None:
         return bounce("invalid_request", "code_challenge_method without code_challenge")
     if integ.blocked:
-        return bounce("access_denied", "your administrator denied access to the integration")
+        return bounce("access_denied", BLOCKED_BY_ADMIN, causes.BLOCKED)
     if one("prompt") == "none":
         return bounce("login_required", "no active session")
     return ConsentRequest(
@@ -160,6 +161,7 @@ def consent(emu: Emulator, txn_id: str, decision: str, user_uuid: str | None = N
 
 def decide(emu: Emulator, req: ConsentRequest, *, approve: bool, user_uuid: str | None) -> Reply:
     q: dict[str, str] = {}
+    cause = None
     if not approve:
         q = {"error": "access_denied", "error_description": "The user denied the request"}
         outcome = "denied"
@@ -167,7 +169,7 @@ def decide(emu: Emulator, req: ConsentRequest, *, approve: bool, user_uuid: str 
         user = emu.users.get(user_uuid or "")
         if user is None or not user.active:
             q = {"error": "access_denied", "error_description": "no active user"}
-            outcome = "denied"
+            outcome, cause = "denied", causes.DEACTIVATED
         else:
             code = emu.new_token(user.org_uuid)
             emu.codes[code] = Code(
@@ -185,7 +187,8 @@ def decide(emu: Emulator, req: ConsentRequest, *, approve: bool, user_uuid: str 
             outcome = "approved"
     if req.state is not None:
         q["state"] = req.state
-    emu.record("authorize", 302, client_id=req.client_id, outcome=outcome)
+    error = q.get("error")
+    emu.record("authorize", 302, client_id=req.client_id, outcome=outcome, error=error, cause=cause)
     return Reply(302, None, {"location": with_query(req.redirect_uri, q)})
 
 

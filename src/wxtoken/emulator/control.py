@@ -1,5 +1,5 @@
-"""The test-only control API under `/_emulator/`: faults, clock, policy, revocation, blocking,
-the consent user, device approval, the ledger, messages and reset.
+"""The test-only control API under `/_emulator/`: faults, clock, policy, revocation, users,
+blocking, the consent user, device approval, the ledger, messages and reset.
 
 Served only when asked for, and by the HTTP server only on loopback. Answers are JSON without
 a TrackingID; bad input is a 400 `{"ok": false, "error": ...}`.
@@ -11,10 +11,12 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .causes import block as block_integration
+from .causes import change_user, parse_user_change, user_json
 from .clock import offset_of
 from .device import device_decide
 from .faults import parse_fault
-from .model import Reply
+from .model import OPTIONAL_POLICY_FIELDS, Reply
 
 if TYPE_CHECKING:
     from .routes import Call
@@ -65,7 +67,7 @@ def policy(call: Call) -> Reply:
             for key, value in body.items():
                 if key not in old:
                     raise ValueError(f"unknown policy field {key}")
-                setattr(emu.policy, key, type(old[key])(value))
+                setattr(emu.policy, key, _policy_value(key, old[key], value))
             emu.policy.validate()
         except (TypeError, ValueError) as exc:
             for key, value in old.items():
@@ -84,13 +86,34 @@ def revoke(call: Call) -> Reply:
     return bad("expected {token} or {user, deactivate?}")
 
 
+def _policy_value(key: str, old: Any, value: Any) -> Any:
+    """`value` as the type of policy field `key` (validate then checks its range)."""
+    if key in OPTIONAL_POLICY_FIELDS:
+        return value  # None or an int; Policy.validate says which values it takes
+    return type(old)(value)
+
+
+def users(call: Call) -> Reply:
+    change = parse_user_change(call.request.json())
+    if isinstance(change, str):
+        return bad(change)
+    user = call.emu.user_by_email(change.email)
+    if user is None:
+        return bad("unknown user email")
+    ended = change_user(call.emu, user, change)
+    return ok({"ok": True, "user": user_json(user), "revoked": ended})
+
+
 def block(call: Call) -> Reply:
     body = _object(call)
     integ = call.emu.integrations.get(str(body.get("client_id", "")))
     if integ is None:
         return bad("unknown client_id")
-    integ.blocked = bool(body.get("blocked", True))
-    return ok()
+    blocked = body.get("blocked", True)
+    if not isinstance(blocked, bool):
+        return bad("blocked must be true or false")
+    ended = block_integration(call.emu, integ, blocked)
+    return ok({"ok": True, "blocked": blocked, "revoked": ended})
 
 
 def ledger(call: Call) -> Reply:
@@ -138,6 +161,7 @@ ROUTES: dict[str, tuple[tuple[str, ...], Callable[[Call], Reply]]] = {
     "/_emulator/clock": (("POST",), clock),
     "/_emulator/policy": (("GET", "POST"), policy),
     "/_emulator/revoke": (("POST",), revoke),
+    "/_emulator/users": (("POST",), users),
     "/_emulator/block": (("POST",), block),
     "/_emulator/ledger": (("GET",), ledger),
     "/_emulator/messages": (("GET",), messages),

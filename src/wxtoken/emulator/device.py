@@ -11,8 +11,17 @@ from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING
 
+from . import causes
 from .grants import authenticate_client, issue_access, new_grant, token_body
-from .model import MSG_400, DeviceCode, Reply, fp
+from .model import (
+    BLOCKED_BY_ADMIN,
+    MSG_400,
+    TOKEN_LIMIT_REACHED,
+    DeviceCode,
+    Integration,
+    Reply,
+    fp,
+)
 
 if TYPE_CHECKING:
     from .state import Emulator
@@ -120,6 +129,13 @@ def device_token(
         )
     user = emu.users[dev.approved_by]
     del emu.devices[dev.device_code]
+    # Both refusals are in Webex's list of this endpoint's errors.
+    if isinstance(client, Integration) and client.blocked:
+        emu.record("device_token", 400, error="access_denied", cause=causes.BLOCKED)
+        return emu.oauth_error("access_denied", BLOCKED_BY_ADMIN, tracking)
+    if causes.over_token_limit(emu, client.client_id, user.uuid, now):
+        emu.record("device_token", 400, error="tokenlimit_reached", cause=causes.TOKEN_LIMIT)
+        return emu.oauth_error("tokenlimit_reached", TOKEN_LIMIT_REACHED, tracking)
     grant = new_grant(emu, client, user, dev.scopes, now)
     access = issue_access(emu, grant, now)
     emu.record("device_token", 200, client_id=client.client_id, refresh_fp=fp(grant.refresh_token))

@@ -11,11 +11,23 @@ import base64
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..oauth import s256_challenge, valid_code_verifier
-from .model import AccessToken, Grant, Integration, Reply, ServiceApp, User, b64_id, fp
+from . import causes
+from .model import (
+    REFRESH_REFUSED,
+    TOKEN_LIMIT_REACHED,
+    AccessToken,
+    Grant,
+    Integration,
+    Reply,
+    ServiceApp,
+    User,
+    b64_id,
+    fp,
+)
 
 if TYPE_CHECKING:
     from .state import Emulator
@@ -88,22 +100,28 @@ def token(
     return emu.oauth_error("unsupported_grant_type", f"{grant_type} is not supported", tracking)
 
 
-def invalid_grant(
-    emu: Emulator, tracking: str, grant_type: str, client: Client, **fingerprints: str | None
-) -> Callable[[str], Reply]:
-    """The refusal of one grant request: `fail(detail)` records it and answers invalid_grant."""
+class Refuse(Protocol):
+    def __call__(self, cause: str, detail: str | None = None, error: str = ...) -> Reply: ...
 
-    def fail(detail: str) -> Reply:
+
+def refusal(
+    emu: Emulator, tracking: str, grant_type: str, client: Client, **fingerprints: str | None
+) -> Refuse:
+    """The refusal of one grant request: `fail(cause, detail=None, error="invalid_grant")`
+    records it with its cause (causes.py) and answers 400 with `error`. Without a `detail`,
+    the answer is the one description every refused refresh token gets."""
+
+    def fail(cause: str, detail: str | None = None, error: str = "invalid_grant") -> Reply:
         emu.record(
             "access_token",
             400,
             grant_type=grant_type,
             client_id=client.client_id,
-            error="invalid_grant",
-            detail=detail,
+            error=error,
+            cause=cause,
             **fingerprints,
         )
-        return emu.oauth_error("invalid_grant", detail, tracking)
+        return emu.oauth_error(error, detail or REFRESH_REFUSED, tracking)
 
     return fail
 
@@ -112,34 +130,39 @@ def code_grant(emu: Emulator, client: Client, form: Mapping[str, str], tracking:
     value = form.get("code", "")
     code = emu.codes.get(value)
     code_fp = fp(value) if value else None
-    fail = invalid_grant(emu, tracking, "authorization_code", client, code_fp=code_fp)
+    fail = refusal(emu, tracking, "authorization_code", client, code_fp=code_fp)
 
     if not value:
-        return fail("code is required")
+        return fail("missing_code", "code is required")
     if code is None:
-        return fail("Authorization code is invalid")
+        return fail(causes.UNKNOWN, "Authorization code is invalid")
     if code.client_id != client.client_id:
-        return fail("Authorization code was issued to another client")
+        return fail(causes.OTHER_CLIENT, "Authorization code was issued to another client")
     if code.used and emu.policy.code_single_use:
         if emu.policy.revoke_on_code_reuse:
             for gid in code.grant_ids:
-                emu.revoke_grant(gid)
-        return fail("Authorization code has already been used")
+                emu.revoke_grant(gid, causes.CODE_REUSED)
+        return fail("code_used", "Authorization code has already been used")
     now = emu.now()
     if now - code.issued_at > emu.policy.code_ttl:
-        return fail("Authorization code has expired")
+        return fail(causes.EXPIRED, "Authorization code has expired")
     redirect = form.get("redirect_uri")
     if redirect is None or redirect != code.redirect_uri:
-        return fail("redirect_uri does not match the authorization request")
+        return fail("redirect_uri", "redirect_uri does not match the authorization request")
     if code.challenge is not None:
         verifier = form.get("code_verifier")
         if not verifier or not valid_code_verifier(verifier):
-            return fail("code_verifier is missing or malformed")
+            return fail("pkce", "code_verifier is missing or malformed")
         expected = s256_challenge(verifier) if code.method == "S256" else verifier
         if not secrets.compare_digest(expected, code.challenge):
-            return fail("code_verifier does not match the code_challenge")
+            return fail("pkce", "code_verifier does not match the code_challenge")
+    # A code is spent once it is presented whole, even if the exchange is then refused.
     code.used = True
     user = emu.users[code.user_uuid]
+    if isinstance(client, Integration) and client.blocked:
+        return fail(causes.BLOCKED, "Authorization code is invalid")
+    if causes.over_token_limit(emu, client.client_id, user.uuid, now):
+        return fail(causes.TOKEN_LIMIT, TOKEN_LIMIT_REACHED, error="tokenlimit_reached")
     grant: Grant | None = None
     if emu.policy.reuse_refresh_per_user_client:
         grant = next(
@@ -163,53 +186,65 @@ def code_grant(emu: Emulator, client: Client, form: Mapping[str, str], tracking:
     return granted(emu, "authorization_code", client, grant, access, now, **ledger)
 
 
+def find_grant(emu: Emulator, presented: str) -> tuple[Grant | None, str | None, bool]:
+    """The grant a presented refresh token belongs to, the cause to refuse it for (None: go
+    on), and whether it was accepted only as a rotated-away token inside its grace period."""
+    grant_id = emu.refresh_index.get(presented)
+    if grant_id is not None:
+        return emu.grants[grant_id], None, False
+    retired = emu.retired_refresh.get(presented)
+    if retired is not None:
+        gid, until = retired
+        if emu.policy.rotate == "reuse-kills-family":
+            emu.revoke_grant(gid, causes.REUSE_DETECTED)
+            return None, causes.REUSE_DETECTED, False
+        if emu.policy.rotate == "grace" and emu.now() <= until:
+            return emu.grants[gid], None, True
+        return None, causes.ROTATED, False
+    # A revoked grant's token has left the index; the ledger still names why it ended.
+    grant = next((g for g in emu.grants.values() if g.refresh_token == presented), None)
+    return grant, None if grant is not None else causes.UNKNOWN, False
+
+
 def refresh_grant(emu: Emulator, client: Client, form: Mapping[str, str], tracking: str) -> Reply:
     presented = form.get("refresh_token", "")
     now = emu.now()
     refresh_fp = fp(presented) if presented else None
-    fail = invalid_grant(emu, tracking, "refresh_token", client, refresh_fp=refresh_fp)
+    fail = refusal(emu, tracking, "refresh_token", client, refresh_fp=refresh_fp)
 
     if not presented:
-        return fail("refresh_token is required")
-    grant_id = emu.refresh_index.get(presented)
-    via_grace = False
-    if grant_id is None:
-        retired = emu.retired_refresh.get(presented)
-        if retired is None:
-            return fail("Refresh token is invalid")
-        gid, until = retired
-        if emu.policy.rotate == "reuse-kills-family":
-            emu.revoke_grant(gid)
-            return fail("Refresh token was already used; the grant has been revoked")
-        if emu.policy.rotate == "grace" and now <= until:
-            grant_id, via_grace = gid, True
-        else:
-            return fail("Refresh token is invalid")
-    grant = emu.grants[grant_id]
+        return fail("missing_refresh_token", "refresh_token is required")
+    grant, cause, via_grace = find_grant(emu, presented)
+    if grant is None:
+        return fail(cause or causes.UNKNOWN)
     if grant.client_id != client.client_id:
-        return fail("Refresh token was issued to another client")
+        return fail(causes.OTHER_CLIENT)
     if grant.revoked:
-        return fail("Refresh token has been revoked")
+        return fail(grant.revoked_by or causes.REVOKED)
     if grant.refresh_expires_at <= now:
-        return fail("Refresh token has expired")
+        return fail(causes.EXPIRED)
     user = emu.users.get(grant.user_uuid)
     if user is None or not user.active:
-        return fail("The user who granted access is no longer active")
+        return fail(causes.DEACTIVATED)
     cached = emu.access.get(grant.cached_access or "")
     if (
         emu.policy.refresh_expiry == "sliding-daily"
         and grant.last_refresh_at is not None
         and now - grant.last_refresh_at < 86400
         and cached is not None
-        and not cached.revoked
+        and causes.dead_token_cause(emu, cached, True) is None
     ):
-        # webex/integration-refresh: within 24 h a refresh repeats the previous answer.
+        # webex/integration-refresh: within 24 h a refresh repeats the previous answer (but
+        # never an access token that has died meanwhile: a short-lived one is replaced).
         ledger = {"refresh_fp": fp(presented), "outcome": "cached"}
         return granted(emu, "refresh_token", client, grant, cached, now, **ledger)
-    if emu.policy.revoke_previous_access_on_refresh:
+    sparing = grant.id if emu.policy.revoke_previous_access_on_refresh else None
+    if causes.over_token_limit(emu, client.client_id, user.uuid, now, sparing):
+        return fail(causes.TOKEN_LIMIT, TOKEN_LIMIT_REACHED, error="tokenlimit_reached")
+    if sparing is not None:
         for tok in emu.access.values():
-            if tok.grant_id == grant.id:
-                tok.revoked = True
+            if tok.grant_id == grant.id and not tok.revoked:
+                tok.revoked, tok.revoked_by = True, causes.SUPERSEDED
     if not via_grace and emu.policy.rotate != "never":
         old = grant.refresh_token
         del emu.refresh_index[old]

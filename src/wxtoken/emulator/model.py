@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OIDC_SCOPES = frozenset({"openid", "email", "profile", "phone", "address"})
-ADMIN_ROLES = frozenset({"Full_Admin", "User_Admin", "Device_Admin", "id_full_admin"})
+# Webex names a role in people/me by its identity role id (base64 of
+# ciscospark://us/ROLE/id_full_admin); users may be configured with either form.
+ROLE_IDS = {
+    "Full_Admin": "id_full_admin",
+    "User_Admin": "id_user_admin",
+    "Device_Admin": "id_device_admin",
+    "Readonly_Admin": "id_readonly_admin",
+}
+FULL_ADMIN_ROLES = frozenset({"Full_Admin", "id_full_admin"})
+# The authorizations API takes Full, User and Device admins; read-only admins are refused.
+ADMIN_ROLES = FULL_ADMIN_ROLES | {"User_Admin", "Device_Admin", "id_user_admin", "id_device_admin"}
 ROTATE_MODES = ("never", "always", "grace", "reuse-kills-family")
 EXPIRY_MODES = ("sliding", "fixed", "sliding-daily")
 FAULT_KINDS = frozenset(
@@ -34,6 +44,8 @@ FAULT_KINDS = frozenset(
 # Faults that are about the connection rather than the answer: each front end (the HTTP app,
 # the in-process transport) carries them out in its own way.
 WIRE_FAULTS = frozenset({"drop", "drop_after_commit", "trickle"})
+# Policy fields whose default is None: the control API cannot take their type from the value.
+OPTIONAL_POLICY_FIELDS = frozenset({"token_limit"})
 
 # Webex's fixed texts in its error envelope.
 MSG_400 = "The request could not be understood by the server due to malformed syntax."
@@ -43,6 +55,14 @@ MSG_403 = (
     "missing required scopes or the user is missing required roles or licenses."
 )
 MSG_404 = "The requested resource could not be found."
+# Every refused refresh token gets this one description, whatever the reason: Webex documents
+# no wording that tells an expired grant from a revoked one, so the emulator must not either
+# (RFC 6749 section 5.2's definition of invalid_grant, less the part about redirect URIs).
+REFRESH_REFUSED = (
+    "The provided refresh token is invalid, expired, revoked, or was issued to another client."
+)
+TOKEN_LIMIT_REACHED = "The user holds too many active tokens."
+BLOCKED_BY_ADMIN = "your administrator denied access to the integration"  # Webex's page says so
 
 DEFAULT_SCOPES = (
     "spark:kms",
@@ -129,6 +149,12 @@ class Policy:
     auto_approve: bool = False
     device_interval: int = 2
     device_ttl: int = 300
+    # Refuse a grant request that would give a user more live access tokens for one
+    # integration than this (tokenlimit_reached); None: no limit.
+    token_limit: int | None = None
+    revoke_on_block: bool = True  # blocking an integration ends its existing grants
+    revoke_on_admin_loss: bool = False  # losing Full Admin ends the user's grants
+    revoke_on_org_change: bool = False  # moving to another org ends the user's grants
 
     def validate(self) -> None:
         if self.rotate not in ROTATE_MODES:
@@ -138,6 +164,11 @@ class Policy:
         for name in ("access_ttl", "refresh_ttl", "code_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        limit = self.token_limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise ValueError("token_limit must be a whole number, or null for no limit")
+        if limit is not None and limit < 0:
+            raise ValueError("token_limit must not be negative")
 
 
 @dataclass
@@ -168,6 +199,7 @@ class Grant:
     created: float
     last_reset_at: float
     revoked: bool = False
+    revoked_by: str = ""  # the cause the ledger names once the grant is refused (causes.py)
     # sliding-daily: the access token a refresh within 24 h answers with again
     cached_access: str | None = field(default=None, repr=False)
     last_refresh_at: float | None = None
@@ -186,6 +218,7 @@ class AccessToken:
     created: float
     revoked: bool = False
     bot: bool = False
+    revoked_by: str = ""
 
 
 @dataclass

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .causes import load_seeded_state, seeded_state
 from .clock import Clock, SystemClock, offset_of
 from .model import AccessToken, Code, Grant, Integration, Policy, ServiceApp, User
 from .state import Emulator
@@ -33,15 +34,30 @@ class UnsafeStateFile(Exception):
         self.fix = fix
 
 
+# Fields added since release 0.1.0 are written only when they differ from their default, so a
+# state that never used them is written exactly as that release wrote it, and reads there.
+LATER_FIELDS = frozenset(
+    {"token_limit", "revoke_on_block", "revoke_on_admin_loss", "revoke_on_org_change", "revoked_by"}
+)
+
+
+def _record(value: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(value)
+    for f in dataclasses.fields(value):
+        if f.name in LATER_FIELDS and data[f.name] == f.default:
+            del data[f.name]
+    return data
+
+
 def snapshot(emu: Emulator) -> dict[str, Any]:
     """Everything a restart needs; faults, ledger, devices and pending consents are not kept."""
 
     def dump(items: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [dataclasses.asdict(v) for v in items.values()]
+        return [_record(v) for v in items.values()]
 
     return {
         "version": FORMAT_VERSION,
-        "policy": dataclasses.asdict(emu.policy),
+        "policy": _record(emu.policy),
         "cluster": emu.cluster,
         "offset": offset_of(emu.clock),
         "integrations": dump(emu.integrations),
@@ -53,6 +69,7 @@ def snapshot(emu: Emulator) -> dict[str, Any]:
         "access": dump(emu.access),
         "messages": emu.messages,
         "consent_user": emu.consent_user,
+        **seeded_state(emu),
     }
 
 
@@ -79,6 +96,7 @@ def restore(data: Mapping[str, Any], *, clock: Clock | None = None) -> Emulator:
         emu.access[d["value"]] = AccessToken(**d)
     emu.messages = list(data.get("messages", []))
     emu.consent_user = data.get("consent_user")
+    load_seeded_state(emu, data)
     return emu
 
 

@@ -11,12 +11,14 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import causes
 from .model import (
     ADMIN_ROLES,
     MSG_400,
     MSG_401,
     MSG_403,
     MSG_404,
+    ROLE_IDS,
     AccessToken,
     Reply,
     User,
@@ -29,15 +31,13 @@ if TYPE_CHECKING:
 
 
 def bearer(emu: Emulator, header: str | None, tracking: str, endpoint: str) -> AccessToken | Reply:
-    tok = None
-    if header and header.startswith("Bearer "):
-        tok = emu.access.get(header[7:].strip())
-    if tok is not None and tok.grant_id is not None:
-        grant = emu.grants.get(tok.grant_id)
-        if grant is None or grant.revoked:
-            tok = None
-    if tok is None or tok.revoked or tok.expires_at <= emu.now():
-        emu.record(endpoint, 401, error="invalid_token")
+    """The header's access token if it may be used; else Webex's one 401 for every cause
+    (the ledger names the cause)."""
+    sent = bool(header and header.startswith("Bearer "))
+    tok = emu.access.get(header[7:].strip()) if header and sent else None
+    cause = causes.dead_token_cause(emu, tok, sent)
+    if tok is None or cause is not None:
+        emu.record(endpoint, 401, error="invalid_token", cause=cause)
         return emu.error(401, MSG_401, MSG_401, tracking)
     return tok
 
@@ -50,11 +50,15 @@ def require(
     endpoint: str,
     admin: bool = False,
 ) -> Reply | None:
-    """None when `tok` carries `scopes` (and its user an admin role if asked); else the 403."""
+    """None when `tok` carries `scopes` (and its user an admin role if asked); else the 403,
+    which is the same whether a scope or a role is missing, as Webex's is."""
     missing = [s for s in scopes if s not in tok.scopes]
     user = emu.users.get(tok.user_uuid or "")
-    if missing or (admin and (user is None or not ADMIN_ROLES & set(user.roles))):
-        emu.record(endpoint, 403, error="forbidden", missing=" ".join(missing) or None)
+    not_admin = admin and (user is None or not ADMIN_ROLES & set(user.roles))
+    if missing or not_admin:
+        cause = causes.MISSING_SCOPE if missing else causes.NOT_ADMIN
+        missed = " ".join(missing) or None
+        emu.record(endpoint, 403, error="forbidden", cause=cause, missing=missed)
         return emu.error(403, MSG_403, MSG_403, tracking)
     return None
 
@@ -89,7 +93,7 @@ def person_json(user: User) -> dict[str, Any]:
         "lastName": last,
         "orgId": user.org_id,
         "type": "person",
-        "roles": [b64_id("ROLE", r) for r in user.roles],
+        "roles": [b64_id("ROLE", ROLE_IDS.get(r, r)) for r in user.roles],
         "licenses": [b64_id("LICENSE", "BCSTD_calling")],
         "created": "2024-01-01T00:00:00.000Z",
         "status": "active",
@@ -182,7 +186,7 @@ def delete_authorizations(
             if match is None:
                 emu.record(endpoint, 404, error="not_found")
                 return emu.error(404, MSG_404, "Authorization not found", tracking)
-            match.revoked = True
+            emu.revoke_token(match.value)
         emu.record(endpoint, 204, authorization=auth_id)
         return Reply(204)
     client_id = params.get("clientId")

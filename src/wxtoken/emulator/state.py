@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import causes
 from .authorize import ConsentRequest, authorization_code
 from .clock import Clock, SystemClock
 from .model import (
@@ -71,6 +72,9 @@ class Emulator:
         self.ledger_total = 0
         self.consent_user: str | None = None  # uuid of the user "signed in" at the consent page
         self.persist_path: Path | None = None
+        # Users and integrations as they were before the control API changed them: for reset.
+        self.seeded_users: dict[str, User] = {}
+        self.seeded_blocks: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         return (
@@ -199,16 +203,18 @@ class Emulator:
 
     # --- revocation ------------------------------------------------------------------------
 
-    def revoke_grant(self, grant_id: str) -> None:
-        """End a grant and every access token issued under it (Control Hub's "Revoke Access")."""
+    def revoke_grant(self, grant_id: str, cause: str = causes.REVOKED) -> None:
+        """End a grant and every access token issued under it (Control Hub's "Revoke Access");
+        `cause` is what the ledger names when they are refused (the first cause stays)."""
         grant = self.grants.get(grant_id)
         if grant is None:
             return
-        grant.revoked = True
+        if not grant.revoked:
+            grant.revoked, grant.revoked_by = True, cause
         self.refresh_index.pop(grant.refresh_token, None)
         for tok in self.access.values():
-            if tok.grant_id == grant_id:
-                tok.revoked = True
+            if tok.grant_id == grant_id and not tok.revoked:
+                tok.revoked, tok.revoked_by = True, cause
 
     def revoke_token(self, value: str) -> bool:
         """Revoke one refresh token (its whole grant) or one access token."""
@@ -218,23 +224,21 @@ class Emulator:
             return True
         tok = self.access.get(value)
         if tok is not None:
-            tok.revoked = True
+            if not tok.revoked:
+                tok.revoked, tok.revoked_by = True, causes.REVOKED
             return True
         return False
 
     def revoke_user(self, email: str, deactivate: bool = False) -> int:
-        """A password change or departure: every grant of the user ends; returns how many."""
+        """A password change (or, with `deactivate`, a departure): every grant of the user
+        ends; returns how many. `POST /_emulator/users` is the fuller form."""
         user = self.user_by_email(email)
         if user is None:
             return 0
-        n = 0
-        for g in list(self.grants.values()):
-            if g.user_uuid == user.uuid and not g.revoked:
-                self.revoke_grant(g.id)
-                n += 1
+        change = causes.UserChange(email, password_changed=not deactivate)
         if deactivate:
-            user.active = False
-        return n
+            change = causes.UserChange(email, active=False)
+        return causes.change_user(self, user, change)
 
     # --- faults and reset ------------------------------------------------------------------
 
@@ -249,8 +253,10 @@ class Emulator:
         return None
 
     def reset(self) -> None:
-        """Forget every code, grant, token, device, fault, message and ledger entry, and put
-        the clock back; the registry, the policy and bot tokens stay."""
+        """Forget every code, grant, token, device, fault, message and ledger entry, put the
+        clock back and undo the control API's changes to users and integrations; the registry,
+        the policy and bot tokens stay."""
+        causes.restore_registry(self)
         self.codes.clear()
         self.grants.clear()
         self.refresh_index.clear()
