@@ -9,8 +9,19 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Emulator, Wx
-from tests.test_keeper import VClock, Webhook, keeper_for, kinds, run_for, webhook_receiver
+from tests.conftest import Emulator, Wx, assert_no_secret
+from tests.test_keeper import (
+    Smtp,
+    VClock,
+    Webhook,
+    keeper_for,
+    kinds,
+    run_for,
+    smtp,
+    webhook_receiver,
+)
+
+__all__ = ["smtp"]  # the SMTP receiver fixture, shared with the keeper's channel tests
 
 
 @pytest.fixture
@@ -19,19 +30,35 @@ def webhook() -> Iterator[Webhook]:
         yield hook
 
 
-def test_a_revoked_grant_is_found_within_one_probe_interval(
-    wx: Wx, emu: Emulator, webhook: Webhook
+def test_a_revoked_grant_is_found_within_one_probe_interval_and_alerted_once_per_channel(
+    wx: Wx, emu: Emulator, webhook: Webhook, smtp: Smtp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wx.add_profile(emu)
     assert wx.login().returncode == 0
     rt = wx("export", check=0).stdout.strip()
+    monkeypatch.setenv("WXTOKEN_TEST_BOT", emu.info["bot_token"])
+    alerts = {
+        "webhook": [{"url": webhook.url}],
+        "webex": [
+            {"room_id": "ROOM-ALERTS", "token_env": "WXTOKEN_TEST_BOT", "base_url": emu.base_url}
+        ],
+        "email": [
+            {
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "sender": "wxtoken@example.com",
+                "to": ["oncall@example.com"],
+                "ca_file": smtp.ca_file,
+            }
+        ],
+    }
     clock = VClock(emu)
-    keeper, log = keeper_for(wx, emu, clock, {"webhook": [{"url": webhook.url}]}, probe_interval=5)
+    keeper, log = keeper_for(wx, emu, clock, alerts, probe_interval=5)
     keeper.alerts.start()
     mark = emu.mark()
     run_for(keeper, clock, 3)
     emu.control("POST", "revoke", {"token": rt})  # revoked at Webex, behind wxtoken's back
-    run_for(keeper, clock, 8)
+    run_for(keeper, clock, 20)  # several probe intervals: still one alert per channel
     keeper.alerts.stop()
     keeper.close()
     assert [e for e in emu.ledger(mark) if e.get("grant_type")] == [], "probes never refresh"
@@ -43,6 +70,14 @@ def test_a_revoked_grant_is_found_within_one_probe_interval(
     assert kinds(webhook.received) == ["login_required"]
     assert "Webex no longer accepts the grant" in webhook.received[0]["text"]
     assert webhook.received[0]["fix"].startswith("wxtoken login -p rec")
+    messages = emu.control("GET", "messages")["items"]
+    assert [m["roomId"] for m in messages] == ["ROOM-ALERTS"]
+    assert "Webex no longer accepts the grant" in messages[0]["markdown"]
+    assert len(smtp.messages) == 1
+    assert "Subject: wxtoken: login required for rec" in smtp.messages[0]
+    assert "wxtoken login -p rec" in smtp.messages[0]
+    sent = json.dumps(webhook.received) + json.dumps(messages) + "".join(smtp.messages)
+    assert_no_secret([sent, log.getvalue()], [rt, emu.client_secret])
     assert "Traceback" not in log.getvalue()
 
 

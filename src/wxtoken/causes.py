@@ -24,17 +24,26 @@ class Cause:
     fix: str
 
 
+# What frees a user held at Webex's token limit; a refresh or a sign-in is then tried again.
+TOKEN_LIMIT_RELIEF = (
+    "revoke this user's unused grants (Control Hub, or `wxtoken revoke` on a profile no "
+    "longer used)"
+)
 _SIGN_IN = "wxtoken login -p {profile}, then wxtoken export -p {profile} into the recorder"
 
 CAUSES: dict[str, Cause] = {
     c.name: c
     for c in (
-        Cause("expired", "the refresh token has expired", _SIGN_IN),
+        Cause(
+            "expired",
+            "the refresh token has expired (unused for too long, or its fixed lifetime ran out)",
+            _SIGN_IN,
+        ),
         Cause(
             "revoked",
             "Webex no longer accepts the grant: it was revoked (in Control Hub, by `wxtoken "
-            "revoke`, by another app) or the user changed password, left or was deactivated; "
-            "Webex's answer does not say which",
+            "revoke`, by another app), the user changed password, left or was deactivated, or "
+            "the integration was blocked; Webex's answer does not say which",
             _SIGN_IN,
         ),
         Cause(
@@ -54,15 +63,14 @@ CAUSES: dict[str, Cause] = {
         ),
         Cause(
             "blocked",
-            "the integration is blocked in Control Hub",
+            "the integration is blocked in Control Hub (Webex denied it access)",
             "ask a Control Hub admin to allow the integration (Apps > Integrations), then "
             "wxtoken login -p {profile}",
         ),
         Cause(
             "token_limit",
             "the user holds too many active tokens for this integration (tokenlimit_reached)",
-            "revoke unused grants of this user (Control Hub, or wxtoken revoke on an unused "
-            "profile), then wxtoken login -p {profile}",
+            TOKEN_LIMIT_RELIEF + ", then try again: wxtoken refresh -p {profile}",
         ),
         Cause(
             "scopes_missing",
@@ -95,8 +103,13 @@ def describe(name: str | None, profile: str) -> tuple[str, str] | None:
     return cause.text, cause.fix.replace("{profile}", profile)
 
 
-def from_error(exc: WxtokenError) -> str:
-    """The cause an error from Webex tells; `revoked` when it tells no more than that."""
+def told_by(exc: WxtokenError) -> str | None:
+    """The cause Webex's answer names by itself, or None when it tells no more than "refused".
+
+    Webex's one refresh refusal lists every possibility ("invalid, expired, revoked, or was
+    issued to another client"), so a word counts only when the answer does not also list the
+    others.
+    """
     if isinstance(exc, OrgMismatch):
         return "org_changed"
     if exc.error == "tokenlimit_reached":
@@ -107,7 +120,13 @@ def from_error(exc: WxtokenError) -> str:
         return "forbidden"
     said = (exc.said or "").lower()
     if any(word in said for word in ("password", "deactivat", "inactive user")):
-        return "user_changed"  # Webex's own words; a bare 401 tells no more than revoked
-    if exc.error == "invalid_grant" and "expired" in said:
+        return "user_changed"
+    if exc.error == "invalid_grant" and "expired" in said and "revoked" not in said:
         return "expired"
-    return "revoked"
+    return None
+
+
+def from_error(exc: WxtokenError, *, past_stated_expiry: bool = False) -> str:
+    """The cause of a grant Webex refused: what its answer names; else `expired` when the
+    refresh token is past the expiry Webex stated for it (our own knowledge); else `revoked`."""
+    return told_by(exc) or ("expired" if past_stated_expiry else "revoked")

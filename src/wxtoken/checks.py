@@ -55,8 +55,18 @@ def role_needs(scopes: tuple[str, ...], roles: tuple[str, ...] | None) -> tuple[
     return tuple(needs)
 
 
-def probe(client: WebexClient, record: TokenRecord, token: Token, now: float) -> Probe:
-    """Whether Webex still accepts the grant's access token, and if not, why (when it says)."""
+def probe(
+    client: WebexClient,
+    record: TokenRecord,
+    token: Token,
+    now: float,
+    wanted: tuple[str, ...] = (),
+) -> Probe:
+    """Whether Webex still accepts the grant's access token, and if not, why (when it says).
+
+    `wanted` is the profile's scopes: a live grant without some of them is degraded, since the
+    recorder's calls that need them will be refused.
+    """
     if token.access_expires_at <= now:
         return Probe(
             now, "unknown", None, "the access token has expired; the next refresh will tell"
@@ -76,9 +86,12 @@ def probe(client: WebexClient, record: TokenRecord, token: Token, now: float) ->
     except InvalidGrant as exc:
         return Probe(now, "dead", causes.from_error(exc), _seen(exc), endpoint)
     except Forbidden as exc:
-        return _why_forbidden(client, record, token, exc, now, endpoint)
+        return _why_forbidden(client, record, token, exc, now, endpoint, wanted)
     except (WebexUnavailable, OAuthError) as exc:
         return Probe(now, "unknown", None, _seen(exc), endpoint)
+    missing = _missing(record, wanted)
+    if missing:
+        return Probe(now, "degraded", "scopes_missing", missing, endpoint)
     if me is not None and any(n.held is False for n in role_needs(record.scopes, role_names(me))):
         seen = "people/me no longer lists an admin role the profile's scopes need"
         return Probe(now, "degraded", "admin_role_lost", seen, endpoint)
@@ -97,8 +110,12 @@ def _why_forbidden(
     exc: WxtokenError,
     now: float,
     endpoint: str,
+    wanted: tuple[str, ...],
 ) -> Probe:
     """A 403 says only "a scope, role or licence is missing": ask people/me which, if it can."""
+    missing = _missing(record, wanted)
+    if missing:
+        return Probe(now, "degraded", "scopes_missing", f"{missing}; {_seen(exc)}", endpoint)
     if "spark:people_read" not in record.scopes:
         return Probe(now, "degraded", "forbidden", _seen(exc), endpoint)
     try:
@@ -108,6 +125,12 @@ def _why_forbidden(
     if any(n.held is False for n in role_needs(record.scopes, role_names(me))):
         return Probe(now, "degraded", "admin_role_lost", _seen(exc), endpoint)
     return Probe(now, "degraded", "forbidden", _seen(exc), endpoint)
+
+
+def _missing(record: TokenRecord, wanted: tuple[str, ...]) -> str | None:
+    """What the grant lacks of the profile's scopes, as the probe records it; None if nothing."""
+    lacking = [s for s in wanted if s not in record.scopes]
+    return f"granted without {' '.join(lacking)}" if lacking else None
 
 
 def _seen(exc: WxtokenError) -> str:

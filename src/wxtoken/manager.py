@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import causes, checks, handoff, intake, outcomes
 from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
+    ConsentDenied,
     InvalidGrant,
     LoginRequired,
     NoTokens,
@@ -220,16 +221,15 @@ class TokenManager:
             )
         try:
             new = self._send(RefreshGrant(token.refresh_token, previous=token))
-        except InvalidGrant as exc:
-            # Never delete: keep the record for diagnosis and mark the profile.
-            cause = causes.from_error(exc)
-            described = causes.describe(cause, self.name)
-            self._mark_login_required(
-                record, described[0] if described else "Webex rejected the refresh token", cause
-            )
-            raise InvalidGrant(
-                exc.message,
-                fix=f"wxtoken login -p {self.name}",
+        except (InvalidGrant, ConsentDenied) as exc:
+            # Never delete: keep the record for diagnosis and mark the profile with its cause.
+            past = token.refresh_expired(self._clock())
+            cause = causes.from_error(exc, past_stated_expiry=past)
+            text, fix = causes.describe(cause, self.name) or (exc.message, exc.fix)
+            self._mark_login_required(record, text, cause)
+            raise type(exc)(
+                f"profile {self.name!r} needs a new sign-in: {text} ({_answered(exc)})",
+                fix=fix,
                 tracking_id=exc.tracking_id,
                 error=exc.error,
                 status=exc.status,
@@ -238,7 +238,7 @@ class TokenManager:
         except StorageError:
             raise  # found before sending: nothing reached Webex
         except WxtokenError as exc:
-            self._record_failure(record, exc)
+            self._record_failure(record, exc, causes.told_by(exc))
             raise
         org = org_id_from_token(new.access_token) or record.identity.org_id
         if record.identity.org_id is not None and org != record.identity.org_id:
@@ -249,7 +249,7 @@ class TokenManager:
                 fix=f"check who signed in with `wxtoken verify -p {self.name}`, then sign in as "
                 f"an admin of the right org: `wxtoken login -p {self.name}`",
             )
-            self._record_failure(record, mismatch)
+            self._record_failure(record, mismatch, causes.told_by(mismatch))
             self.store.append_event(
                 self.name,
                 "org_mismatch",
@@ -302,9 +302,11 @@ class TokenManager:
             marked, event="login_required", detail={"reason": reason, "cause": cause}
         )
 
-    def _record_failure(self, record: TokenRecord, exc: WxtokenError) -> None:
-        failed = outcomes.failed(record, exc, self._clock())
-        detail = {"error": exc.message, "exit_code": exc.exit_code}
+    def _record_failure(
+        self, record: TokenRecord, exc: WxtokenError, cause: str | None = None
+    ) -> None:
+        failed = outcomes.failed(record, exc, self._clock(), cause)
+        detail = {"error": exc.message, "exit_code": exc.exit_code, "cause": cause}
         self.store.put_record(failed, event="refresh_failed", detail=detail)
 
     def _fingerprint(self, secret: str | None) -> str | None:
@@ -415,7 +417,7 @@ class TokenManager:
         A dead grant is marked login_required with its cause; nothing is deleted.
         """
         record, token = self._load()
-        found = checks.probe(self.client, record, token, self._clock())
+        found = checks.probe(self.client, record, token, self._clock(), self.profile.scopes)
         updated = replace(record, probe=found)
         if found.verdict == "dead":
             text = causes.describe(found.cause, self.name)
@@ -444,3 +446,9 @@ class TokenManager:
 
 
 __all__ = ["TokenManager", "resolve_profile_name"]
+
+
+def _answered(exc: WxtokenError) -> str:
+    """Webex's refusal in brief (its status and OAuth code); its words stay in the event log."""
+    parts = [f"HTTP {exc.status}" if exc.status else "", exc.error or ""]
+    return "Webex answered " + (" ".join(p for p in parts if p) or "no")

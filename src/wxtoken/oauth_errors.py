@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .causes import CAUSES, TOKEN_LIMIT_RELIEF
 from .errors import (
+    ConsentDenied,
     Forbidden,
     InvalidClient,
     InvalidGrant,
@@ -49,6 +51,7 @@ OAUTH_ERROR_CODES = (
     "tokenlimit_reached",
 )
 _CODE_RE = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(OAUTH_ERROR_CODES) + r")(?![A-Za-z0-9_])")
+SIGN_IN_AGAIN = ", then wxtoken login -p {profile}"
 _TRANSIENT_CODES = frozenset({"server_error", "temporarily_unavailable"})
 
 
@@ -169,6 +172,16 @@ def classify_error(
             "wxtoken profile set {profile} --client-secret-stdin",
             **meta,
         )
+    if code == "tokenlimit_reached":
+        # The grant itself is fine: Webex refuses to issue more tokens to this user until
+        # some of theirs are revoked.
+        limit = CAUSES["token_limit"]
+        # A spent code cannot be tried again: a new sign-in is the retry.
+        fix = limit.fix if grant == "refresh_token" else TOKEN_LIMIT_RELIEF + SIGN_IN_AGAIN
+        return OAuthError(f"Webex refused: {limit.text} ({where})", fix=fix, **meta)
+    if code in ("access_denied", "unauthorized_client") and grant != "api":
+        blocked = CAUSES["blocked"]
+        return ConsentDenied(f"Webex refused: {blocked.text} ({where})", fix=blocked.fix, **meta)
     if code == "invalid_grant":
         if "redirect" in info.message.lower():
             return RedirectUriRejected(

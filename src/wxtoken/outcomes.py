@@ -119,9 +119,14 @@ def observe_expiry(trend: ExpiryTrend, at: float, expiry: float | None) -> Expir
     return ExpiryTrend(state, at, expiry)
 
 
-def failed(record: TokenRecord, exc: WxtokenError, now: float) -> TokenRecord:
+def failed(
+    record: TokenRecord, exc: WxtokenError, now: float, cause: str | None = None
+) -> TokenRecord:
+    """A refresh that failed and left the grant as it was; `cause` when Webex named one (a
+    token limit), which `status` then shows until a refresh succeeds."""
     return replace(
         record,
+        cause=cause,
         failures=record.failures + 1,
         last_error=exc.message,
         last_error_code=exc.exit_code,

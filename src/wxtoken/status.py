@@ -3,8 +3,9 @@
 From stored metadata only (no key, no network), so monitoring works without secrets:
 
     ok              tokens stored, refresh token not near its end
-    warning         the refresh token expires within the warning window, the recorder's copy
-                    is stale, or the last probe found the grant degraded (a scope, a role, the org)
+    warning         refreshing fails for a cause Webex named (a token limit, another org), the
+                    refresh token expires within the warning window, the recorder's copy is
+                    stale, or the last probe found the grant degraded (a scope, a role, the org)
     login_required  no tokens, refresh token expired, or Webex rejected the grant (at a refresh
                     or a probe)
 
@@ -51,6 +52,10 @@ def classify(
         return STATE_LOGIN_REQUIRED, "the refresh token has expired"
     if record.refresh_fp is None and record.access_expires_at <= now:
         return STATE_LOGIN_REQUIRED, "the access token expired and there is no refresh token"
+    if record.failures and record.cause is not None:
+        described = causes.describe(record.cause, record.profile)
+        if described is not None:
+            return STATE_WARNING, f"refreshing fails: {described[0]}; fix: {described[1]}"
     if record.copy.state == "stale":
         return STATE_WARNING, (
             f"the recorder's copy of the refresh token is stale ({record.copy.reason}); hand it "

@@ -168,16 +168,16 @@ def grant_notes(r: ProfileStatus, now: float) -> list[str]:
     if described is not None and r.state == "login_required":
         notes.append(f"{r.profile}: fix: {described[1]}")
     if r.probe is not None:
-        verdict = r.probe.verdict
-        said = causes.describe(r.probe.cause, r.profile)
-        extra = (
-            f": {said[0]}"
-            if said
-            else (f": {shown(r.probe.detail, 200)}" if r.probe.detail else "")
-        )
-        notes.append(
-            f"{r.profile}: last probe {human_left(now - r.probe.at)} ago: {verdict}{extra}"
-        )
+        # The cause's own sentence is already the state's reason; here go its name and what
+        # Webex answered (with its trackingId, for a support case).
+        age = now - r.probe.at
+        when = "just now" if age < 1 else f"{human_left(age)} ago"
+        line = f"{r.profile}: last probe {when}: {r.probe.verdict}"
+        if r.probe.cause:
+            line += f" ({r.probe.cause})"
+        if r.probe.detail:
+            line += f": {shown(r.probe.detail, 200)}"
+        notes.append(line)
     if r.copy.state == "current":
         notes.append(
             f"{r.profile}: the recorder's copy is current (exported {iso(r.copy.exported_at)}, "
