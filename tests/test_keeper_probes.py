@@ -140,3 +140,30 @@ def test_a_fixed_expiry_alert_gives_the_date_and_says_refreshing_will_not_help(
     assert len(expiry) == 1, kinds(webhook.received)
     assert "refreshing does not extend it" in expiry[0]["text"]
     assert row["refresh_expires_at"] in expiry[0]["text"]
+
+
+def test_a_token_limit_is_alerted_at_once_with_its_fix_then_recovery(
+    wx: Wx, emulator_factory: Any, webhook: Webhook
+) -> None:
+    """Retrying does not end a token limit (an admin must revoke grants), so the keeper alerts at
+    the first refused refresh instead of after its usual run of failures."""
+    emu = emulator_factory("--access-ttl", "600")
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    emu.policy(token_limit=1)  # the access token from the sign-in counts until it expires
+    clock = VClock(emu)
+    keeper, log = keeper_for(wx, emu, clock, {"webhook": [{"url": webhook.url}]})
+    keeper.alerts.start()
+    run_for(keeper, clock, 500, step=5)  # the keeper refreshes well before the 600 s are up
+    assert kinds(webhook.received) == ["failures"]
+    alert = webhook.received[0]
+    assert "too many active tokens" in alert["text"] and "1 refresh attempts" in alert["text"]
+    assert alert["fix"].endswith("then try again: wxtoken refresh -p rec")
+    assert wx("status").returncode == 3
+    emu.policy(token_limit=None)  # the admin revoked unused grants
+    run_for(keeper, clock, 60, step=5)
+    keeper.alerts.stop()
+    keeper.close()
+    assert kinds(webhook.received) == ["failures", "recovery"]
+    assert wx("status").returncode == 0
+    assert "Traceback" not in log.getvalue()

@@ -21,8 +21,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
+from .. import causes
 from .._local import Settings
-from ..errors import LoginRequired, StorageError, WebexUnavailable, WxtokenError
+from ..errors import LoginRequired, OrgMismatch, StorageError, WebexUnavailable, WxtokenError
 from ..manager import resolve_profile_name
 from ..reasons import Scheduled
 from ..results import RefreshResult
@@ -249,7 +250,7 @@ class Keeper:
                 self.alerts.settle([copy_stale_key(name, new)], rotation)
         with self._lock:
             b = self._backoff.pop(name, None)
-        if b is not None and b.failures >= self.config.failures and new is not None:
+        if b is not None and b.alerted and new is not None:
             self.alerts.submit(recovery_alert(name, new, f"{b.failures} failures"))
 
     def _alert_org_mismatches(self, name: str, record: TokenRecord) -> list[Event]:
@@ -281,8 +282,12 @@ class Keeper:
             f"wxtoken keep: {name}: refresh failed ({exc.message}); retry at "
             f"{iso(b.next_attempt_at)}\n"
         )
-        if failures == self.config.failures:
-            self.alerts.submit(failures_alert(name, record, b, now))
+        # A cause Webex named (a token limit) will not pass by retrying: alert at once. Another
+        # org's answer has its own alert, from the event the refresh recorded.
+        cause = None if isinstance(exc, OrgMismatch) else causes.told_by(exc)
+        if failures == (1 if cause else self.config.failures):
+            b.alerted = True
+            self.alerts.submit(failures_alert(name, record, b, now, cause))
 
     def drain(self, timeout: float = 120.0) -> None:
         """Wait for in-flight refreshes (tests, shutdown)."""

@@ -65,6 +65,7 @@ class Backoff:
     failures: int = 0
     next_attempt_at: float = 0.0
     last_error: str | None = None
+    alerted: bool = False  # a failures alert went out, so a success is announced as recovery
 
 
 def acts_at(due: float, backoff: Backoff | None) -> float:
@@ -232,15 +233,21 @@ def rotation_alert(
     )
 
 
-def failures_alert(profile: str, record: TokenRecord | None, b: Backoff, now: float) -> Alert:
+def failures_alert(
+    profile: str, record: TokenRecord | None, b: Backoff, now: float, cause: str | None = None
+) -> Alert:
+    """Refreshes keep failing while the grant lives. With a `cause` Webex named (a token limit),
+    the text and the fix are the cause's: retrying alone will not end it."""
     org = record.identity.org_id if record else None
     until = ""
     if record is not None:
         left = record.access_expires_at - now
         # human_left says "expired 6s ago" by itself once the token is past its expiry.
         until = f" The access token {'expires in ' if left > 0 else ''}{human_left(left)}."
+    described = causes.describe(cause, profile)
+    why = f": {described[0]}" if described else ""
     text = (
-        f"wxtoken: {_who(profile, org)}: {b.failures} refresh attempts failed in a row "
+        f"wxtoken: {_who(profile, org)}: {b.failures} refresh attempts failed in a row{why} "
         f"(last: {clean_server_text(b.last_error or 'unknown', 160)}). wxtoken keeps "
         f"retrying.{until}"
     )
@@ -251,7 +258,9 @@ def failures_alert(profile: str, record: TokenRecord | None, b: Backoff, now: fl
         profile,
         org,
         text,
-        f"wxtoken refresh -p {profile}   # shows the error; check network and Webex",
+        described[1]
+        if described
+        else f"wxtoken refresh -p {profile}   # shows the error; check network and Webex",
     )
 
 
