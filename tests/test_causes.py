@@ -52,6 +52,8 @@ def ledger_causes(c: Cli) -> list[str]:
 def test_a_refresh_token_past_its_stated_expiry_is_expired(signed_in: Cli) -> None:
     c = signed_in
     c.e.advance(91 * DAY)
+    row = seen(c, "--probe", code=EXIT_LOGIN_REQUIRED, cause="expired")  # known locally
+    assert row["probe"]["verdict"] == "unknown"
     proc = c("token")
     assert proc.returncode == EXIT_LOGIN_REQUIRED
     assert "the refresh token has expired" in proc.stderr

@@ -20,6 +20,7 @@ from tests.test_keeper import (
     smtp,
     webhook_receiver,
 )
+from wxtoken import causes
 
 __all__ = ["smtp"]  # the SMTP receiver fixture, shared with the keeper's channel tests
 
@@ -166,4 +167,60 @@ def test_a_token_limit_is_alerted_at_once_with_its_fix_then_recovery(
     keeper.close()
     assert kinds(webhook.received) == ["failures", "recovery"]
     assert wx("status").returncode == 0
+    assert "Traceback" not in log.getvalue()
+
+
+ADMIN = "admin@example.com"
+OTHER_ORG = "00000000-0000-4000-8000-0000000000aa"
+
+
+@pytest.mark.parametrize(
+    ("cause", "produce", "kind", "named"),
+    [
+        ("password_changed", ("users", {"password_changed": True}), "login_required", "revoked"),
+        ("deactivated", ("users", {"active": False}), "login_required", "revoked"),
+        ("blocked", ("block", {}), "login_required", "revoked"),
+        ("admin_role_lost", ("users", {"roles": []}), "degraded", "admin_role_lost"),
+        ("org_changed", ("users", {"org_id": OTHER_ORG}), "degraded", "org_changed"),
+        ("forbidden", ("fault", {"kind": "status", "status": 403, "count": 99}), "degraded", None),
+    ],
+)
+def test_the_keeper_finds_each_cause_by_probing_and_alerts_it_once_with_its_fix(
+    wx: Wx,
+    emu: Emulator,
+    webhook: Webhook,
+    cause: str,
+    produce: tuple[str, dict[str, Any]],
+    kind: str,
+    named: str | None,
+) -> None:
+    """What happened at Webex (`cause`, as the emulator's ledger knows it) against what the
+    keeper can name from Webex's answer (`named`), alerted once with that cause's own fix."""
+    named = named or cause
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    clock = VClock(emu)
+    keeper, log = keeper_for(
+        wx, emu, clock, {"webhook": [{"url": webhook.url}]}, probe_interval=5, min_interval="1d"
+    )
+    keeper.alerts.start()
+    run_for(keeper, clock, 3)
+    route, body = produce
+    if route == "users":
+        emu.control("POST", "users", dict(body, email=ADMIN))
+    elif route == "block":
+        emu.control("POST", "block", {"client_id": emu.client_id})
+    else:
+        emu.fault(endpoint="token_expiry", **body)
+    run_for(keeper, clock, 16)  # three probe intervals: still one alert
+    keeper.alerts.stop()
+    keeper.close()
+    assert kinds(webhook.received) == [kind], webhook.received
+    text, fix = causes.describe(named, "rec") or ("", "")
+    assert text in webhook.received[0]["text"] and webhook.received[0]["fix"] == fix
+    row = json.loads(wx("status", "--json").stdout)[0]
+    assert (row["cause"] or row["probe"]["cause"]) == named
+    assert wx("status").returncode == (4 if kind == "login_required" else 3)
+    if kind == "login_required":  # the emulator's ledger knows what Webex did not say
+        assert cause in [e.get("cause") for e in emu.ledger()]
     assert "Traceback" not in log.getvalue()

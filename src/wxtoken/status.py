@@ -48,8 +48,8 @@ def classify(
         return STATE_LOGIN_REQUIRED, "no tokens: never signed in, or logged out"
     if record.status == STATUS_LOGIN_REQUIRED:
         return STATE_LOGIN_REQUIRED, record.status_reason or "Webex rejected the grant"
-    if record.refresh_expires_at is not None and record.refresh_expires_at <= now:
-        return STATE_LOGIN_REQUIRED, "the refresh token has expired"
+    if _lapsed(record, now):
+        return STATE_LOGIN_REQUIRED, causes.CAUSES["expired"].text
     if record.refresh_fp is None and record.access_expires_at <= now:
         return STATE_LOGIN_REQUIRED, "the access token expired and there is no refresh token"
     if record.failures and record.cause is not None:
@@ -68,6 +68,20 @@ def classify(
     if record.refresh_expires_at is not None and record.refresh_expires_at - now < warn_days * DAY:
         return STATE_WARNING, f"the refresh token expires within {warn_days:g} days"
     return STATE_OK, None
+
+
+def cause_of(record: TokenRecord | None, now: float) -> str | None:
+    """The cause `status` names: the one recorded, or `expired` once the refresh token is past
+    the expiry Webex stated (no refresh has asked Webex yet; the keeper's next one will)."""
+    if record is None:
+        return None
+    if record.cause is None and record.status != STATUS_LOGIN_REQUIRED and _lapsed(record, now):
+        return "expired"
+    return record.cause
+
+
+def _lapsed(record: TokenRecord, now: float) -> bool:
+    return record.refresh_expires_at is not None and record.refresh_expires_at <= now
 
 
 def worst_state(states: list[str]) -> str:
@@ -174,7 +188,7 @@ def profile_status(
         last_success_at=record.last_success_at if record else None,
         base_url=profile.base_url,
         notes=record.notes if record else (),
-        cause=record.cause if record else None,
+        cause=cause_of(record, now),
         probe=record.probe if record else None,
         copy=record.copy if record else RecorderCopy(),
         trend=record.trend.state if record else "unknown",

@@ -166,7 +166,7 @@ def login_required_alert(profile: str, record: TokenRecord | None) -> Alert:
     )
     text = (
         f"wxtoken: {_who(profile, org)} needs a new sign-in: "
-        f"{clean_server_text(reason, 120)}. Until then the recorder gets no new tokens."
+        f"{clean_server_text(reason, 300)}. Until then the recorder gets no new tokens."
     )
     return Alert(
         f"login_required:{profile}:{generation}", "login_required", profile, org, text, fix
