@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from ._local import Settings
     from .admin import add_profile
     from .auth import WebexAuth
-    from .checks import RoleNeed
     from .client import RetryPolicy, WebexClient
     from .errors import (
         ConsentDenied,
@@ -51,7 +50,7 @@ if TYPE_CHECKING:
     from .manager import TokenManager
     from .profile import Profile, make_profile
     from .reasons import Forced, Needed, RefreshReason, Rejected, Scheduled
-    from .results import HandOff, LoginResult, RefreshResult, VerifyResult
+    from .results import HandOff, LoginResult, RefreshResult, RoleNeed, VerifyResult
     from .status import ProfileStatus
     from .store import (
         Event,
@@ -99,14 +98,15 @@ _WHERE = {
         ),
         "errors",
     ),
-    "RoleNeed": "checks",
     **dict.fromkeys(("ClientCredentials", "CodeGrant", "Grant", "RefreshGrant"), "grants"),
     "Identity": "identity",
     "TokenManager": "manager",
     "Profile": "profile",
     "make_profile": "profile",
     **dict.fromkeys(("Forced", "Needed", "RefreshReason", "Rejected", "Scheduled"), "reasons"),
-    **dict.fromkeys(("HandOff", "LoginResult", "RefreshResult", "VerifyResult"), "results"),
+    **dict.fromkeys(
+        ("HandOff", "LoginResult", "RefreshResult", "RoleNeed", "VerifyResult"), "results"
+    ),
     "ProfileStatus": "status",
     **dict.fromkeys(
         (

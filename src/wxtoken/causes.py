@@ -130,3 +130,9 @@ def from_error(exc: WxtokenError, *, past_stated_expiry: bool = False) -> str:
     """The cause of a grant Webex refused: what its answer names; else `expired` when the
     refresh token is past the expiry Webex stated for it (our own knowledge); else `revoked`."""
     return told_by(exc) or ("expired" if past_stated_expiry else "revoked")
+
+
+def answered(exc: WxtokenError) -> str:
+    """Webex's refusal in brief (its status and OAuth code); its words stay in the event log."""
+    parts = [f"HTTP {exc.status}" if exc.status else "", exc.error or ""]
+    return "Webex answered " + (" ".join(p for p in parts if p) or "nothing")

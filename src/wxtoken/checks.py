@@ -1,16 +1,17 @@
 """Asking Webex about a grant without refreshing it: `verify` (who, until when, with what) and
 `probe` (is it alive), and what the profile's scopes need of the person who signed in.
 
-Both use the stored access token as it is; neither refreshes, so a probe never moves the
-refresh schedule or a rotating refresh token. What they learn is recorded by the manager.
+A probe uses the stored access token as it is and never refreshes, so it never moves the
+refresh schedule or a rotating refresh token; what it learns is stored on the record
+(`probe_and_record`). `verify` asks for a token valid a minute more, as `token` would.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import causes
+from . import causes, outcomes
 from .errors import (
     Forbidden,
     InvalidGrant,
@@ -20,22 +21,16 @@ from .errors import (
     clean_server_text,
 )
 from .identity import identity_from_person, org_id_from_token, role_names
+from .results import RoleNeed, VerifyResult
 from .store import Probe, TokenRecord
 from .token import Token
 
 if TYPE_CHECKING:
     from .client import WebexClient
+    from .manager import TokenManager
 
 TOKEN_EXPIRY = "tokenExpiry"
 PEOPLE_ME = "people/me"
-
-
-@dataclass(frozen=True)
-class RoleNeed:
-    """A role the profile's scopes need, and whether people/me shows it (None: not reported)."""
-
-    role: str
-    held: bool | None
 
 
 def role_needs(scopes: tuple[str, ...], roles: tuple[str, ...] | None) -> tuple[RoleNeed, ...]:
@@ -139,3 +134,36 @@ def _seen(exc: WxtokenError) -> str:
     if exc.tracking_id:
         seen += f" (trackingId {clean_server_text(exc.tracking_id, 80)})"
     return seen
+
+
+def verify(tm: TokenManager) -> VerifyResult:
+    """`TokenManager.verify`: people/me and tokenExpiry with a token valid for a minute more."""
+    token = tm.token(60)
+    me = tm.client.people_me(token.access_token)
+    expires = tm.client.token_expiry(token.access_token)
+    record = tm.store.token_record(tm.name)
+    granted = record.scopes if record else token.scopes
+    result = VerifyResult(
+        profile=tm.name,
+        identity=identity_from_person(me, org_id_from_token(token.access_token)),
+        access_expires_at=expires,
+        scopes=tuple(granted),
+        missing_scopes=tuple(s for s in tm.profile.scopes if s not in granted),
+        roles=role_needs(tm.profile.scopes, role_names(me)),
+    )
+    tm.store.append_event(tm.name, "verify", {"ok": result.ok})
+    return result
+
+
+def probe_and_record(tm: TokenManager) -> Probe:
+    """`TokenManager.probe`: probe, store the verdict, and mark a dead grant with its cause."""
+    record, token = tm._load()
+    found = probe(tm.client, record, token, tm.clock(), tm.profile.scopes)
+    updated = replace(record, probe=found)
+    if found.verdict == "dead":
+        text = causes.describe(found.cause, tm.name)
+        reason = text[0] if text else "Webex no longer accepts the grant"
+        updated = outcomes.login_required(updated, reason, found.at, cause=found.cause)
+    detail = {"verdict": found.verdict, "cause": found.cause, "endpoint": found.endpoint}
+    tm.store.put_record(updated, event="probe", detail=dict(detail, seen=found.detail))
+    return found

@@ -30,7 +30,7 @@ from .errors import (
     WxtokenError,
 )
 from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
-from .identity import identity_from_person, org_id_from_token, role_names
+from .identity import org_id_from_token
 from .profile import Profile, validate_base_url
 from .reasons import Forced, Needed, RefreshReason, still_needed
 from .results import HandOff, LoginResult, RefreshResult, VerifyResult
@@ -228,7 +228,7 @@ class TokenManager:
             text, fix = causes.describe(cause, self.name) or (exc.message, exc.fix)
             self._mark_login_required(record, text, cause)
             raise type(exc)(
-                f"profile {self.name!r} needs a new sign-in: {text} ({_answered(exc)})",
+                f"profile {self.name!r} needs a new sign-in: {text} ({causes.answered(exc)})",
                 fix=fix,
                 tracking_id=exc.tracking_id,
                 error=exc.error,
@@ -393,39 +393,14 @@ class TokenManager:
     def verify(self) -> VerifyResult:
         """Ask Webex who the token belongs to, until when, and whether the grant has the scopes
         and the signed-in person the roles the profile needs."""
-        token = self.token(60)
-        me = self.client.people_me(token.access_token)
-        expires = self.client.token_expiry(token.access_token)
-        record = self.store.token_record(self.name)
-        granted = record.scopes if record else token.scopes
-        missing = tuple(s for s in self.profile.scopes if s not in granted)
-        roles = checks.role_needs(self.profile.scopes, role_names(me))
-        result = VerifyResult(
-            profile=self.name,
-            identity=identity_from_person(me, org_id_from_token(token.access_token)),
-            access_expires_at=expires,
-            scopes=tuple(granted),
-            missing_scopes=missing,
-            roles=roles,
-        )
-        self.store.append_event(self.name, "verify", {"ok": result.ok})
-        return result
+        return checks.verify(self)
 
     def probe(self) -> Probe:
         """Ask Webex, without refreshing, whether the grant is alive; record what it said.
 
         A dead grant is marked login_required with its cause; nothing is deleted.
         """
-        record, token = self._load()
-        found = checks.probe(self.client, record, token, self._clock(), self.profile.scopes)
-        updated = replace(record, probe=found)
-        if found.verdict == "dead":
-            text = causes.describe(found.cause, self.name)
-            reason = text[0] if text else "Webex no longer accepts the grant"
-            updated = outcomes.login_required(updated, reason, found.at, cause=found.cause)
-        detail = {"verdict": found.verdict, "cause": found.cause, "endpoint": found.endpoint}
-        self.store.put_record(updated, event="probe", detail=dict(detail, seen=found.detail))
-        return found
+        return checks.probe_and_record(self)
 
     def siblings(self) -> list[str]:
         """Other local profiles a revocation of this one reaches (same client, same org)."""
@@ -446,9 +421,3 @@ class TokenManager:
 
 
 __all__ = ["TokenManager", "resolve_profile_name"]
-
-
-def _answered(exc: WxtokenError) -> str:
-    """Webex's refusal in brief (its status and OAuth code); its words stay in the event log."""
-    parts = [f"HTTP {exc.status}" if exc.status else "", exc.error or ""]
-    return "Webex answered " + (" ".join(p for p in parts if p) or "no")

@@ -10,10 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import RoleNeed
 from .identity import Identity
 from .store import TokenRecord
 from .token import Token, iso
+
+
+@dataclass(frozen=True)
+class RoleNeed:
+    """A role the profile's scopes need, and whether people/me shows it (None: not reported)."""
+
+    role: str
+    held: bool | None
 
 
 @dataclass(frozen=True)

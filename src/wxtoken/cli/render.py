@@ -12,7 +12,6 @@ import json
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from .. import causes
 from ..errors import clean_server_text
@@ -29,7 +28,7 @@ def shown(value: str | None, limit: int = 200, empty: str = "-") -> str:
     return empty if value is None else clean_server_text(value, limit)
 
 
-def to_json(data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
+def to_json(data: Mapping[str, object] | Sequence[Mapping[str, object]]) -> str:
     return json.dumps(data)
 
 
@@ -42,7 +41,7 @@ def key_text(source: str | None) -> str:
 # --- profiles ----------------------------------------------------------------------------------
 
 
-def profile_json(p: Profile, has_tokens: bool) -> dict[str, Any]:
+def profile_json(p: Profile, has_tokens: bool) -> dict[str, object]:
     return {
         "name": p.name,
         "kind": p.kind,
@@ -54,11 +53,11 @@ def profile_json(p: Profile, has_tokens: bool) -> dict[str, Any]:
     }
 
 
-def profile_lines(data: Mapping[str, Any]) -> list[str]:
+def profile_lines(data: Mapping[str, object]) -> list[str]:
     lines = []
     for key, value in data.items():
-        value = " ".join(value) if isinstance(value, list) else value
-        lines.append(f"{key:13} {value}")
+        shown_value = " ".join(map(str, value)) if isinstance(value, list) else value
+        lines.append(f"{key:13} {shown_value}")
     lines.append(f"{'client_secret':13} (stored encrypted; not shown)")
     return lines
 
