@@ -66,7 +66,7 @@ def test_8x8_one_refresh_per_policy(
     fingerprints = {f for r in results for f in r["fingerprints"]}
     refreshes = emu.refreshes(mark)
     figure(
-        f"CC 8 procs x 8 threads, rotate={policy}: refresh requests at emulator = "
+        f"8 procs x 8 threads, rotate={policy}: refresh requests at emulator = "
         f"{len(refreshes)}, distinct tokens served = {len(fingerprints)}"
     )
     assert len(refreshes) == 1 and refreshes[0]["status"] == 200
@@ -94,7 +94,7 @@ def test_8x8_with_faults(
     hits = [e for e in emu.ledger(mark) if e["endpoint"] == "access_token"]
     ok = [e for e in hits if e.get("grant_type") == "refresh_token"]
     figure(
-        f"CC 8x8 with {fault['kind']} {fault.get('status')} x{fault['count']}: token-endpoint "
+        f"8 procs x 8 threads with {fault['kind']} {fault.get('status')} x{fault['count']}: token-endpoint "
         f"requests = {len(hits)} (faults {extra} + refresh {len(ok)})"
     )
     assert len(ok) == 1 and len(hits) == extra + 1, "one refresh in flight, retried by one"
@@ -170,7 +170,7 @@ def test_kill_9_during_refresh_and_save(
     assert wx.login().returncode == 0
     counts = _kill_cycles(wx, emu, cycles, workers=3)
     figure(
-        f"ST kill -9, rotate={policy}: cycles = {counts['cycles']}, refreshes completed at "
+        f"kill -9, rotate={policy}: cycles = {counts['cycles']}, refreshes completed at "
         f"emulator = {counts['refreshes_done']}, corrupted = {counts['corrupted']}, "
         f"lost = {counts['lost']}"
     )
@@ -181,7 +181,7 @@ def test_kill_9_during_refresh_and_save(
 def test_kill_9_with_rotation_always_measures_the_window(
     wx: Wx, emulator_factory: Any, figure: Any
 ) -> None:
-    """NL-2: with a refresh token that dies the moment Webex rotates it, a kill between Webex's
+    """With a refresh token that dies the moment Webex rotates it, a kill between Webex's
     answer and our commit loses the grant; no client can prevent that. Measured, not hidden:
     the record is never corrupted or deleted, and the loss shows as login_required."""
     emu = emulator_factory("--rotate", "always")
@@ -189,7 +189,7 @@ def test_kill_9_with_rotation_always_measures_the_window(
     assert wx.login().returncode == 0
     counts = _kill_cycles(wx, emu, 60, workers=3, tolerate_loss=True)
     figure(
-        f"NL-2 kill -9, rotate=always: cycles = {counts['cycles']}, refreshes completed = "
+        f"kill -9, rotate=always: cycles = {counts['cycles']}, refreshes completed = "
         f"{counts['refreshes_done']}, corrupted = {counts['corrupted']}, grant lost (killed "
         f"between Webex's answer and the commit) = {counts['lost']}"
     )

@@ -190,7 +190,7 @@ def test_keeps_grant_alive_across_10_refresh_lifetimes(wx: Wx, short: Any, figur
     assert record.refresh_expires_at is not None and record.refresh_expires_at > clock()
     refreshes = [e for e in emu.refreshes() if e["status"] == 200]
     figure(
-        f"CK keeper, access 20 s / refresh 60 s sliding, 650 virtual s (10.8 refresh "
+        f"keeper, access 20 s / refresh 60 s sliding, 650 virtual s (10.8 refresh "
         f"lifetimes): refreshes = {len(refreshes)}, failed = "
         f"{len([e for e in emu.refreshes() if e['status'] != 200])}, alerts = "
         f"{keeper.alerts.delivered}"
@@ -250,7 +250,7 @@ def test_each_threshold_fires_once_on_every_channel(
         assert h["profile"] == "rec" and h["org_id"] == emu.info["org_id"]
         assert "wxtoken login -p rec" in h["text"]
     figure(
-        f"AL thresholds 40s/20s/10s + expiry over a keeper restart: webhook "
+        f"alert thresholds 40s/20s/10s + expiry over a keeper restart: webhook "
         f"{len(webhook.received)}, webex {len(messages)}, email {len(smtp.messages)} "
         "(expected 4 each)"
     )

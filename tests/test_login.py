@@ -1,4 +1,4 @@
-"""The loopback listener (reliability.md LB-1…LB-8) and the HTTP edge (HT-5, HT-6)."""
+"""The loopback listener and the HTTP edge: redirects not followed, bad certificates refused."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def started(port: int | None = None) -> tuple[CallbackListener, int]:
 
 
 def test_binds_loopback_only() -> None:
-    """LB-1: only 127.0.0.1; the host's other addresses are refused."""
+    """Only 127.0.0.1; the host's other addresses are refused."""
     listener, port = started()
     try:
         assert listener.addresses == [("127.0.0.1", port)]
@@ -81,7 +81,7 @@ def test_binds_loopback_only() -> None:
 
 
 def test_strays_and_wrong_state_do_not_end_the_wait() -> None:
-    """LB-3/LB-4: favicon, other paths and methods, wrong or missing state: answered and
+    """Favicon, other paths and methods, wrong or missing state: answered and
     ignored; the valid callback afterwards still completes."""
     listener, port = started()
     result: dict[str, Any] = {}
@@ -106,12 +106,12 @@ def test_strays_and_wrong_state_do_not_end_the_wait() -> None:
     assert status == 200 and "Signed in" in body
     assert result["code"] == "THE-CODE"
     assert listener.strays == len(strays)
-    with socket.socket() as s:  # LB-8: closed right after the valid callback
+    with socket.socket() as s:  # closed right after the valid callback
         assert s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_hostile_queries_are_escaped_and_survived() -> None:
-    """LB-5: huge, malformed and script-bearing queries: no crash, nothing reflected raw."""
+    """Huge, malformed and script-bearing queries: no crash, nothing reflected raw."""
     listener, port = started()
     try:
         hostile = [
@@ -135,7 +135,7 @@ def test_hostile_queries_are_escaped_and_survived() -> None:
 
 
 def test_denied_consent_reported() -> None:
-    """LB-9: access_denied with our state ends the wait with a clear error, no token request."""
+    """access_denied with our state ends the wait with a clear error, no token request."""
     listener, port = started()
     get(port, f"/callback?error=access_denied&state={STATE}")
     with pytest.raises(ConsentDenied):
@@ -143,7 +143,7 @@ def test_denied_consent_reported() -> None:
 
 
 def test_slowloris_does_not_block_the_callback() -> None:
-    """LB-6: 50 idle connections; the valid callback is still served promptly."""
+    """50 idle connections; the valid callback is still served promptly."""
     listener, port = started()
     idle = []
     try:
@@ -164,7 +164,7 @@ def test_slowloris_does_not_block_the_callback() -> None:
 
 
 def test_gives_up_at_the_timeout_and_closes() -> None:
-    """LB-7."""
+    """No callback: the listener gives up at its timeout and frees the port."""
     listener, port = started()
     t0 = time.monotonic()
     with pytest.raises(OAuthError, match="within 1 s"):
@@ -175,7 +175,7 @@ def test_gives_up_at_the_timeout_and_closes() -> None:
 
 
 def test_redirects_are_not_followed(emulator_factory: Any) -> None:
-    """HT-6: a token endpoint answering 307 elsewhere: not followed, nothing reaches the target."""
+    """A token endpoint answering 307 elsewhere: not followed, nothing reaches the target."""
     emu = emulator_factory()
     target = emulator_factory()
     emu.fault("redirect", status=307, body=f"{target.base_url}/v1/access_token")
@@ -188,7 +188,7 @@ def test_redirects_are_not_followed(emulator_factory: Any) -> None:
 
 
 def test_tls_verification_cannot_be_skipped(tmp_path: Path) -> None:
-    """HT-5: a self-signed certificate is a hard failure (exit 5), never a silent downgrade."""
+    """A self-signed certificate is a hard failure (exit 5), never a silent downgrade."""
     cert_file, key_file = self_signed_cert(tmp_path)
     hits: list[str] = []
 

@@ -34,7 +34,7 @@ def test_pkce_rfc7636_appendix_b_vector() -> None:
 
 
 def test_verifiers_and_states_are_unique_and_well_formed() -> None:
-    """PK-1/PK-2 (reduced to 20,000 for the PR tier): lengths, alphabet, no duplicates."""
+    """20,000 verifiers: lengths, alphabet, no duplicates."""
     n = 20_000
     verifiers = {oauth.new_code_verifier() for _ in range(n)}
     states = {oauth.new_state() for _ in range(n)}
@@ -103,7 +103,7 @@ REDIRECT = "https://oauth.pstmn.io/v1/callback"
     ],
 )
 def test_pasted_url_for_the_wrong_place(pasted: str) -> None:
-    """PA-1: other scheme, host, port or path is rejected before any network call."""
+    """Another scheme, host, port or path is rejected before any network call."""
     with pytest.raises(StateMismatch):
         oauth.parse_pasted(pasted, REDIRECT, "S")
 
@@ -134,7 +134,7 @@ def envelope(desc: str, message: str = "The request could not be understood") ->
     return {"message": message, "errors": [{"description": desc}], "trackingId": "ROUTER_X"}
 
 
-# HT-9: each (status, body) lands in exactly the expected class: exact codes, not substrings.
+# Each (status, body) lands in exactly the expected class: exact codes, not substrings.
 CLASSIFY = [
     (
         400,
@@ -245,7 +245,7 @@ def test_retry_after_http_date() -> None:
     ],
 )
 def test_parse_json_object_classifies_junk(body: bytes) -> None:
-    """RP-2: each malformed body is a MalformedResponse, never another exception."""
+    """Each malformed body is a MalformedResponse, never another exception."""
     with pytest.raises(MalformedResponse):
         oauth.parse_json_object(body, "application/json")
 
@@ -279,7 +279,7 @@ def test_org_id_from_token() -> None:
     st.dictionaries(st.sampled_from(["trackingid", "retry-after"]), st.text(max_size=50)),
 )
 def test_error_parser_never_crashes(body: bytes, status: int, headers: dict[str, str]) -> None:
-    """RP-7 (PR tier): arbitrary bodies classify into our own errors only."""
+    """Arbitrary bodies classify into our own errors only."""
     info = oauth_errors.read_error(status, body, headers)
     assert "\n" not in info.message
     err = oauth_errors.classify_error(info, grant="refresh_token")

@@ -41,7 +41,7 @@ def test_from_response_uses_request_time() -> None:
 
 @pytest.mark.parametrize("missing", [None, "", {"x": 1}])
 def test_missing_refresh_token_keeps_previous(missing: object) -> None:
-    """NL-3: no refresh_token, "" or null keeps the old one and its expiry."""
+    """No refresh_token, "" or null keeps the old one and its expiry."""
     prev = Token.from_response(BODY, T0)
     body = dict(BODY, access_token="AT2")
     body.pop("refresh_token_expires_in")

@@ -299,7 +299,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def check_token_body(data: dict[str, Any]) -> None:
-    """A 200 that carries `error` is an error (golang/oauth2 does the same, RP-3)."""
+    """A 200 that carries `error` is an error (golang/oauth2 does the same)."""
     if "error" in data and "access_token" not in data:
         code = data.get("error")
         named = code if isinstance(code, str) and code in OAUTH_ERROR_CODES else "unrecognised"

@@ -46,7 +46,7 @@ def test_login_loopback_consent_approve(logged_in: tuple[Wx, Emulator]) -> None:
     assert status["org_id"] == emu.info["org_id"]
     assert status["user"] == "admin@example.com"
     assert status["access_expires_at"].endswith("+00:00")
-    # The listener closed its port right after the one valid callback (LB-8).
+    # The listener closed its port right after the one valid callback.
     port = urllib.parse.urlsplit(emu.redirect_uri).port
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
@@ -175,7 +175,7 @@ def test_webex_unreachable_exits_5(wx: Wx, emu: Emulator) -> None:
 
 
 def test_canaries_never_leak(wx: Wx, emulator_factory) -> None:
-    """LG-1/LG-4: run the commands (and failures) with a canary secret; scan every output and
+    """Run the commands (and failures) with a canary secret; scan every output and
     the process list while they run."""
     emu = emulator_factory("--rotate", "always")
     secret = emu.client_secret
