@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._format import SCHEMA_VERSION
 from .._local import Settings
@@ -34,7 +34,9 @@ from .records import (
     TokenRecord,
     TokenRow,
 )
-from .sqlite_rows import RECORD_COLS, Tx, record_from_row
+from .sqlite_rows import PROFILE_COLS, RECORD_COLS, Tx, profile_from_row, record_from_row
+
+T = TypeVar("T")
 
 # Room a token write needs, with a wide margin: a transaction is a few pages, a checkpoint may
 # briefly need the WAL's size again.
@@ -50,6 +52,13 @@ class SQLiteRecords:
         self.path = Path(settings.db_path)
         self._clock = clock
         self._local = threading.local()
+        # Threads of one process (the keeper's workers) queue here for the write transaction:
+        # SQLite's own busy handler polls with sleeps of up to 100 ms, which under contention
+        # left the database idle most of the time. Other processes still meet busy_timeout.
+        self._writing = threading.Lock()
+        # The keeper reads every row on each pass; most are unchanged since the last one.
+        self._profile_rows: dict[tuple[Any, ...], ProfileRow] = {}
+        self._record_rows: dict[tuple[Any, ...], TokenRecord] = {}
         self._locks = ProfileLocks(Path(settings.lock_dir))
 
     def __repr__(self) -> str:
@@ -210,7 +219,7 @@ class SQLiteRecords:
     def write(self, doing: str, *, create: bool = False) -> Iterator[Tx]:
         conn = self._conn(create=create)
         tx = Tx(conn, self._clock)
-        with self._errors(doing):
+        with self._writing, self._errors(doing):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield tx
@@ -237,7 +246,13 @@ class SQLiteRecords:
         if not self.exists():
             return []
         with self._errors("read its profiles"):
-            return self._read("read").profiles()
+            rows = (
+                self._conn()
+                .execute(f"SELECT {PROFILE_COLS} FROM profiles ORDER BY name")
+                .fetchall()
+            )
+        self._profile_rows = _decode(rows, self._profile_rows, profile_from_row)
+        return list(self._profile_rows.values())
 
     def profile(self, name: str) -> ProfileRow | None:
         if not self.exists():
@@ -256,7 +271,8 @@ class SQLiteRecords:
             return {}
         with self._errors("read tokens"):
             rows = self._conn().execute(f"SELECT profile, {RECORD_COLS} FROM tokens").fetchall()
-        return {r[0]: record_from_row(r[0], r[1:]) for r in rows}
+        self._record_rows = _decode(rows, self._record_rows, lambda r: record_from_row(r[0], r[1:]))
+        return {rec.profile: rec for rec in self._record_rows.values()}
 
     def events(
         self,
@@ -288,12 +304,13 @@ class SQLiteRecords:
         return self._locks.hold(name, timeout)
 
     def check_writable(self) -> None:
-        wal = self.path.with_name(self.path.name + "-wal")
-        sizes = [p.stat().st_size for p in (self.path, wal) if p.exists()]
+        # Called before every refresh, so only the file-size limit's rare case stats the files.
         stat = os.statvfs(self.home)
         room = stat.f_bavail * stat.f_frsize
         limit, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
         if limit != resource.RLIM_INFINITY:
+            wal = self.path.with_name(self.path.name + "-wal")
+            sizes = [p.stat().st_size for p in (self.path, wal) if p.exists()]
             room = min(room, limit - max(sizes, default=0))
         if room < MIN_ROOM:
             raise StorageError(
@@ -310,3 +327,15 @@ class SQLiteRecords:
                 "answer could not be stored",
                 fix=f"make {self.home} and {self.path} writable by you, then retry",
             )
+
+
+def _decode(
+    rows: list[tuple[Any, ...]],
+    seen: dict[tuple[Any, ...], T],
+    decode: Callable[[tuple[Any, ...]], T],
+) -> dict[tuple[Any, ...], T]:
+    """Each row decoded, reusing what an identical row decoded to last time (the objects are
+    frozen, so sharing them is safe). The result, holding only current rows, is the memo for
+    the next read. Decoding 10,000 token rows costs about 200 ms of CPU; comparing them, a few.
+    """
+    return {r: seen.get(r) or decode(r) for r in rows}
