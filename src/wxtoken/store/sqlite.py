@@ -55,7 +55,7 @@ class SQLiteRecords:
         # Threads of one process (the keeper's workers) queue here for the write transaction:
         # SQLite's own busy handler polls with sleeps of up to 100 ms, which under contention
         # left the database idle most of the time. Other processes still meet busy_timeout.
-        self._writing = threading.Lock()
+        self._writing = threading.RLock()  # re-entered, SQLite refuses loudly: no deadlock
         # The keeper reads every row on each pass; most are unchanged since the last one.
         self._profile_rows: dict[tuple[Any, ...], ProfileRow] = {}
         self._record_rows: dict[tuple[Any, ...], TokenRecord] = {}
