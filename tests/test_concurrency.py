@@ -94,7 +94,7 @@ def test_8x8_with_faults(
     hits = [e for e in emu.ledger(mark) if e["endpoint"] == "access_token"]
     ok = [e for e in hits if e.get("grant_type") == "refresh_token"]
     figure(
-        f"8 procs x 8 threads with {fault['kind']} {fault.get('status')} x{fault['count']}: token-endpoint "
+        f"8x8 with {fault['kind']} {fault.get('status')} x{fault['count']}: token-endpoint "
         f"requests = {len(hits)} (faults {extra} + refresh {len(ok)})"
     )
     assert len(ok) == 1 and len(hits) == extra + 1, "one refresh in flight, retried by one"
