@@ -91,6 +91,11 @@ def login_summary(profile: str, result: LoginResult, store: str, now: float) -> 
     return "\n".join(lines)
 
 
+def older_secret_warning(name: str) -> str:
+    o = causes.OLDER_SECRET
+    return f"wxtoken: warning: {name}: {o.text}; fix: {o.fix.format(profile=name)}"
+
+
 def rotation_warning(name: str, result: RefreshResult | None) -> str | None:
     if result is None or not result.rotated:
         return None
@@ -189,6 +194,20 @@ def grant_notes(r: ProfileStatus, now: float) -> list[str]:
         )
     elif r.trend == "slides":
         notes.append(f"{r.profile}: the refresh token's expiry slides on use")
+    if r.client_secrets > 1:
+        added = "" if r.secret_added_at is None else f", the newest added {iso(r.secret_added_at)}"
+        if r.older_secret_used_at is not None:
+            o = causes.OLDER_SECRET
+            notes.append(
+                f"{r.profile}: two client secrets held{added}; {o.text} at "
+                f"{iso(r.older_secret_used_at)}; fix: {o.fix.format(profile=r.profile)}"
+            )
+        else:
+            notes.append(
+                f"{r.profile}: two client secrets held{added}; requests use the newest and "
+                "fall back to the older; once the older is revoked at Webex: "
+                f"wxtoken profile set {r.profile} --drop-old-client-secret"
+            )
     return notes
 
 

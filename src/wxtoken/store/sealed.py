@@ -10,6 +10,7 @@ so a database administrator of a shared store cannot read one either.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import threading
 import time
@@ -27,17 +28,27 @@ from .keys import existing_store_key, new_store_key, wrong_key
 from .records import FIRST_PROFILE, Event, ProfileRow, RecordStore, TokenRecord, TokenRow
 
 
-def secret_ad(p: Profile | ProfileRow, layout: int = CURRENT_LAYOUT) -> str:
-    """Associated data of a profile's sealed client secret.
+def secret_ad(
+    p: Profile | ProfileRow, layout: int = CURRENT_LAYOUT, field: str = "client_secret"
+) -> str:
+    """Associated data of a profile's sealed client secret (`field` "old_client_secret" for
+    the older one held during a rotation, so the two cannot be swapped in the file).
 
     Layout 2 binds every setting that decides where the secret and tokens are sent, so editing
     the base URL or redirect URI in the database file (which needs no key) makes the secret
     fail to open instead of sending it to another server.
     """
     if layout == 1:
-        return fmt.ad(p.name, "client_secret", p.client_id)
+        return fmt.ad(p.name, field, p.client_id)
     bound = [p.kind, p.client_id, p.redirect_uri, p.base_url, list(p.scopes), dict(p.extra)]
-    return fmt.ad(p.name, "client_secret", json.dumps(bound, sort_keys=True, separators=(",", ":")))
+    return fmt.ad(p.name, field, json.dumps(bound, sort_keys=True, separators=(",", ":")))
+
+
+OLD_SECRET = "old_client_secret"
+
+
+def secrets_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def _profile(row: ProfileRow) -> Profile:
@@ -177,9 +188,17 @@ class SealedStore:
             )
         return _profile(row)
 
-    def save_profile(self, profile: Profile, client_secret: str | None, *, replace: bool) -> bool:
+    def save_profile(
+        self,
+        profile: Profile,
+        client_secret: str | None,
+        *,
+        replace: bool,
+        keep_old_secret: bool = True,
+    ) -> bool:
         """Add or (with `replace`) update a profile; True if it existed. A secret of None keeps
-        the stored one. Tokens are dropped when they no longer belong (`keeps_tokens`)."""
+        the stored one (a new one replaces only the newest of two held). Tokens are dropped when
+        they no longer belong (`keeps_tokens`)."""
         cipher = self._get_cipher(create=True)
         with self.records.write("save the profile", create=True) as tx:
             old = tx.profile(profile.name)
@@ -194,6 +213,16 @@ class SealedStore:
                 if old is None:
                     raise UsageError(f"profile {profile.name!r} needs a client secret")
                 client_secret = cipher.open(old.secret, secret_ad(old), what="client secret")
+            # An older secret held for a rotation stays with its integration: re-sealed for the
+            # new settings while the client id is the same, dropped with a new client id or when
+            # the caller replaces the profile whole.
+            old_secret = None
+            if old is not None and old.old_secret is not None and keep_old_secret:
+                if old.client_id == profile.client_id:
+                    plain = cipher.open(
+                        old.old_secret, secret_ad(old, field=OLD_SECRET), what="client secret"
+                    )
+                    old_secret = cipher.seal(plain, secret_ad(profile, field=OLD_SECRET))
             tx.put_profile(
                 ProfileRow(
                     name=profile.name,
@@ -205,6 +234,10 @@ class SealedStore:
                     extra=dict(profile.extra),
                     secret=cipher.seal(client_secret, secret_ad(profile)),
                     created_at=old.created_at if old is not None else self._clock(),
+                    old_secret=old_secret,
+                    secret_added_at=old.secret_added_at
+                    if old is not None and old_secret is not None
+                    else None,
                 )
             )
             dropped = old is not None and not keeps_tokens(_profile(old), profile)
@@ -229,13 +262,79 @@ class SealedStore:
             tx.delete_profile(name)
             tx.event(name, "profile_removed", {})
 
-    def client_secret(self, name: str) -> str:
-        cipher = self._get_cipher()
+    def _profile_row(self, name: str) -> ProfileRow:
         row = self.records.profile(name)
         if row is None:
             self.get_profile(name)  # raises ProfileNotFound
             raise AssertionError("unreachable")
-        return cipher.open(row.secret, secret_ad(row), what="client secret")
+        return row
+
+    def client_secret(self, name: str) -> str:
+        """The newest client secret."""
+        return self.client_secrets(name)[0]
+
+    def client_secrets(self, name: str) -> tuple[str, ...]:
+        """The client secrets held, newest first: one, or two while the secret is rotated."""
+        cipher = self._get_cipher()
+        row = self._profile_row(name)
+        newest = cipher.open(row.secret, secret_ad(row), what="client secret")
+        if row.old_secret is None:
+            return (newest,)
+        older = cipher.open(row.old_secret, secret_ad(row, field=OLD_SECRET), what="client secret")
+        return (newest, older)
+
+    def secrets_held(self, name: str) -> tuple[int, float | None]:
+        """How many client secrets a profile holds, and when the newest of two was added: read
+        without the key, so status can show a rotation in progress."""
+        row = self._profile_row(name)
+        return (1, None) if row.old_secret is None else (2, row.secret_added_at)
+
+    def add_client_secret(self, name: str, secret: str) -> None:
+        """Hold `secret` as the newest client secret and keep the current one as the older.
+
+        Two at most: a third would silently drop a secret that may be the only one Webex still
+        accepts, so the older must be dropped explicitly first."""
+        cipher = self._get_cipher()
+        with self.records.write("add a client secret") as tx:
+            row = tx.profile(name)
+            if row is None:
+                self.get_profile(name)
+                raise AssertionError("unreachable")
+            if row.old_secret is not None:
+                raise UsageError(
+                    f"profile {name!r} already holds two client secrets",
+                    fix="drop the older one first (once Webex no longer needs it): "
+                    f"wxtoken profile set {name} --drop-old-client-secret",
+                )
+            current = cipher.open(row.secret, secret_ad(row), what="client secret")
+            if secrets_equal(current, secret):
+                raise UsageError(
+                    f"profile {name!r} already holds that client secret",
+                    fix="copy the new secret from the integration's page at "
+                    "developer.webex.com (after regenerating it) and add that",
+                )
+            tx.put_profile(
+                replace(
+                    row,
+                    secret=cipher.seal(secret, secret_ad(row)),
+                    old_secret=cipher.seal(current, secret_ad(row, field=OLD_SECRET)),
+                    secret_added_at=self._clock(),
+                )
+            )
+            tx.event(name, "client_secret_added", {"secret_fp": cipher.fingerprint(secret)})
+
+    def drop_old_client_secret(self, name: str) -> bool:
+        """Forget the older of two client secrets; False if only one was held."""
+        with self.records.write("drop the older client secret") as tx:
+            row = tx.profile(name)
+            if row is None:
+                self.get_profile(name)
+                raise AssertionError("unreachable")
+            if row.old_secret is None:
+                return False
+            tx.put_profile(replace(row, old_secret=None, secret_added_at=None))
+            tx.event(name, "client_secret_dropped", {})
+        return True
 
     # --- tokens ----------------------------------------------------------------------------
 
