@@ -20,7 +20,10 @@ from ..results import HandOff, LoginResult, RefreshResult, VerifyResult
 from ..status import ProfileStatus
 from ..token import human_left, iso
 
-EXPORT_FORMATS = ("refresh-token", "json", "env")
+EXPORT_FORMATS = ("refresh-token", "json", "env", "verint")
+# Verint's Webex data sources refresh the token when the adapter starts; a refresh token
+# unused for longer than this lapses (Verint's own documentation says 60 days).
+VERINT_RUN_EVERY_DAYS = 60
 
 
 def shown(value: str | None, limit: int = 200, empty: str = "-") -> str:
@@ -151,6 +154,8 @@ def handoff_output(h: HandOff, fmt: str) -> str:
                 "refresh_expires_at": iso(h.refresh_expires_at),
             }
         )
+    if fmt == "verint":
+        return verint_form(h)
     pairs = (
         ("WEBEX_CLIENT_ID", h.client_id),
         ("WEBEX_CLIENT_SECRET", h.client_secret),
@@ -159,6 +164,22 @@ def handoff_output(h: HandOff, fmt: str) -> str:
     )
     # `export`, so `eval "$(wxtoken export --format env)"` reaches the programs the shell starts.
     return "\n".join(f"export {var}={shlex.quote(value)}" for var, value in pairs)
+
+
+def verint_form(h: HandOff) -> str:
+    """The three fields of Verint's Webex data-source form, labelled as Verint labels them."""
+    expires = iso(h.refresh_expires_at) if h.refresh_expires_at else "not stated by Webex"
+    return "\n".join(
+        (
+            "Verint data source (Webex): paste each value into the field of the same name.",
+            f"Client ID:      {h.client_id}",
+            f"Client Secret:  {h.client_secret}",
+            f"Refresh Token:  {h.refresh_token}",
+            f"Refresh token expiry: {expires}",
+            f"Reminder: the Verint adapter must run at least every {VERINT_RUN_EVERY_DAYS} days "
+            "(it refreshes the token when it starts); a refresh token unused for longer lapses.",
+        )
+    )
 
 
 # --- status ------------------------------------------------------------------------------------
