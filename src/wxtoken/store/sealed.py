@@ -1,50 +1,29 @@
 """SealedStore: the TokenStore the manager uses, sealing secrets over any record store.
 
-It owns the key (negotiated once per process from the store's recorded key source), seals and
-opens the client secret and tokens with associated data, computes fingerprints, and writes
-exactly what the manager decided: it keeps no domain rule of its own beyond refusing to
-overwrite a token generation it was not told about. A backend never sees a plaintext secret,
-so a database administrator of a shared store cannot read one either.
+It holds the key (unlock.py negotiates it once per process from the store's recorded key
+source), seals and opens the client secrets and tokens with associated data (binding.py),
+computes fingerprints, and writes exactly what the manager decided: it keeps no domain rule
+of its own beyond refusing to overwrite a token generation it was not told about. A backend
+never sees a plaintext secret, so a database administrator of a shared store cannot read one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
-import json
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from .. import _format as fmt
 from .._local import Settings
-from ..errors import KeySourceError, NoTokens, ProfileNotFound, StorageError, UsageError
+from ..errors import ProfileNotFound, StorageError, UsageError
 from ..profile import Profile, keeps_tokens
 from ..token import Token
-from .cipher import CURRENT_LAYOUT, Cipher, keycheck_layout, make_keycheck
-from .keys import existing_store_key, new_store_key, wrong_key
-from .records import FIRST_PROFILE, Event, ProfileRow, RecordStore, TokenRecord, TokenRow
-
-
-def secret_ad(
-    p: Profile | ProfileRow, layout: int = CURRENT_LAYOUT, field: str = "client_secret"
-) -> str:
-    """Associated data of a profile's sealed client secret (`field` "old_client_secret" for
-    the older one held during a rotation, so the two cannot be swapped in the file).
-
-    Layout 2 binds every setting that decides where the secret and tokens are sent, so editing
-    the base URL or redirect URI in the database file (which needs no key) makes the secret
-    fail to open instead of sending it to another server.
-    """
-    if layout == 1:
-        return fmt.ad(p.name, field, p.client_id)
-    bound = [p.kind, p.client_id, p.redirect_uri, p.base_url, list(p.scopes), dict(p.extra)]
-    return fmt.ad(p.name, field, json.dumps(bound, sort_keys=True, separators=(",", ":")))
-
-
-OLD_SECRET = "old_client_secret"
+from .binding import OLD_SECRET, secret_ad, token_ad
+from .cipher import Cipher
+from .records import Event, ProfileRow, RecordStore, TokenRecord, TokenRow
+from .unlock import StoreKey
 
 
 def secrets_equal(a: str, b: str) -> bool:
@@ -63,14 +42,6 @@ def _profile(row: ProfileRow) -> Profile:
     )
 
 
-def _token_ad(name: str, field: str, expires_at: float | None) -> str:
-    return fmt.ad(name, field, fmt.exp(expires_at))
-
-
-def _no_profiles() -> NoTokens:
-    return NoTokens("the store has no profiles yet", fix=FIRST_PROFILE)
-
-
 class SealedStore:
     """Profiles, client secrets, tokens and events, sealed with the store's key."""
 
@@ -85,8 +56,7 @@ class SealedStore:
         self.settings = settings
         self._prompt = prompt
         self._clock = clock
-        self._cipher: Cipher | None = None
-        self._cipher_lock = threading.Lock()
+        self._key = StoreKey(records, settings, prompt)
 
     def __repr__(self) -> str:
         return f"SealedStore({self.records!r})"
@@ -104,68 +74,7 @@ class SealedStore:
         return self.records.meta().get("key_source") if self.records.exists() else None
 
     def _get_cipher(self, create: bool = False) -> Cipher:
-        if self._cipher is not None:
-            return self._cipher
-        with self._cipher_lock:
-            if self._cipher is None:
-                self._cipher = self._negotiate(create)
-            return self._cipher
-
-    def _negotiate(self, create: bool) -> Cipher:
-        meta = self.records.meta()
-        if "key_source" not in meta:
-            if not create:
-                raise _no_profiles()
-            won = self._create_key()
-            if won is not None:
-                return won
-            meta = self.records.meta()
-        key = existing_store_key(self.settings, meta, meta["store_id"], self._prompt)
-        cipher = Cipher(key)
-        layout = keycheck_layout(cipher, meta.get("keycheck", ""))
-        if layout is None:
-            raise wrong_key(meta["key_source"])
-        if layout < CURRENT_LAYOUT:
-            self._upgrade_layout(cipher, layout)
-        return cipher
-
-    def _create_key(self) -> Cipher | None:
-        """Create the store's key, or None if another process created one first.
-
-        The key is saved (keyring) and recorded inside one write transaction, which serialises
-        racing first commands: the loser finds the winner's key and saves nothing. A keyring
-        key is then read back and compared, so what the store uses is what the keyring holds.
-        """
-        decision = new_store_key(self.settings, self._prompt)
-        cipher = Cipher(decision.key)
-        with self.records.write("record its key source", create=True) as tx:
-            meta = tx.meta()
-            if "key_source" in meta:
-                return None
-            decision.save(meta["store_id"])
-            tx.set_meta(dict(decision.new_meta, keycheck=make_keycheck(cipher)))
-            tx.event(None, "store_created", {"key_source": decision.source})
-            store_id = meta["store_id"]
-        if decision.source == "keyring":
-            stored = existing_store_key(self.settings, self.records.meta(), store_id, None)
-            if stored != decision.key:
-                raise KeySourceError(
-                    "the OS keyring did not keep the store's new key",
-                    fix="check the keyring, or use WXTOKEN_PASSPHRASE or WXTOKEN_KEY_FILE",
-                )
-        return cipher
-
-    def _upgrade_layout(self, cipher: Cipher, layout: int) -> None:
-        """Re-seal every client secret in the current layout, and say so in the key check, in
-        one transaction: a row is never left behind in the old, weaker layout."""
-        with self.records.write("upgrade its sealing") as tx:
-            if keycheck_layout(cipher, tx.meta().get("keycheck", "")) != layout:
-                return  # another process upgraded it meanwhile
-            for row in tx.profiles():
-                secret = cipher.open(row.secret, secret_ad(row, layout), what="client secret")
-                tx.put_profile(replace(row, secret=cipher.seal(secret, secret_ad(row))))
-            tx.set_meta({"keycheck": make_keycheck(cipher)})
-            tx.event(None, "store_upgraded", {"sealing": CURRENT_LAYOUT})
+        return self._key.cipher(create)
 
     def fingerprint(self, secret: str) -> str:
         return self._get_cipher().fingerprint(secret)
@@ -353,14 +262,14 @@ class SealedStore:
         cipher = self._get_cipher()
         access = cipher.open(
             row.access_token,
-            _token_ad(name, "access_token", rec.access_expires_at),
+            token_ad(name, "access_token", rec.access_expires_at),
             what="access token",
         )
         refresh = None
         if row.refresh_token is not None:
             refresh = cipher.open(
                 row.refresh_token,
-                _token_ad(name, "refresh_token", rec.refresh_expires_at),
+                token_ad(name, "refresh_token", rec.refresh_expires_at),
                 what="refresh token",
             )
         token = Token(
@@ -387,13 +296,13 @@ class SealedStore:
         cipher = self._get_cipher()
         name = record.profile
         access_ct = cipher.seal(
-            token.access_token, _token_ad(name, "access_token", token.access_expires_at)
+            token.access_token, token_ad(name, "access_token", token.access_expires_at)
         )
         refresh_ct = None
         refresh_fp = None
         if token.refresh_token is not None:
             refresh_ct = cipher.seal(
-                token.refresh_token, _token_ad(name, "refresh_token", token.refresh_expires_at)
+                token.refresh_token, token_ad(name, "refresh_token", token.refresh_expires_at)
             )
             refresh_fp = cipher.fingerprint(token.refresh_token)
         record = replace(
