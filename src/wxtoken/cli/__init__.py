@@ -46,6 +46,8 @@ COMMANDS = {
     "doctor": "doctor:doctor",
     "keep": "keeper:keep",
     "emulator": "emulator:emulator",
+    "help": "helpcmd:help_",
+    "completion": "helpcmd:completion",
 }
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
