@@ -32,7 +32,10 @@ def shown(value: str | None, limit: int = 200, empty: str = "-") -> str:
 
 
 def to_json(data: Mapping[str, object] | Sequence[Mapping[str, object]]) -> str:
-    return json.dumps(data)
+    """Indented for a person at a terminal, one compact line for a pipe (jq, a log)."""
+    if sys.stdout.isatty():
+        return json.dumps(data, indent=2)
+    return json.dumps(data, separators=(",", ":"))
 
 
 def key_text(source: str | None) -> str:
