@@ -188,6 +188,7 @@ class Settings:
         "key_source",
         "keyring_timeout",
         "lock_dir",
+        "no_color",
         "profile",
         "socket_explicit",
         "socket_path",
@@ -205,6 +206,7 @@ class Settings:
         self.socket_explicit = bool(sock)
         self.socket_path = _path(sock) if sock else os.path.join(self.home, SOCKET_NAME)
         self.profile = env.get(ENV_PROFILE, "").strip() or None
+        self.no_color = bool(env.get("NO_COLOR"))  # the no-color.org convention
         key_file = env.get(ENV_KEY_FILE, "").strip()
         self.key_file = _path(key_file) if key_file else None
         self._passphrase = env.get(ENV_PASSPHRASE) or None

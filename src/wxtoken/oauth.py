@@ -87,7 +87,7 @@ def prepare_authorization_request(
 def prepare_code_token_request(
     client_id: str, client_secret: str, code: str, redirect_uri: str, code_verifier: str | None
 ) -> dict[str, str]:
-    """The seed's curl step: form fields for grant_type=authorization_code."""
+    """The manual procedure's curl step: form fields for grant_type=authorization_code."""
     form = {
         "grant_type": "authorization_code",
         "client_id": client_id,

@@ -21,7 +21,8 @@ KIND_SERVICE_APP = "service-app"
 KINDS = (KIND_INTEGRATION, KIND_SERVICE_APP)
 
 # Scope presets: one row per recorder or job. The verint-calling row is the scope string of the
-# seed procedure (Verint's "Create Webex security tokens for Cisco Webex Calling").
+# manual procedure this tool replaces (Verint's "Create Webex security tokens for Cisco Webex
+# Calling").
 SCOPE_PRESETS: dict[str, tuple[str, ...]] = {
     "verint-calling": (
         "spark:kms",

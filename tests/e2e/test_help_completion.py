@@ -52,3 +52,23 @@ def test_profile_names_complete_after_p(wx: Wx, emu: Emulator) -> None:
 def test_completion_scripts(wx: Wx, shell: str) -> None:
     script = wx("completion", shell, check=0).stdout
     assert "_WXTOKEN_COMPLETE" in script and f"{shell}_complete" in script
+
+
+def test_commands_are_listed_in_the_order_an_admin_uses_them_and_never_cut(wx: Wx) -> None:
+    from wxtoken.cli import COMMANDS
+
+    text = wx("--help", check=0).stdout
+    listed = text[text.index("Commands:") : text.index("Exit codes:")]
+    rows = [line for line in listed.splitlines()[1:] if line.startswith("  ") and line.strip()]
+    names = [line.split()[0] for line in rows if not line.startswith("   ")]
+    assert names == list(COMMANDS)
+    assert not any(line.rstrip().endswith("...") for line in rows)  # click's cut-off mark
+    assert "seed" not in text + wx("exchange", "--help", check=0).stdout
+
+
+def test_colour_follows_the_option(logged_in: tuple[Wx, Emulator]) -> None:
+    wx, _ = logged_in
+    assert "\x1b[" in wx("--color", "always", "status", check=0).stdout
+    assert "\x1b[" not in wx("--color", "never", "status", check=0).stdout
+    # Not a terminal, NO_COLOR set (the test environment's default): no colour.
+    assert "\x1b[" not in wx("status", check=0).stdout

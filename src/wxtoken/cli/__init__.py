@@ -27,24 +27,25 @@ import click
 from .._local import SettingError, forbid_core_dumps
 from .._version import __version__
 from ..errors import EXIT_USAGE, WxtokenError
-from .app import App
+from .app import COLOR_CHOICES, App
 from .options import ARGV, EXIT_CODES_HELP
 
-# command name -> "module:attribute", imported on first use
+# command name -> "module:attribute", imported on first use; `wxtoken --help` lists them in this
+# order, the order an admin meets them: set up, sign in, hand over, watch, diagnose, the rest.
 COMMANDS = {
     "profile": "profiles:profile",
     "login": "signin:login",
     "exchange": "signin:exchange",
+    "export": "tokens:export",
+    "status": "status:status",
+    "keep": "keeper:keep",
     "token": "tokens:token",
     "refresh": "tokens:refresh",
-    "export": "tokens:export",
+    "verify": "status:verify",
+    "doctor": "doctor:doctor",
+    "log": "log:log",
     "revoke": "tokens:revoke",
     "logout": "tokens:logout",
-    "status": "status:status",
-    "verify": "status:verify",
-    "log": "log:log",
-    "doctor": "doctor:doctor",
-    "keep": "keeper:keep",
     "emulator": "emulator:emulator",
     "help": "helpcmd:help_",
     "completion": "helpcmd:completion",
@@ -65,7 +66,18 @@ class WxtokenGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return list(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's whole first sentence, wrapped, never cut off with "..."."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                first = (command.short_help or command.help or "").split("\n\n")[0]
+                rows.append((name, " ".join(first.split())))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
@@ -97,7 +109,15 @@ class WxtokenGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, prog_name="wxtoken", message="%(prog)s %(version)s")
-def cli() -> None:
+@click.option(
+    "--color",
+    type=click.Choice(COLOR_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Colour in tables: auto (a terminal, unless NO_COLOR is set), always or never.",
+)
+@click.pass_context
+def cli(ctx: click.Context, color: str) -> None:
     """Create, store, refresh, hand over and watch OAuth tokens for Webex integrations.
 
     \b
@@ -110,6 +130,7 @@ def cli() -> None:
 
     Data lives in $WXTOKEN_HOME (default: the platform's user data directory).
     """
+    ctx.ensure_object(App).color = color
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

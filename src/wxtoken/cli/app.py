@@ -22,6 +22,8 @@ from . import render
 if TYPE_CHECKING:
     import httpx2
 
+COLOR_CHOICES = ("auto", "always", "never")
+
 
 class App:
     """What every command needs, created lazily so `--help` and bad arguments cost nothing."""
@@ -40,6 +42,13 @@ class App:
         self._managers: list[TokenManager] = []
         # The profile the command works on, once known: error fixes name it.
         self.profile_name: str | None = None
+        self.color = "auto"  # --color: auto | always | never
+
+    def colour(self) -> bool | None:
+        """True or False when --color or NO_COLOR decides, None to let the terminal decide."""
+        if self.color != "auto":
+            return self.color == "always"
+        return False if self.settings.no_color else None
 
     @property
     def settings(self) -> Settings:

@@ -238,8 +238,11 @@ def grant_notes(r: ProfileStatus, now: float) -> list[str]:
 _COLOUR = {"ok": "green", "warning": "yellow", "login_required": "red"}
 
 
-def status_table(rows: list[ProfileStatus], now: float, keeper_running: bool) -> None:
-    """The table on stdout, then one line per note, the keeper and the store."""
+def status_table(
+    rows: list[ProfileStatus], now: float, keeper_running: bool, colour: bool | None = None
+) -> None:
+    """The table on stdout, then one line per note, the keeper and the store. `colour`: True or
+    False forces it, None leaves it to whether stdout is a terminal."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -266,7 +269,12 @@ def status_table(rows: list[ProfileStatus], now: float, keeper_running: bool) ->
             Text(shown(r.user, 120)),
         )
     # Piped output (monitoring scripts, logs) gets full rows instead of 80-column wrapping.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console = Console(
+        highlight=False,
+        width=None if sys.stdout.isatty() else 200,
+        force_terminal=colour,
+        no_color=colour is False,
+    )
     console.print(table)
     notes = []
     for r in rows:

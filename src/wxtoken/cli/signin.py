@@ -74,7 +74,7 @@ def login(
 @json_option("Print the summary as JSON on stdout.")
 @pass_app
 def exchange(app: App, profile: str | None, code: str, as_json: bool) -> None:
-    """Exchange a code obtained elsewhere: the seed procedure's curl step, done safely.
+    """Exchange a code obtained elsewhere (the manual procedure's curl step), done safely.
 
     There is no state to check here: wxtoken did not start the sign-in the code came from, so
     it cannot tell your code from someone else's. Use it only for a code you obtained yourself;

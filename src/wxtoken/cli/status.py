@@ -65,7 +65,7 @@ def status(
     elif not rows:
         err("No profiles yet. Add one with `wxtoken profile add NAME ...`.")
     else:
-        render.status_table(rows, now, _local.keeper_alive(app.settings.socket_path))
+        render.status_table(rows, now, _local.keeper_alive(app.settings.socket_path), app.colour())
     ctx.exit(exit_code([r.state for r in rows]))
 
 
