@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from wxtoken.durations import human_left
 from wxtoken.errors import MalformedResponse, UsageError
 from wxtoken.profile import (
     SCOPE_PRESETS,
@@ -16,7 +17,6 @@ from wxtoken.token import (
     MAX_LIFETIME,
     Token,
     TokenState,
-    human_left,
     iso,
 )
 

@@ -135,9 +135,11 @@ def ask_keeper_line(
         expires = answer.get("access_expires_at")
         left = (float(expires) if isinstance(expires, int | float) else 0.0) - time.time()
         if left < min_valid:
+            from .durations import human_left  # rare: not on the hot path's import bill
+
             sys.stderr.write(
-                f"wxtoken: warning: the access token has only {int(left)} s left, "
-                f"less than --min-valid {min_valid}, even after a refresh\n"
+                f"wxtoken: warning: the access token has only {human_left(left)} left, "
+                f"less than --min-valid {human_left(min_valid)}, even after a refresh\n"
             )
         exp = float(expires) if isinstance(expires, int | float) else time.time()
         named = answer.get("profile")

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import _local, causes, oauth
 from ._format import SCHEMA_VERSION
+from .durations import human_left
 from .errors import (
     EXIT_ATTENTION,
     EXIT_ERROR,
@@ -44,7 +45,7 @@ from .store import TokenStore
 from .store.fs import check_private
 from .store.keys import KEYRING_SERVICE
 from .store.oskeyring import keyring_problem
-from .token import human_left, iso
+from .token import iso
 
 if TYPE_CHECKING:
     import httpx2

@@ -1,6 +1,7 @@
 """Durations as people write them: seconds, or a number with a unit ("90s", "15m", "12h", "7d").
 
-One parser for the keeper's configuration and the CLI's options (`log --since`).
+One parser for the keeper's configuration and the CLI's options (`log --since`), and one way
+of showing a time left ("13d 23h"), never raw seconds.
 """
 
 from __future__ import annotations
@@ -25,3 +26,20 @@ def parse_duration(value: Any) -> float | None:
     else:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def human_left(seconds: float) -> str:
+    """'13d 23h', '5h 02m', '42s' or 'expired 3h ago': short enough for a table cell."""
+    if seconds <= 0:
+        return f"expired {human_left(-seconds)} ago" if seconds < 0 else "expired"
+    s = int(seconds)
+    days, rem = divmod(s, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

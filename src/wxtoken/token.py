@@ -205,20 +205,3 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
-def human_left(seconds: float) -> str:
-    """'13d 23h', '5h 02m', '42s' or 'expired 3h ago': short enough for a table cell."""
-    if seconds <= 0:
-        return f"expired {human_left(-seconds)} ago" if seconds < 0 else "expired"
-    s = int(seconds)
-    days, rem = divmod(s, 86400)
-    hours, rem = divmod(rem, 3600)
-    minutes, secs = divmod(rem, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"

@@ -386,5 +386,7 @@ def test_min_valid_beyond_the_lifetime_does_not_refresh_every_call(
     for _ in range(10):
         proc = wx("token", "--min-valid", "100000000", check=0)
         assert "less than --min-valid" in proc.stderr
+        # People read durations, not second counts: "only 13h 59m left ... 1157d 9h".
+        assert " s left" not in proc.stderr and "--min-valid 1157d 9h" in proc.stderr
         tokens.add(proc.stdout.strip())
     assert len(tokens) == 1 and emu.refreshes(mark) == []

@@ -14,11 +14,12 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from .. import causes
+from ..durations import human_left
 from ..errors import clean_server_text
 from ..profile import DEFAULT_BASE_URL, Profile
 from ..results import HandOff, LoginResult, RefreshResult, VerifyResult
 from ..status import ProfileStatus
-from ..token import human_left, iso
+from ..token import iso
 
 EXPORT_FORMATS = ("refresh-token", "json", "env", "verint")
 # Verint's Webex data sources refresh the token when the adapter starts; a refresh token

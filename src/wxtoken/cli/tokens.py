@@ -8,6 +8,7 @@ import click
 
 from .. import _local
 from .._fastpath import TOKEN_FORMATS, ask_keeper_line, token_output
+from ..durations import human_left
 from ..errors import UsageError
 from ..manager import TokenManager
 from ..reasons import RECENT, Forced
@@ -64,8 +65,8 @@ def token(
     left = tok.access_expires_at - app.clock()
     if left < min_valid:
         err(
-            f"wxtoken: warning: the access token has only {int(left)} s left, less than "
-            f"--min-valid {min_valid}, even after a refresh"
+            f"wxtoken: warning: the access token has only {human_left(left)} left, less than "
+            f"--min-valid {human_left(min_valid)}, even after a refresh"
         )
     _warn_rotation(manager)
     click.echo(token_output(tok.access_token, tok.access_expires_at, shape, manager.name))

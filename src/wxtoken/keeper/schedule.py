@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .. import causes
+from ..durations import human_left
 from ..errors import clean_server_text
 from ..store import STATUS_LOGIN_REQUIRED, Event, TokenRecord
-from ..token import human_left, iso
+from ..token import iso
 from .config import Schedule
 
 # The keeper's finest resolution: it sleeps at least this long between passes (unless the check
