@@ -198,3 +198,28 @@ def test_messages(e: InProc, http: httpx2.Client) -> None:
 def test_discovery(e: InProc, http: httpx2.Client) -> None:
     doc = http.get(f"{e.base_url}/v1/.well-known/openid-configuration").json()
     assert doc["token_endpoint"] == f"{e.base_url}/v1/access_token"
+
+
+def test_people_list_pages_with_link_headers(e: InProc, http: httpx2.Client) -> None:
+    """An admin lists the org a page at a time, following `Link: <...>; rel="next"`; a
+    non-admin may only look one person up by email; a bad page size is a 400."""
+    at = login(e, http)["access_token"]
+    url: str | None = f"{e.base_url}/v1/people?max=1"
+    seen, pages = [], 0
+    while url:
+        r = http.get(url, headers=bearer(at))
+        assert r.status_code == 200, r.text
+        seen += [p["emails"][0] for p in r.json()["items"]]
+        pages += 1
+        link = r.headers.get("link")
+        url = re.fullmatch(r'<([^>]+)>; rel="next"', link)[1] if link else None  # type: ignore[index]
+    assert seen == ["admin@example.com", "user@example.com"] and pages == 2
+    one = http.get("/v1/people?email=user@example.com", headers=bearer(at)).json()["items"]
+    assert [p["displayName"] for p in one] == ["Uma User"]
+    assert http.get("/v1/people?max=0", headers=bearer(at)).status_code == 400
+    assert http.get("/v1/people").status_code == 401
+    e.control("POST", "consent-user", {"email": "user@example.com"})
+    plain = login(e, http)["access_token"]
+    assert http.get("/v1/people", headers=bearer(plain)).status_code == 403
+    mine = http.get("/v1/people?email=user@example.com", headers=bearer(plain))
+    assert mine.status_code == 200 and len(mine.json()["items"]) == 1

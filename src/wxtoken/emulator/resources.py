@@ -1,4 +1,5 @@
-"""Bearer-protected resources: people/me, tokenExpiry, authorizations, messages; and discovery.
+"""Bearer-protected resources: people/me, the people list (paged with Link headers),
+tokenExpiry, authorizations, messages; and discovery.
 
 Each checks the bearer token first (401 with Webex's message when it is missing, unknown,
 expired or revoked), then scopes and, for authorizations, an admin role (403).
@@ -10,6 +11,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from . import causes
 from .model import (
@@ -118,6 +120,44 @@ def people_me(emu: Emulator, auth: str | None, tracking: str) -> Reply:
         return denied
     emu.record("people_me", 200, access_fp=fp(tok.value))
     return Reply(200, person_json(emu.users[tok.user_uuid or ""]))
+
+
+MAX_PAGE = 1000  # Webex's largest `max` for list endpoints
+
+
+def list_people(
+    emu: Emulator, auth: str | None, params: Mapping[str, str], base_url: str, tracking: str
+) -> Reply:
+    """GET /v1/people[?email=][&max=N][&cursor=]: the people of the caller's org, a page at a
+    time; the next page's address is in a `Link: <...>; rel="next"` header, as Webex sends it.
+    Listing the whole org takes an admin; a non-admin must name an email."""
+    tok = bearer(emu, auth, tracking, "people")
+    if isinstance(tok, Reply):
+        return tok
+    email = params.get("email")
+    denied = require(emu, tok, ("spark:people_read",), tracking, "people", admin=email is None)
+    if denied:
+        return denied
+    try:
+        size = int(params.get("max", "100"))
+        start = int(params.get("cursor", "0"), 16)
+    except ValueError:
+        size = start = -1
+    if not 1 <= size <= MAX_PAGE or start < 0:
+        emu.record("people", 400, error="bad_query")
+        return emu.error(400, MSG_400, f"max must be 1 to {MAX_PAGE}; cursor as given", tracking)
+    org = emu.users[tok.user_uuid or ""].org_uuid
+    people = sorted(
+        (u for u in emu.users.values() if u.org_uuid == org and email in (None, u.email)),
+        key=lambda u: u.email,
+    )
+    page = people[start : start + size]
+    headers = {}
+    if start + size < len(people):
+        query = urlencode({k: v for k, v in (("email", email), ("max", str(size))) if v})
+        headers["link"] = f'<{base_url}/v1/people?{query}&cursor={start + size:x}>; rel="next"'
+    emu.record("people", 200, access_fp=fp(tok.value))
+    return Reply(200, {"items": [person_json(u) for u in page]}, headers)
 
 
 def token_expiry(emu: Emulator, auth: str | None, tracking: str) -> Reply:

@@ -25,6 +25,7 @@ from .resources import (
     delete_authorizations,
     discovery,
     list_authorizations,
+    list_people,
     people_me,
     post_message,
     token_expiry,
@@ -159,6 +160,11 @@ def _authorizations(c: Call) -> Reply:
     return delete_authorizations(c.emu, auth, c.params.get("auth_id"), query, c.tracking)
 
 
+def _people(c: Call) -> Reply:
+    auth, query = c.request.header("authorization"), c.request.query_params()
+    return list_people(c.emu, auth, query, c.request.base_url, c.tracking)
+
+
 def _device_verify(c: Call) -> Reply:
     if reads(c.request.method):
         return verify_page(c.request.query_params().get("userCode", ""))
@@ -193,6 +199,7 @@ API_ROUTES = (
     route("/v1/authorize/consent", ("POST",), _consent, "authorize"),
     route("/v1/access_token", ("POST",), _access_token, "access_token"),
     route("/v1/people/me", ("GET",), _bearer(people_me), "people_me", mutates=False),
+    route("/v1/people", ("GET",), _people, "people", mutates=False),
     route(
         "/v1/authorizations/tokenExpiry",
         ("GET",),
