@@ -150,6 +150,7 @@ def test_the_event_log_lists_a_session_in_order_without_secrets(signed_in: Cli) 
     c.e.advance(120)
     c("refresh", check=0)
     c("status", "--probe", check=0)
+    access = c("token", check=0).stdout.strip()
     c("logout", check=0)
     lines = c("log", "--json", check=0).stdout.splitlines()
     kinds = [json.loads(line)["kind"] for line in lines]
@@ -172,4 +173,4 @@ def test_the_event_log_lists_a_session_in_order_without_secrets(signed_in: Cli) 
     assert c("log", "--since", "soon").returncode == 2
     text = c("log", check=0).stdout
     assert "refresh" in text and "rec" in text
-    assert_no_secret([*lines, text], [rt, c.e.client_secret])
+    assert_no_secret([*lines, text], [rt, access, c.e.client_secret])

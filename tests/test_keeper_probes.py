@@ -32,7 +32,12 @@ def webhook() -> Iterator[Webhook]:
 
 
 def test_a_revoked_grant_is_found_within_one_probe_interval_and_alerted_once_per_channel(
-    wx: Wx, emu: Emulator, webhook: Webhook, smtp: Smtp, monkeypatch: pytest.MonkeyPatch
+    wx: Wx,
+    emu: Emulator,
+    webhook: Webhook,
+    smtp: Smtp,
+    monkeypatch: pytest.MonkeyPatch,
+    figure: Any,
 ) -> None:
     wx.add_profile(emu)
     assert wx.login().returncode == 0
@@ -59,7 +64,15 @@ def test_a_revoked_grant_is_found_within_one_probe_interval_and_alerted_once_per
     mark = emu.mark()
     run_for(keeper, clock, 3)
     emu.control("POST", "revoke", {"token": rt})  # revoked at Webex, behind wxtoken's back
-    run_for(keeper, clock, 20)  # several probe intervals: still one alert per channel
+    revoked_at, found = clock(), None
+    for _ in range(5):  # one probe interval, a second at a time
+        run_for(keeper, clock, 1)
+        if webhook.received:
+            found = clock() - revoked_at
+            break
+    assert found is not None, "the keeper did not find the revocation within one probe_interval"
+    figure(f"keeper found a revoked grant {found:.0f} s after it (probe_interval 5 s), alerted")
+    run_for(keeper, clock, 20)  # several probe intervals more: still one alert per channel
     keeper.alerts.stop()
     keeper.close()
     assert [e for e in emu.ledger(mark) if e.get("grant_type")] == [], "probes never refresh"

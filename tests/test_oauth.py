@@ -40,6 +40,9 @@ def test_verifiers_and_states_are_unique_and_well_formed() -> None:
     states = {oauth.new_state() for _ in range(n)}
     assert len(verifiers) == n and len(states) == n
     assert all(oauth.valid_code_verifier(v) for v in verifiers)
+    # A full match: a trailing newline (which `$` alone lets through) is not a verifier.
+    assert not oauth.valid_code_verifier("a" * 43 + "\n")
+    assert not oauth.valid_code_verifier("a" * 42) and not oauth.valid_code_verifier("a" * 129)
     assert all(len(s) >= 43 for s in states)  # 256 bits, base64url
 
 

@@ -47,7 +47,7 @@ def s256_challenge(verifier: str) -> str:
 
 
 def valid_code_verifier(verifier: str) -> bool:
-    return bool(_PKCE_ALPHABET.match(verifier))
+    return bool(_PKCE_ALPHABET.fullmatch(verifier))  # `$` in match would allow a newline
 
 
 @dataclass(frozen=True)

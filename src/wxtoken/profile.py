@@ -228,8 +228,9 @@ def validate_redirect_uri(uri: str) -> str:
 def loopback_listen_target(redirect_uri: str) -> tuple[int, str] | None:
     """(port, path) when wxtoken can catch the redirect itself, else None (paste mode).
 
-    Only http://localhost:PORT/... and http://127.0.0.1:PORT/... qualify; we always bind the IP
-    literal 127.0.0.1 whatever the name says (RFC 8252 §8.3).
+    Only http://localhost:PORT/... and http://127.0.0.1:PORT/... qualify. The listener binds IP
+    literals, never the name (RFC 8252 §8.3): 127.0.0.1, and for `localhost` also [::1], since
+    browsers may try either (`login.loopback.listen_addresses`).
     """
     parts = urlsplit(redirect_uri)
     if parts.scheme != "http" or (parts.hostname or "").lower() not in ("localhost", "127.0.0.1"):
