@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import causes, checks, handoff, intake, outcomes
+from . import causes, checks, handoff, intake, minting, outcomes
 from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
     ConsentDenied,
@@ -31,7 +31,7 @@ from .errors import (
 )
 from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
 from .identity import org_id_from_token
-from .profile import Profile, validate_base_url
+from .profile import KIND_SERVICE_APP, Profile, validate_base_url
 from .reasons import Forced, Needed, RefreshReason, still_needed
 from .results import HandOff, LoginResult, RefreshResult, VerifyResult
 from .status import DEFAULT_WARN_DAYS, ProfileStatus, profile_status
@@ -152,6 +152,22 @@ class TokenManager:
                 )
             return self._client
 
+    def peer(self, name: str) -> TokenManager:
+        """The manager of another profile of this store (a service app's minter), sharing this
+        manager's clock, settings and HTTP client when both talk to the same base URL."""
+        other = self.store.get_profile(name)
+        shared = other.base_url == self.profile.base_url
+        return TokenManager(
+            name,
+            store=self.store,
+            settings=self.settings,
+            clock=self._clock,
+            client=self.client if shared else None,
+            transport=self._transport,
+            retry=self._retry,
+            lock_timeout=self._lock_timeout,
+        )
+
     def _credentials(self) -> ClientCredentials:
         return ClientCredentials(self.profile.client_id, self.store.client_secret(self.name))
 
@@ -222,6 +238,8 @@ class TokenManager:
         try:
             new = self._send(RefreshGrant(token.refresh_token, previous=token))
         except (InvalidGrant, ConsentDenied) as exc:
+            if self.profile.kind == KIND_SERVICE_APP:
+                return self._remint_locked(record, exc)
             # Never delete: keep the record for diagnosis and mark the profile with its cause.
             past = token.refresh_expired(self._clock())
             cause = causes.from_error(exc, past_stated_expiry=past)
@@ -294,6 +312,13 @@ class TokenManager:
         )
         return self.last_refresh
 
+    def _remint_locked(self, record: TokenRecord, refused: WxtokenError) -> RefreshResult:
+        # A service app's dead refresh token is replaced by minting through its minter, not by
+        # a person signing in; only if that fails is the profile marked (with minting's cause).
+        result = minting.remint_locked(self, record, refused)
+        self.last_refresh = result
+        return result
+
     def _mark_login_required(
         self, record: TokenRecord, reason: str, cause: str | None = None
     ) -> None:
@@ -356,6 +381,10 @@ class TokenManager:
         profile = self.profile
         token = self._send(CodeGrant(code, profile.redirect_uri, code_verifier))
         return self._store_new_grant(token, via=via, identify=identify)
+
+    def mint(self) -> LoginResult:
+        """A service app's sign-in: mint a new grant through its minter and store it."""
+        return minting.mint(self)
 
     def adopt(self, token: Token, *, identify: bool = True) -> LoginResult:
         """Take over tokens obtained elsewhere, as a sign-in would store them.
