@@ -81,7 +81,7 @@ def status_row(c: Cli, name: str) -> dict[str, Any]:
 @pytest.fixture
 def minted(c: Cli) -> Cli:
     add_minter(c)
-    add_svc(c).returncode == 0 or pytest.fail("profile add failed")
+    assert add_svc(c).returncode == EXIT_OK
     c("login", "-p", "svc", check=0)
     return c
 
@@ -138,7 +138,7 @@ def test_a_deauthorized_app_is_named_with_its_fix(minted: Cli) -> None:
     mark = c.e.mark()
     proc = c("refresh", "-p", "svc", "--force")
     assert proc.returncode == EXIT_LOGIN_REQUIRED, proc.stderr
-    text, fix = causes.describe("app_deauthorized", "svc") or ("", "")
+    text, _fix = causes.describe("app_deauthorized", "svc") or ("", "")
     assert text in proc.stderr and FIX in proc.stderr and "wxtoken login -p svc" in proc.stderr
     assert proc.stderr.count("\n") == 1  # one line
     assert [e["status"] for e in mints(c, mark)] == [403]
@@ -185,12 +185,11 @@ def test_a_service_app_minted_through_another_service_app(c: Cli) -> None:
     assert [e["client_id"] for e in mints(c, mark)] == [c.e.info["service_app"]["client_id"]]
 
 
-def test_a_minter_without_the_minting_scope_is_refused_at_mint(c: Cli) -> None:
-    """The seeded app's token lacks spark:applications_token: Webex refuses a mint with it."""
+def test_a_minter_that_does_not_ask_for_the_minting_scope_is_refused(c: Cli) -> None:
+    """The seeded app does not ask for spark:applications_token, so it cannot be a minter."""
     add_minter(c)
     assert add_svc(c, "plain").returncode == 0
     c("login", "-p", "plain", check=0)
-    # `plain` does not ask for the scope, so naming it as a minter is refused locally...
     refused = add_svc(c, "leaf", "plain")
     assert refused.returncode == EXIT_USAGE
     assert "does not ask for spark:applications_token" in refused.stderr
@@ -310,3 +309,18 @@ def test_status_warns_when_the_minter_needs_a_sign_in(minted: Cli) -> None:
     assert "the minter 'minter' of 'svc' cannot give a token" in proc.stderr
     assert "fix: wxtoken login -p minter, then wxtoken login -p svc" in proc.stderr
     assert status_row(c, "svc")["state"] == "login_required"
+
+
+def test_a_minter_grant_without_the_minting_scope_is_refused_before_sending(c: Cli) -> None:
+    """The minter asks for spark:applications_token but Webex did not grant it: minting is not
+    attempted (a 403 from minting is then only ever the app's authorization)."""
+    c.add_profile("minter", scopes=MINTER_SCOPES)
+    code = c.e.emu.authorization_code(c.e.client_id, c.e.redirect_uri, ["spark:kms"])
+    c("exchange", "-p", "minter", "--code", "-", input=code + "\n", check=0)
+    assert add_svc(c).returncode == EXIT_OK
+    mark = c.e.mark()
+    proc = c("login", "-p", "svc")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert "the minter 'minter''s grant lacks spark:applications_token" in proc.stderr
+    assert "wxtoken login -p minter" in proc.stderr
+    assert not mints(c, mark)
