@@ -76,9 +76,7 @@ def test_minted_refreshed_minted_again_and_deauthorized(wx: Wx, emu: Emulator) -
     # Refreshed with its own client id, at /v1/access_token, like any grant.
     mark = emu.mark()
     wx("refresh", "-p", "svc", "--force", check=0)
-    assert [(e["status"], e["client_id"]) for e in emu.refreshes(mark)] == [
-        (200, app["client_id"])
-    ]
+    assert [(e["status"], e["client_id"]) for e in emu.refreshes(mark)] == [(200, app["client_id"])]
 
     # Webex refuses its refresh token (revoked at the emulator): minted again, exit 0.
     rt = wx("export", "-p", "svc", check=0).stdout.strip()
