@@ -324,3 +324,12 @@ def test_a_minter_grant_without_the_minting_scope_is_refused_before_sending(c: C
     assert "the minter 'minter''s grant lacks spark:applications_token" in proc.stderr
     assert "wxtoken login -p minter" in proc.stderr
     assert not mints(c, mark)
+
+
+def test_a_code_is_not_exchanged_for_a_service_app(minted: Cli) -> None:
+    c = minted
+    code = c.code()
+    mark = c.e.mark()
+    proc = c("exchange", "-p", "svc", "--code", "-", input=code + "\n")
+    assert proc.returncode == EXIT_USAGE and "its tokens are minted" in proc.stderr
+    assert "fix: wxtoken login -p svc" in proc.stderr and c.e.ledger(mark) == []

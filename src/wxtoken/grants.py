@@ -3,7 +3,9 @@
 Each grant builds its request, says whether sending it again is safe, and parses Webex's answer
 into a `Token`. The client sends a grant (retrying only what is safe to replay); the manager
 decides when to send one. A new way of getting tokens (device code, service-app minting) is a
-new type here that satisfies `Grant`; nothing else needs to learn its form fields.
+new type here that satisfies `Grant`; nothing else needs to learn its form fields. A grant
+whose request is not a form of client credentials (minting posts JSON with the minter's bearer
+token) also builds it whole (`BuildsRequest.request`), and the client sends that instead.
 """
 
 from __future__ import annotations

@@ -379,6 +379,11 @@ class TokenManager:
     ) -> LoginResult:
         """Redeem a code exactly once, look up who signed in, and store the tokens."""
         profile = self.profile
+        if profile.kind == KIND_SERVICE_APP:
+            raise UsageError(
+                f"{self.name!r} is a service app: its tokens are minted, not exchanged for a code",
+                fix=f"wxtoken login -p {self.name}",
+            )
         token = self._send(CodeGrant(code, profile.redirect_uri, code_verifier))
         return self._store_new_grant(token, via=via, identify=identify)
 
