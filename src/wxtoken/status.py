@@ -122,7 +122,12 @@ class ProfileStatus:
     copy: RecorderCopy = field(default_factory=RecorderCopy)
     trend: str = "unknown"
     now: float = 0.0  # when this status was taken (for the probe's age)
-    chain: Chain | None = None  # a service app's minters
+    # A service app's chain (itself, then its minters), whose refresh token ends first along
+    # it and when, and the nearest minter that needs a sign-in; empty and None otherwise.
+    chain: tuple[str, ...] = ()
+    horizon_profile: str | None = None
+    horizon_at: float | None = None
+    minter_needs_login: str | None = None
 
     @property
     def missing_scopes(self) -> tuple[str, ...]:
@@ -167,7 +172,14 @@ class ProfileStatus:
                 "reason": self.copy.reason,
             },
             "expiry_trend": self.trend,
-            "chain": None if self.chain is None else self.chain.as_json(),
+            "chain": None
+            if not self.chain
+            else {
+                "profiles": list(self.chain),
+                "horizon_profile": self.horizon_profile,
+                "horizon_at": iso(self.horizon_at),
+                "minter_needs_login": self.minter_needs_login,
+            },
         }
 
 
@@ -202,7 +214,10 @@ def profile_status(
         copy=record.copy if record else RecorderCopy(),
         trend=record.trend.state if record else "unknown",
         now=now,
-        chain=chain,
+        chain=chain.names if chain else (),
+        horizon_profile=chain.horizon_profile if chain else None,
+        horizon_at=chain.horizon_at if chain else None,
+        minter_needs_login=chain.broken if chain else None,
     )
 
 
@@ -222,14 +237,6 @@ class Chain:
     horizon_profile: str | None = None  # whose refresh token expires first along the chain
     horizon_at: float | None = None
     broken: str | None = None  # the nearest minter that needs a sign-in
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "profiles": list(self.names),
-            "horizon_profile": self.horizon_profile,
-            "horizon_at": iso(self.horizon_at),
-            "minter_needs_login": self.broken,
-        }
 
 
 def chain_of(

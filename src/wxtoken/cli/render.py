@@ -218,13 +218,13 @@ def grant_notes(r: ProfileStatus, now: float) -> list[str]:
 
 def chain_notes(r: ProfileStatus, now: float) -> list[str]:
     """A service app's chain (service app <- minter <- ...) and the horizon that matters."""
-    if r.chain is None:
+    if not r.chain:
         return []
-    line = f"{r.profile}: service app, minted through {' <- '.join(r.chain.names)}"
-    if r.chain.horizon_at is not None and r.chain.horizon_profile not in (None, r.profile):
+    line = f"{r.profile}: service app, minted through {' <- '.join(r.chain)}"
+    if r.horizon_at is not None and r.horizon_profile not in (None, r.profile):
         line += (
-            f"; the chain's first refresh-token expiry is {r.chain.horizon_profile}'s, in "
-            f"{human_left(r.chain.horizon_at - now)}"
+            f"; the chain's first refresh-token expiry is {r.horizon_profile}'s, in "
+            f"{human_left(r.horizon_at - now)}"
         )
     return [line]
 
