@@ -91,7 +91,33 @@ def _token(profile: str | None, min_valid: int, settings: _local.Settings) -> st
     return AESGCM(key).decrypt(parts[0], parts[1], ad).decode("utf-8")
 
 
-def ask_keeper_line(profile: str | None, min_valid: int, settings: _local.Settings) -> int | None:
+TOKEN_FORMATS = ("bare", "header", "json")
+
+
+def token_output(token: str, expires_at: float, shape: str, profile: str | None) -> str:
+    """The token as `wxtoken token --format` prints it: bare, as an HTTP header line, or JSON
+    with its expiry (the same for an answer from the keeper and from the store)."""
+    if shape == "header":
+        return f"Authorization: Bearer {token}"
+    if shape == "json":
+        import json
+        from datetime import UTC, datetime
+
+        at = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+        body = {
+            "profile": profile,
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_at": at,
+            "expires_in": max(0, int(expires_at - time.time())),
+        }
+        return json.dumps(body)
+    return token
+
+
+def ask_keeper_line(
+    profile: str | None, min_valid: int, settings: _local.Settings, shape: str = "bare"
+) -> int | None:
     """Ask a running keeper; print its answer and return the exit code.
 
     None when no keeper of ours listens, or it does not manage the profile (exit 2): then the
@@ -113,7 +139,11 @@ def ask_keeper_line(profile: str | None, min_valid: int, settings: _local.Settin
                 f"wxtoken: warning: the access token has only {int(left)} s left, "
                 f"less than --min-valid {min_valid}, even after a refresh\n"
             )
-        sys.stdout.write(token + "\n")
+        exp = float(expires) if isinstance(expires, int | float) else time.time()
+        named = answer.get("profile")
+        sys.stdout.write(
+            token_output(token, exp, shape, named if isinstance(named, str) else profile) + "\n"
+        )
         sys.stdout.flush()
         return 0
     code = answer.get("exit_code")

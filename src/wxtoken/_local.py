@@ -55,6 +55,55 @@ DEFAULT_KEYRING_TIMEOUT = 10.0  # an unlock prompt nobody answers must not hang 
 DEFAULT_MIN_VALID = 300  # seconds an access token must still be valid when handed out
 MAX_MIN_VALID = 10**8  # more is nonsense (three years); refused at every door
 
+# Every variable wxtoken reads, and what it means: `wxtoken help environment` prints this, each
+# command's --help names them, and a test holds the README's table and the ENV_* names to it.
+ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    (
+        ENV_HOME,
+        "the directory of the store, its locks and the keeper's socket (default: the "
+        "platform's user data directory, ~/.local/share/wxtoken on Linux)",
+    ),
+    (ENV_PROFILE, "the profile a command uses when -p is not given"),
+    (
+        ENV_KEY_SOURCE,
+        "the key source of a new store: keyring, passphrase or keyfile (default: "
+        "the OS keyring if it answers, else a passphrase asked on the terminal)",
+    ),
+    (
+        ENV_PASSPHRASE,
+        "the store's passphrase, for services (on a terminal wxtoken asks instead; "
+        "a secret: never shown, and not passed to programs wxtoken starts)",
+    ),
+    (
+        ENV_KEY_FILE,
+        "a file holding the store's key (created 0600 if missing; weaker than a "
+        "passphrase or the keyring)",
+    ),
+    (
+        ENV_KEYRING_TIMEOUT,
+        f"seconds to wait for the OS keyring (default {DEFAULT_KEYRING_TIMEOUT:g})",
+    ),
+    (ENV_SOCKET, "the keeper's token socket (default: keeper.sock in the home)"),
+    (
+        ENV_CLIENT_SECRET,
+        "the client secret for `profile add` and `profile set`, instead of the "
+        "hidden prompt (a secret, like the passphrase)",
+    ),
+    (
+        ENV_HTTP_DEADLINE,
+        f"seconds one exchange with Webex may take, all included (default "
+        f"{DEFAULT_HTTP_DEADLINE:g}); retry and lock waits are derived from it",
+    ),
+    (
+        "BROWSER",
+        "the browser `wxtoken login` starts (without wxtoken's secrets in its "
+        "environment); unset, the platform's default",
+    ),
+    ("HTTPS_PROXY, ALL_PROXY, NO_PROXY", "the proxy for Webex, as curl reads them"),
+    ("NO_COLOR", "set to anything: no colour in the output"),
+    ("PYTHON_KEYRING_BACKEND", "the keyring library's own choice of OS keyring backend"),
+)
+
 
 class Timeouts:
     """Waits that depend on each other, derived from the HTTP deadline in one place.

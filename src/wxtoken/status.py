@@ -128,6 +128,9 @@ class ProfileStatus:
     horizon_profile: str | None = None
     horizon_at: float | None = None
     minter_needs_login: str | None = None
+    client_secrets: int = 1  # two while the integration's secret is rotated
+    secret_added_at: float | None = None  # when the newest of two was added
+    older_secret_used_at: float | None = None  # Webex refused the newest since it was added
 
     @property
     def missing_scopes(self) -> tuple[str, ...]:
@@ -180,6 +183,11 @@ class ProfileStatus:
                 "horizon_at": iso(self.horizon_at),
                 "minter_needs_login": self.minter_needs_login,
             },
+            "client_secrets": {
+                "held": self.client_secrets,
+                "newest_added_at": iso(self.secret_added_at),
+                "older_used_at": iso(self.older_secret_used_at),
+            },
         }
 
 
@@ -192,6 +200,12 @@ def profile_status(
     chain = chain_of(store, profile, record, now)
     if chain is not None:
         state, reason = chain_state(chain, state, reason, now, warn_days)
+    held, added = store.secrets_held(profile.name)
+    fell_back = None
+    if held > 1:
+        used = store.events(profile.name, ("client_secret_fallback",), limit=1)
+        if used and used[0].at >= (added or 0):
+            fell_back = used[0].at
     return ProfileStatus(
         profile=profile.name,
         state=state,
@@ -218,6 +232,9 @@ def profile_status(
         horizon_profile=chain.horizon_profile if chain else None,
         horizon_at=chain.horizon_at if chain else None,
         minter_needs_login=chain.broken if chain else None,
+        client_secrets=held,
+        secret_added_at=added,
+        older_secret_used_at=fell_back,
     )
 
 

@@ -43,8 +43,11 @@ COMMANDS = {
     "status": "status:status",
     "verify": "status:verify",
     "log": "log:log",
+    "doctor": "doctor:doctor",
     "keep": "keeper:keep",
     "emulator": "emulator:emulator",
+    "help": "helpcmd:help_",
+    "completion": "helpcmd:completion",
 }
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it

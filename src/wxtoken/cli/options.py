@@ -6,10 +6,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import click
+import click.shell_completion
+
+from .. import _local
 
 F = TypeVar("F", bound=Callable[..., object])
 
-EXIT_CODES_HELP = """\b
+EXIT_CODES_HELP = (
+    """\b
 Exit codes:
   0  success
   1  other error (wrong client id/secret, redirect URI rejected, state mismatch, ...)
@@ -20,12 +24,41 @@ Exit codes:
   5  Webex unreachable, failing after retries, or answering malformed responses
   6  storage or key error (wrong passphrase, tampered data, unsafe permissions)
 """
+    + "\n\b\nEnvironment (what each means: wxtoken help environment):\n"
+    + "\n".join(f"  {name}" for name, _ in _local.ENVIRONMENT)
+)
 
 PROFILE_HELP = "Profile to use (default: $WXTOKEN_PROFILE, or the only profile)."
 
 
+def complete_profiles(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    """Profile names for shell completion: read from the store without its key; nothing (never
+    an error) where there is no store or it cannot be read."""
+    from ..errors import WxtokenError
+    from ..store import open_store
+
+    try:
+        store = open_store(_local.Settings())
+        try:
+            names = [p.name for p in store.list_profiles()]
+        finally:
+            store.close()
+    except (WxtokenError, _local.SettingError, OSError):
+        return []
+    return [click.shell_completion.CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
 def profile_option(f: F) -> F:
-    return click.option("-p", "--profile", "profile", default=None, help=PROFILE_HELP)(f)
+    return click.option(
+        "-p",
+        "--profile",
+        "profile",
+        default=None,
+        help=PROFILE_HELP,
+        shell_complete=complete_profiles,
+    )(f)
 
 
 def json_option(help: str = "Print the result as JSON on stdout.") -> Callable[[F], F]:

@@ -7,14 +7,14 @@ import sys
 import click
 
 from .. import _local
-from .._fastpath import ask_keeper_line
+from .._fastpath import TOKEN_FORMATS, ask_keeper_line, token_output
 from ..errors import UsageError
 from ..manager import TokenManager
 from ..reasons import RECENT, Forced
 from ..token import iso
 from . import render
 from .app import App, pass_app
-from .options import EXIT_CODES_HELP, err, profile_option
+from .options import EXIT_CODES_HELP, err, json_option, profile_option
 
 
 def _warn_rotation(manager: TokenManager) -> None:
@@ -32,17 +32,31 @@ def _warn_rotation(manager: TokenManager) -> None:
     type=click.IntRange(0, _local.MAX_MIN_VALID),
     help="Refresh first if the token would expire within this many seconds.",
 )
+@click.option(
+    "--format",
+    "shape",
+    type=click.Choice(TOKEN_FORMATS),
+    default="bare",
+    show_default=True,
+    help="bare: the token; header: an `Authorization: Bearer` line; json: with its expiry.",
+)
+@json_option("The same as --format json.")
 @pass_app
 @click.pass_context
-def token(ctx: click.Context, app: App, profile: str | None, min_valid: int) -> None:
+def token(
+    ctx: click.Context, app: App, profile: str | None, min_valid: int, shape: str, as_json: bool
+) -> None:
     """Print a valid access token on stdout (and nothing else).
 
     \b
-    Example:
+    Examples:
       curl -H "Authorization: Bearer $(wxtoken token -p recorder)" \\
         https://webexapis.com/v1/people/me
+      curl -H "$(wxtoken token -p recorder --format header)" https://webexapis.com/v1/people/me
+      wxtoken token -p recorder --json     # {"access_token": ..., "expires_at": ..., ...}
     """
-    answered = ask_keeper_line(profile or app.settings.profile, min_valid, app.settings)
+    shape = "json" if as_json else shape
+    answered = ask_keeper_line(profile or app.settings.profile, min_valid, app.settings, shape)
     if answered is not None:
         ctx.exit(answered)
     manager = app.manager(profile)
@@ -54,7 +68,7 @@ def token(ctx: click.Context, app: App, profile: str | None, min_valid: int) -> 
             f"--min-valid {min_valid}, even after a refresh"
         )
     _warn_rotation(manager)
-    click.echo(tok.access_token)
+    click.echo(token_output(tok.access_token, tok.access_expires_at, shape, manager.name))
 
 
 @click.command(epilog=EXIT_CODES_HELP)
@@ -62,8 +76,9 @@ def token(ctx: click.Context, app: App, profile: str | None, min_valid: int) -> 
 @click.option(
     "--force", is_flag=True, help="Refresh even if another process refreshed in the last minute."
 )
+@json_option("Print what happened as JSON on stdout (never a token).")
 @pass_app
-def refresh(app: App, profile: str | None, force: bool) -> None:
+def refresh(app: App, profile: str | None, force: bool, as_json: bool) -> None:
     """Refresh the access token now (the refresh token is kept or rotated as Webex decides).
 
     \b
@@ -72,6 +87,18 @@ def refresh(app: App, profile: str | None, force: bool) -> None:
     """
     manager = app.manager(profile)
     result = manager.refresh(Forced(unless_newer_than=None if force else RECENT))
+    if as_json:
+        click.echo(
+            render.to_json(
+                {
+                    "profile": manager.name,
+                    "refreshed": result.refreshed,
+                    "rotated": result.rotated,
+                    "access_expires_at": iso(result.token.access_expires_at),
+                    "refresh_expires_at": iso(result.token.refresh_expires_at),
+                }
+            )
+        )
     err(render.refreshed_line(manager.name, result, app.clock()))
     _warn_rotation(manager)
 
@@ -92,8 +119,9 @@ def refresh(app: App, profile: str | None, force: bool) -> None:
     help="Print nothing: record that the recorder already holds the current refresh token "
     "(updated by other means).",
 )
+@json_option("The same as --format json.")
 @pass_app
-def export(app: App, profile: str | None, fmt: str, mark_current: bool) -> None:
+def export(app: App, profile: str | None, fmt: str, mark_current: bool, as_json: bool) -> None:
     """Hand the refresh token (and client credentials) to a recorder's data source.
 
     Records a hand-off event (time, format, fingerprint; never the token), so wxtoken can tell
@@ -104,7 +132,9 @@ def export(app: App, profile: str | None, fmt: str, mark_current: bool) -> None:
       wxtoken export -p recorder                       # just the refresh token
       wxtoken export -p recorder --format json          # client_id, client_secret, ...
       eval "$(wxtoken export -p recorder --format env)" # WEBEX_* variables
+      wxtoken export -p recorder --format verint        # Verint's data-source fields
     """
+    fmt = "json" if as_json else fmt
     manager = app.manager(profile)
     if mark_current:
         manager.mark_current()
@@ -122,8 +152,9 @@ def export(app: App, profile: str | None, fmt: str, mark_current: bool) -> None:
 @click.command(epilog=EXIT_CODES_HELP)
 @profile_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option("Print what happened as JSON on stdout.")
 @pass_app
-def revoke(app: App, profile: str | None, yes: bool) -> None:
+def revoke(app: App, profile: str | None, yes: bool, as_json: bool) -> None:
     """Revoke the integration's grant at Webex, then remove the local tokens.
 
     Needs identity:tokens_write and an admin role. The profile itself stays.
@@ -152,6 +183,8 @@ def revoke(app: App, profile: str | None, yes: bool) -> None:
             err=True,
         )
     marked = manager.revoke()
+    if as_json:
+        click.echo(render.to_json({"profile": manager.name, "revoked": True, "marked": marked}))
     err(
         f"Revoked at Webex and removed locally for {manager.name!r}. Sign in again with "
         f"`wxtoken login -p {manager.name}`."
@@ -162,8 +195,9 @@ def revoke(app: App, profile: str | None, yes: bool) -> None:
 
 @click.command(epilog=EXIT_CODES_HELP)
 @profile_option
+@json_option("Print what happened as JSON on stdout.")
 @pass_app
-def logout(app: App, profile: str | None) -> None:
+def logout(app: App, profile: str | None, as_json: bool) -> None:
     """Remove the local tokens only (the grant at Webex stays valid; see `revoke`).
 
     \b
@@ -172,6 +206,8 @@ def logout(app: App, profile: str | None) -> None:
     """
     manager = app.manager(profile)
     had = manager.logout()
+    if as_json:
+        click.echo(render.to_json({"profile": manager.name, "removed": had}))
     err(
         f"Local tokens of {manager.name!r} {'removed' if had else 'were already absent'}; "
         "the grant at Webex is untouched."
