@@ -20,7 +20,13 @@ import pytest
 from tests.cli_inproc import Cli, cli_fixture
 from tests.conftest import assert_no_secret
 from wxtoken import causes, oauth_errors
-from wxtoken.errors import EXIT_ATTENTION, EXIT_LOGIN_REQUIRED, EXIT_OK, ConsentDenied
+from wxtoken.errors import (
+    EXIT_ATTENTION,
+    EXIT_LOGIN_REQUIRED,
+    EXIT_OK,
+    AppDeauthorized,
+    ConsentDenied,
+)
 
 pytest_plugins = ["tests.cli_fixtures"]
 
@@ -256,3 +262,16 @@ def test_a_probe_after_a_lapsed_access_token_says_the_next_refresh_will_tell(
         row = seen(c, "--probe", code=EXIT_OK, cause=None)
         assert row["probe"]["verdict"] == "unknown"
         assert "next refresh will tell" in row["probe"]["detail"]
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_refused_mint_names_the_app_s_authorization(status: int) -> None:
+    """Minting answers 403 for an org that has not authorized the app and 404 for an app it does
+    not know there; elsewhere a 403 only says "forbidden"."""
+    body = {"message": "refused", "errors": [{"description": "refused"}]}
+    exc = _classified(body, status=status, grant=oauth_errors.GRANT_MINT)
+    assert isinstance(exc, AppDeauthorized) and exc.exit_code == EXIT_LOGIN_REQUIRED
+    assert causes.told_by(exc) == "app_deauthorized"
+    assert "Control Hub > Management > Apps > Service Apps > authorize" in (exc.fix or "")
+    assert causes.told_by(_classified(body, status=403, grant="api")) == "forbidden"
+    assert not isinstance(_classified(body, status=404, grant="api"), AppDeauthorized)

@@ -434,3 +434,46 @@ def test_grant_causes(sides: tuple[Side, Side]) -> None:
         s.send("ledger", "GET", "/_emulator/ledger?since=0")
 
     same(sides, run)
+
+
+def test_service_app_authorization(sides: tuple[Side, Side]) -> None:
+    """Authorizing and deauthorizing a service app per org, and creating one, through the
+    control API: minting, and refreshing what was minted, answer the same over HTTP."""
+    app_auth = {"application_id": APP_ID, "org_id": ORG}
+
+    def run(s: Side) -> None:
+        minter = bearer(s.login(scope="spark:applications_token")["access_token"])
+        mint = {"clientId": APP_CLIENT_ID, "clientSecret": APP_SECRET, "targetOrgId": ORG}
+        url = f"/v1/applications/{APP_ID}/token"
+        minted = s.send("mint", "POST", url, json=mint, headers=minter).json()
+        form = {"grant_type": "refresh_token", "refresh_token": minted["refresh_token"]}
+        creds = {"client_id": APP_CLIENT_ID, "client_secret": APP_SECRET}
+        s.send("refresh minted", "POST", "/v1/access_token", data=dict(form, **creds))
+        authz = "/_emulator/service-apps/authorization"
+        s.send("deauthorize", "POST", authz, json=dict(app_auth, authorized=False))
+        s.send("refresh, deauthorized", "POST", "/v1/access_token", data=dict(form, **creds))
+        s.send("mint, deauthorized", "POST", url, json=mint, headers=minter)
+        s.send("authorize, bad body", "POST", authz, json={"application_id": APP_ID})
+        s.send("authorize, unknown app", "POST", authz, json=dict(app_auth, application_id="x"))
+        s.send("authorize", "POST", authz, json=dict(app_auth, authorized=True))
+        s.send("mint, authorized again", "POST", url, json=mint, headers=minter)
+        s.send("ledger", "GET", "/_emulator/ledger?since=0")
+        s.send("create, bad body", "POST", "/_emulator/service-apps", json={"scopes": "x"})
+        new = s.control(
+            "POST", "service-apps", {"scopes": ["spark:kms"], "authorized_org_ids": [ORG]}
+        )
+        own = {
+            "clientId": new["client_id"],
+            "clientSecret": new["client_secret"],
+            "targetOrgId": ORG,
+        }
+        new_url = f"/v1/applications/{new['application_id']}/token"
+        s.send("mint a created app", "POST", new_url, json=own, headers=minter)
+        s.seen.append(("created app's client id", new["client_id"].startswith("C")))
+
+    same(sides, run)
+    statuses = {label: seen["status"] for label, seen in sides[1].seen if isinstance(seen, dict)}
+    assert statuses["refresh minted"] == 200 and statuses["deauthorize"] == 200
+    assert statuses["refresh, deauthorized"] == 400 and statuses["mint, deauthorized"] == 403
+    assert statuses["authorize, bad body"] == statuses["authorize, unknown app"] == 400
+    assert statuses["mint, authorized again"] == statuses["mint a created app"] == 200

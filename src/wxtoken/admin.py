@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from . import service_apps
 from ._local import Settings
-from .profile import Profile, make_profile
+from .errors import ProfileNotFound, UsageError
+from .profile import KIND_SERVICE_APP, Profile, make_profile, validate_name
 from .store import TokenStore, open_store
 
 
@@ -56,15 +58,18 @@ def update_profile(
     scopes: str | Sequence[str] | None = None,
     preset: str | None = None,
     base_url: str | None = None,
+    minter: str | None = None,
     store: TokenStore | None = None,
     settings: Settings | None = None,
 ) -> Profile:
     """Change some settings of a profile, validated as a new one would be; returns it.
 
     What is not given stays; the stored tokens stay too (the client id does not change).
+    `minter` is a service app's only: another profile to mint its tokens through.
     """
     store = store if store is not None else open_store(settings)
     old = store.get_profile(name)
+    extra = service_app_changes(store, old, minter, base_url)
     if scopes is None and preset is None:
         scopes = old.scopes
     profile = make_profile(
@@ -75,11 +80,74 @@ def update_profile(
         preset=preset,
         base_url=base_url if base_url is not None else old.base_url,
         kind=old.kind,
-        extra=old.extra,
+        extra=extra,
     )
     secret = client_secret() if callable(client_secret) else client_secret
     store.save_profile(profile, secret, replace=True)
     return profile
+
+
+def add_service_app(
+    name: str,
+    *,
+    app_id: str,
+    client_id: str,
+    client_secret: str | Callable[[], str],
+    target_org: str,
+    minter: str,
+    scopes: str | Sequence[str] | None = None,
+    preset: str | None = None,
+    base_url: str | None = None,
+    replace: bool = False,
+    store: TokenStore | None = None,
+    settings: Settings | None = None,
+) -> Profile:
+    """Validate and save a service-app profile whose tokens are minted through `minter`.
+
+    The minter must exist, ask for spark:applications_token and close no cycle; the base URL
+    defaults to the minter's (see service_apps.py for the rules).
+    """
+    store = store if store is not None else open_store(settings)
+    extra = service_apps.service_app_extra(app_id, target_org, minter)
+    if base_url is None:
+        try:
+            base_url = store.get_profile(minter).base_url
+        except ProfileNotFound:
+            pass  # check_minter says so, in its words
+    profile = make_profile(
+        name,
+        client_id=client_id,
+        redirect_uri="",
+        scopes=scopes,
+        preset=preset,
+        base_url=base_url,
+        kind=KIND_SERVICE_APP,
+        extra=extra,
+    )
+    service_apps.check_minter(store.get_profile, name, minter, profile.base_url)
+    secret = client_secret() if callable(client_secret) else client_secret
+    store.save_profile(profile, secret, replace=replace, keep_old_secret=False)
+    return profile
+
+
+def service_app_changes(
+    store: TokenStore, old: Profile, minter: str | None, base_url: str | None
+) -> dict[str, str]:
+    """`old.extra` with a new minter, checked; a service app's chain is re-checked whenever
+    its base URL changes too (the minter's token must not go elsewhere)."""
+    extra = dict(old.extra)
+    if minter is None and (old.kind != KIND_SERVICE_APP or base_url is None):
+        return extra
+    if old.kind != KIND_SERVICE_APP:
+        raise UsageError(
+            f"{old.name!r} is an {old.kind}, not a service app: it has no minter",
+            fix=f"see `wxtoken profile show {old.name}`",
+        )
+    if minter is not None:
+        extra[service_apps.MINTER] = validate_name(minter)
+    target = base_url if base_url is not None else old.base_url
+    service_apps.check_minter(store.get_profile, old.name, extra[service_apps.MINTER], target)
+    return extra
 
 
 def add_client_secret(

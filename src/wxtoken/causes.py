@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import OrgMismatch, WxtokenError
+from .errors import AppDeauthorized, OrgMismatch, WxtokenError
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,13 @@ CAUSES: dict[str, Cause] = {
             "Admin",
         ),
         Cause(
+            "app_deauthorized",
+            "the service app is not authorized in the target org: an admin deauthorized it in "
+            "Control Hub, or never authorized it there (minting was refused)",
+            "a Full Admin of the org: Control Hub > Management > Apps > Service Apps > "
+            "authorize; then wxtoken login -p {profile}",
+        ),
+        Cause(
             "org_changed",
             "Webex answered for another org than the one the grant was made in",
             "check who signed in (wxtoken verify -p {profile}), then wxtoken login -p {profile} "
@@ -121,6 +128,8 @@ def told_by(exc: WxtokenError) -> str | None:
     """
     if isinstance(exc, OrgMismatch):
         return "org_changed"
+    if isinstance(exc, AppDeauthorized):
+        return "app_deauthorized"
     if exc.error == "tokenlimit_reached":
         return "token_limit"
     if exc.error in ("access_denied", "unauthorized_client"):

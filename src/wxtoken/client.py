@@ -33,7 +33,7 @@ import httpx2
 from . import _local, oauth, oauth_errors
 from ._version import __version__
 from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text, redact
-from .grants import SECRET_FIELDS, ClientCredentials, Grant
+from .grants import SECRET_FIELDS, BuildsRequest, ClientCredentials, Grant
 from .profile import is_loopback_host
 from .token import Token
 from .transport import DEADLINE_EXTENSION, DeadlineExceeded, default_ssl_context
@@ -152,6 +152,7 @@ class WebexClient:
         bearer: str | None = None,
         basic: ClientCredentials | None = None,
         params: Mapping[str, str] | None = None,
+        content: tuple[bytes, str] | None = None,
     ) -> Response:
         headers = {
             "User-Agent": _USER_AGENT,
@@ -163,17 +164,19 @@ class WebexClient:
         elif basic is not None:
             pair = f"{basic.client_id}:{basic.client_secret}".encode()
             headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
-        content = None
+        body = None
         if form:
-            content = urlencode(form).encode()
+            body = urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif content is not None:
+            body, headers["Content-Type"] = content
         start = time.monotonic()
         url = self._url(path, params)
         request = httpx2.Request(
             method,
             url,
             headers=headers,
-            content=content,
+            content=body,
             extensions={"timeout": self._timeout, DEADLINE_EXTENSION: start + self.deadline},
         )
         try:
@@ -265,11 +268,17 @@ class WebexClient:
 
     def _exchange_once(self, grant: Grant, credentials: ClientCredentials) -> Token:
         requested_at = self._clock()  # before sending: network delay only shortens our expiry
-        basic = credentials if grant.basic_auth else None
-        form = grant.form(credentials)
-        resp = self._send("POST", grant.path, form=form, basic=basic)
-        if resp.status != 200:
+        if isinstance(grant, BuildsRequest):
+            own = grant.request(credentials)
+            content = (own.content, own.content_type)
+            resp = self._send("POST", grant.path, bearer=own.bearer, content=content)
+            sent = own.secrets
+        else:
+            basic = credentials if grant.basic_auth else None
+            form = grant.form(credentials)
+            resp = self._send("POST", grant.path, form=form, basic=basic)
             sent = (credentials.client_secret, *(v for k, v in form.items() if k in SECRET_FIELDS))
+        if resp.status != 200:
             raise self._error(resp, grant.grant_type, sent)
         data = oauth.parse_json_object(resp.body, resp.content_type)
         oauth.check_token_body(data)

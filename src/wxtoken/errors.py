@@ -198,6 +198,10 @@ class InvalidGrant(LoginRequired):
     """A code or refresh token that is invalid, expired, used or revoked."""
 
 
+class AppDeauthorized(LoginRequired):
+    """Minting refused with 403 or 404: the service app is not authorized in the target org."""
+
+
 class WebexUnavailable(WxtokenError):
     """Webex is unreachable, failing, or rate-limiting beyond the retry budget."""
 

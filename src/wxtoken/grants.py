@@ -3,16 +3,21 @@
 Each grant builds its request, says whether sending it again is safe, and parses Webex's answer
 into a `Token`. The client sends a grant (retrying only what is safe to replay); the manager
 decides when to send one. A new way of getting tokens (device code, service-app minting) is a
-new type here that satisfies `Grant`; nothing else needs to learn its form fields.
+new type here that satisfies `Grant`; nothing else needs to learn its form fields. A grant
+whose request is not a form of client credentials (minting posts JSON with the minter's bearer
+token) also builds it whole (`BuildsRequest.request`), and the client sends that instead.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote
 
 from . import oauth
+from .oauth_errors import GRANT_MINT
 from .token import Token
 
 TOKEN_PATH = "/v1/access_token"
@@ -63,6 +68,25 @@ class Grant(Protocol):
 
 
 @dataclass(frozen=True)
+class GrantRequest:
+    """A request body that is not a form of client credentials: minting posts JSON with the
+    minter's bearer token. `secrets` are cut out of anything the server echoes back."""
+
+    content: bytes = field(repr=False)
+    content_type: str
+    bearer: str | None = field(default=None, repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+@runtime_checkable
+class BuildsRequest(Protocol):
+    """A grant that builds its whole request (`request`) instead of the client encoding
+    `form` as application/x-www-form-urlencoded; the client stays generic either way."""
+
+    def request(self, credentials: ClientCredentials) -> GrantRequest: ...
+
+
+@dataclass(frozen=True)
 class RefreshGrant:
     """grant_type=refresh_token: safe to resend, since a refresh token survives a lost answer
     (or, if Webex rotated it, the resend fails with invalid_grant and nothing is lost locally).
@@ -105,6 +129,48 @@ class CodeGrant:
             self.code,
             self.redirect_uri,
             self.code_verifier,
+        )
+
+    def parse(self, data: Mapping[str, Any], requested_at: float) -> Token:
+        return Token.from_response(data, requested_at)
+
+
+@dataclass(frozen=True)
+class MintGrant:
+    """A service app's tokens minted for one org: `POST /v1/applications/{id}/token` with JSON
+    `clientId`, `clientSecret` and `targetOrgId`, authorized by the minter's access token (an
+    integration or another service app whose token carries spark:applications_token).
+
+    Not replay-safe: every mint creates a new grant at Webex. If an answer is lost, the grant
+    it carried stays alive there with a refresh token wxtoken never saw (so cannot revoke) and
+    counts against the token limit; a resend would add another. A failed mint is tried again by
+    the next command or the keeper's next pass, after a person or the backoff has waited.
+    """
+
+    app_id: str
+    target_org_id: str
+    minter_token: str = field(repr=False)
+    grant_type: str = GRANT_MINT
+    replay_safe: bool = False
+    basic_auth: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"/v1/applications/{quote(self.app_id, safe='')}/token"
+
+    def form(self, credentials: ClientCredentials) -> dict[str, str]:
+        return {
+            "clientId": credentials.client_id,
+            "clientSecret": credentials.client_secret,
+            "targetOrgId": self.target_org_id,
+        }
+
+    def request(self, credentials: ClientCredentials) -> GrantRequest:
+        return GrantRequest(
+            content=json.dumps(self.form(credentials)).encode(),
+            content_type="application/json",
+            bearer=self.minter_token,
+            secrets=(credentials.client_secret, self.minter_token),
         )
 
     def parse(self, data: Mapping[str, Any], requested_at: float) -> Token:

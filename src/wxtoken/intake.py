@@ -14,12 +14,14 @@ from . import outcomes
 from .errors import WxtokenError
 from .identity import Identity, identity_from_person, org_id_from_token
 from .results import LoginResult
+from .store import TokenRecord
 from .token import Token, iso
 
 if TYPE_CHECKING:
     from .manager import TokenManager
 
-_EVENTS = {"exchange": "exchange", "adopt": "adopted"}  # anything else is a sign-in: "login"
+# anything else is a sign-in: "login"
+_EVENTS = {"exchange": "exchange", "adopt": "adopted", "mint": "minted", "remint": "reminted"}
 
 
 def store_new_grant(tm: TokenManager, token: Token, *, via: str, identify: bool) -> LoginResult:
@@ -36,34 +38,47 @@ def store_new_grant(tm: TokenManager, token: Token, *, via: str, identify: bool)
         except WxtokenError as exc:
             warnings.append(f"could not look up who signed in: {exc.message}")
     with tm.store.refresh_lock(tm.name, tm.lock_timeout):
-        current = tm.store.token_record(tm.name)
-        generation = current.generation if current is not None else None
-        record = tm._store_or_explain(
-            lambda: tm.store.write_token(
-                outcomes.new_record(
-                    tm.name,
-                    token,
-                    identity,
-                    (generation or 0) + 1,
-                    tm.clock(),
-                    previous=current,
-                    refresh_fp=tm._fingerprint(token.refresh_token),
-                    why="a new sign-in replaced the grant",
-                ),
-                token,
-                expect_generation=generation,
-                event=_EVENTS.get(via, "login"),
-                detail={
-                    "via": via,
-                    "scopes": list(token.scopes),
-                    "access_expires_at": iso(token.access_expires_at),
-                    "refresh_expires_at": iso(token.refresh_expires_at),
-                    "org_id": identity.org_id,
-                    "user": identity.email,
-                },
-            )
-        )
+        record = write_new_grant(tm, token, identity, tm.store.token_record(tm.name), via=via)
     missing = tuple(s for s in profile.scopes if s not in token.scopes)
     if missing and token.scopes:
         warnings.append("Webex granted fewer scopes than requested; missing: " + " ".join(missing))
     return LoginResult(record, profile.scopes, token.scopes, missing, tuple(warnings))
+
+
+def write_new_grant(
+    tm: TokenManager,
+    token: Token,
+    identity: Identity,
+    current: TokenRecord | None,
+    *,
+    via: str,
+    why: str = "a new sign-in replaced the grant",
+) -> TokenRecord:
+    """Store a new grant over `current` (the record read under the profile's lock, which the
+    caller holds), as generation + 1; the write fails if another process wrote meanwhile."""
+    generation = current.generation if current is not None else None
+    return tm._store_or_explain(
+        lambda: tm.store.write_token(
+            outcomes.new_record(
+                tm.name,
+                token,
+                identity,
+                (generation or 0) + 1,
+                tm.clock(),
+                previous=current,
+                refresh_fp=tm._fingerprint(token.refresh_token),
+                why=why,
+            ),
+            token,
+            expect_generation=generation,
+            event=_EVENTS.get(via, "login"),
+            detail={
+                "via": via,
+                "scopes": list(token.scopes),
+                "access_expires_at": iso(token.access_expires_at),
+                "refresh_expires_at": iso(token.refresh_expires_at),
+                "org_id": identity.org_id,
+                "user": identity.email,
+            },
+        )
+    )

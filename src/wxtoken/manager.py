@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import causes, checks, handoff, intake, outcomes
+from . import causes, checks, handoff, intake, minting, outcomes
 from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
     ConsentDenied,
@@ -32,7 +32,7 @@ from .errors import (
 )
 from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
 from .identity import org_id_from_token
-from .profile import Profile, validate_base_url
+from .profile import KIND_SERVICE_APP, Profile, validate_base_url
 from .reasons import Forced, Needed, RefreshReason, still_needed
 from .results import HandOff, LoginResult, RefreshResult, VerifyResult
 from .status import DEFAULT_WARN_DAYS, ProfileStatus, profile_status
@@ -156,6 +156,22 @@ class TokenManager:
                 )
             return self._client
 
+    def peer(self, name: str) -> TokenManager:
+        """The manager of another profile of this store (a service app's minter), sharing this
+        manager's clock, settings and HTTP client when both talk to the same base URL."""
+        other = self.store.get_profile(name)
+        shared = other.base_url == self.profile.base_url
+        return TokenManager(
+            name,
+            store=self.store,
+            settings=self.settings,
+            clock=self._clock,
+            client=self.client if shared else None,
+            transport=self._transport,
+            retry=self._retry,
+            lock_timeout=self._lock_timeout,
+        )
+
     # --- access tokens ---------------------------------------------------------------------
 
     def access_token(self, min_valid: float = DEFAULT_MIN_VALID) -> str:
@@ -223,6 +239,8 @@ class TokenManager:
         try:
             new = self._send(RefreshGrant(token.refresh_token, previous=token))
         except (InvalidGrant, ConsentDenied) as exc:
+            if self.profile.kind == KIND_SERVICE_APP:
+                return self._remint_locked(record, exc)
             # Never delete: keep the record for diagnosis and mark the profile with its cause.
             past = token.refresh_expired(self._clock())
             cause = causes.from_error(exc, past_stated_expiry=past)
@@ -299,6 +317,13 @@ class TokenManager:
             older_secret=self.secret_fell_back,
         )
         return self.last_refresh
+
+    def _remint_locked(self, record: TokenRecord, refused: WxtokenError) -> RefreshResult:
+        # A service app's dead refresh token is replaced by minting through its minter, not by
+        # a person signing in; only if that fails is the profile marked (with minting's cause).
+        result = minting.remint_locked(self, record, refused)
+        self.last_refresh = result
+        return result
 
     def _mark_login_required(
         self, record: TokenRecord, reason: str, cause: str | None = None
@@ -391,8 +416,17 @@ class TokenManager:
     ) -> LoginResult:
         """Redeem a code exactly once, look up who signed in, and store the tokens."""
         profile = self.profile
+        if profile.kind == KIND_SERVICE_APP:
+            raise UsageError(
+                f"{self.name!r} is a service app: its tokens are minted, not exchanged for a code",
+                fix=f"wxtoken login -p {self.name}",
+            )
         token = self._send(CodeGrant(code, profile.redirect_uri, code_verifier))
         return self._store_new_grant(token, via=via, identify=identify)
+
+    def mint(self) -> LoginResult:
+        """A service app's sign-in: mint a new grant through its minter and store it."""
+        return minting.mint(self)
 
     def adopt(self, token: Token, *, identify: bool = True) -> LoginResult:
         """Take over tokens obtained elsewhere, as a sign-in would store them.

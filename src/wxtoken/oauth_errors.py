@@ -18,6 +18,7 @@ from typing import Any
 
 from .causes import CAUSES, TOKEN_LIMIT_RELIEF
 from .errors import (
+    AppDeauthorized,
     ConsentDenied,
     Forbidden,
     InvalidClient,
@@ -53,6 +54,9 @@ OAUTH_ERROR_CODES = (
 _CODE_RE = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(OAUTH_ERROR_CODES) + r")(?![A-Za-z0-9_])")
 SIGN_IN_AGAIN = ", then wxtoken login -p {profile}"
 _TRANSIENT_CODES = frozenset({"server_error", "temporarily_unavailable"})
+# The grant name of a service app's minting (POST /v1/applications/{id}/token), whose 403 and 404
+# have their own meaning (see classify_error).
+GRANT_MINT = "service_app_mint"
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -140,7 +144,8 @@ def classify_error(
 ) -> WxtokenError:
     """Map an HTTP error from Webex to our exception tree.
 
-    `grant` is "authorization_code", "refresh_token" or "api" and only shapes the advice.
+    `grant` is "authorization_code", "refresh_token", GRANT_MINT or "api" and shapes the advice
+    (and, for minting, which exception a 403 or 404 is).
     """
     where = f"HTTP {info.status}: {info.message}"
     meta: dict[str, Any] = {
@@ -165,6 +170,14 @@ def classify_error(
             retry_after=retry_after,
         )
     code = info.code
+    if grant == GRANT_MINT and info.status in (403, 404):
+        # Webex answers a mint for an org that has not authorized the app (or has deauthorized
+        # it) with 403, and an app it does not know there with 404; the minter's own scope is
+        # checked before minting (minting.py), so neither is read as a missing scope.
+        deauthorized = CAUSES["app_deauthorized"]
+        return AppDeauthorized(
+            f"Webex refused to mint: {deauthorized.text} ({where})", fix=deauthorized.fix, **meta
+        )
     if code == "invalid_client" or (info.status == 401 and grant != "api"):
         return InvalidClient(
             f"Webex rejected the client id or secret ({where})",

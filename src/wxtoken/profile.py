@@ -104,10 +104,19 @@ def make_profile(
         chosen = parse_scopes(scopes if isinstance(scopes, str) else " ".join(scopes or ()))
     if kind not in KINDS:
         raise UsageError(f"unknown profile kind {kind!r}", fix=f"use one of: {', '.join(KINDS)}")
+    if kind == KIND_SERVICE_APP:
+        # A service app is never redirected to: it is minted, so its redirect URI stays empty.
+        if redirect_uri:
+            raise UsageError(
+                "a service app has no redirect URI (its tokens are minted, not signed in for)",
+                fix="drop --redirect-uri",
+            )
+    else:
+        redirect_uri = validate_redirect_uri(redirect_uri)
     return Profile(
         name=validate_name(name),
         client_id=validate_client_id(client_id),
-        redirect_uri=validate_redirect_uri(redirect_uri),
+        redirect_uri=redirect_uri,
         scopes=chosen,
         base_url=validate_base_url(base_url or DEFAULT_BASE_URL),
         kind=kind,

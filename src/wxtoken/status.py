@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import causes
+from . import causes, service_apps
 from .errors import EXIT_ATTENTION, EXIT_LOGIN_REQUIRED, EXIT_OK
 from .profile import DEFAULT_BASE_URL, Profile
 from .store import STATUS_LOGIN_REQUIRED, Probe, RecorderCopy, TokenRecord, TokenStore
@@ -66,8 +66,12 @@ def classify(
         text = described[0] if described else "Webex refused part of what the grant needs"
         return STATE_WARNING, f"{text} (probe {iso(record.probe.at)})"
     if record.refresh_expires_at is not None and record.refresh_expires_at - now < warn_days * DAY:
-        return STATE_WARNING, f"the refresh token expires within {warn_days:g} days"
+        return STATE_WARNING, expiry_reason(warn_days)
     return STATE_OK, None
+
+
+def expiry_reason(warn_days: float) -> str:
+    return f"the refresh token expires within {warn_days:g} days"
 
 
 def cause_of(record: TokenRecord | None, now: float) -> str | None:
@@ -118,6 +122,12 @@ class ProfileStatus:
     copy: RecorderCopy = field(default_factory=RecorderCopy)
     trend: str = "unknown"
     now: float = 0.0  # when this status was taken (for the probe's age)
+    # A service app's chain (itself, then its minters), whose refresh token ends first along
+    # it and when, and the nearest minter that needs a sign-in; empty and None otherwise.
+    chain: tuple[str, ...] = ()
+    horizon_profile: str | None = None
+    horizon_at: float | None = None
+    minter_needs_login: str | None = None
     client_secrets: int = 1  # two while the integration's secret is rotated
     secret_added_at: float | None = None  # when the newest of two was added
     older_secret_used_at: float | None = None  # Webex refused the newest since it was added
@@ -165,6 +175,14 @@ class ProfileStatus:
                 "reason": self.copy.reason,
             },
             "expiry_trend": self.trend,
+            "chain": None
+            if not self.chain
+            else {
+                "profiles": list(self.chain),
+                "horizon_profile": self.horizon_profile,
+                "horizon_at": iso(self.horizon_at),
+                "minter_needs_login": self.minter_needs_login,
+            },
             "client_secrets": {
                 "held": self.client_secrets,
                 "newest_added_at": iso(self.secret_added_at),
@@ -179,6 +197,9 @@ def profile_status(
     """A profile's status from stored metadata only: no key, no network."""
     record = store.token_record(profile.name)
     state, reason = classify(record, now, warn_days)
+    chain = chain_of(store, profile, record, now)
+    if chain is not None:
+        state, reason = chain_state(chain, state, reason, now, warn_days)
     held, added = store.secrets_held(profile.name)
     fell_back = None
     if held > 1:
@@ -207,7 +228,79 @@ def profile_status(
         copy=record.copy if record else RecorderCopy(),
         trend=record.trend.state if record else "unknown",
         now=now,
+        chain=chain.names if chain else (),
+        horizon_profile=chain.horizon_profile if chain else None,
+        horizon_at=chain.horizon_at if chain else None,
+        minter_needs_login=chain.broken if chain else None,
         client_secrets=held,
         secret_added_at=added,
         older_secret_used_at=fell_back,
     )
+
+
+# --- service apps: the chain of minters -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A service app and its minters (nearest first), and what along the chain ends first.
+
+    A service app whose refresh token dies is minted again through its minter, so its real
+    horizon is the earliest refresh-token expiry along the chain, and a minter that needs a
+    sign-in leaves it one refusal away from needing a person.
+    """
+
+    names: tuple[str, ...]
+    horizon_profile: str | None = None  # whose refresh token expires first along the chain
+    horizon_at: float | None = None
+    broken: str | None = None  # the nearest minter that needs a sign-in
+
+
+def chain_of(
+    store: TokenStore, profile: Profile, record: TokenRecord | None, now: float
+) -> Chain | None:
+    """The chain of a service app (None for any other kind), from stored metadata only."""
+    if not service_apps.is_service_app(profile):
+        return None
+    minters = service_apps.chain_of(store.get_profile, profile)
+    horizon_profile, horizon_at = profile.name, record.refresh_expires_at if record else None
+    broken = None
+    for minter in minters:
+        rec = store.token_record(minter.name)
+        if rec is None or rec.status == STATUS_LOGIN_REQUIRED or _lapsed(rec, now):
+            broken = broken or minter.name
+        elif rec.refresh_expires_at is not None and (
+            horizon_at is None or rec.refresh_expires_at < horizon_at
+        ):
+            horizon_profile, horizon_at = minter.name, rec.refresh_expires_at
+    names = (profile.name, *(m.name for m in minters))
+    return Chain(names, horizon_profile, horizon_at, broken)
+
+
+def chain_state(
+    chain: Chain, state: str, reason: str | None, now: float, warn_days: float
+) -> tuple[str, str | None]:
+    """A service app's state with its chain: a minter that needs a sign-in, or whose refresh
+    token ends first and soon, is the warning (naming that minter and its fix)."""
+    own_expiry = state == STATE_OK or (
+        state == STATE_WARNING and reason == expiry_reason(warn_days)
+    )
+    if not own_expiry:
+        return state, reason
+    if chain.broken is not None:
+        return STATE_WARNING, (
+            f"its minter {chain.broken!r} needs a sign-in, so it cannot be minted again when "
+            f"its own refresh token dies; fix: wxtoken login -p {chain.broken}"
+        )
+    minter = chain.horizon_profile
+    if (
+        minter is not None
+        and minter != chain.names[0]
+        and chain.horizon_at is not None
+        and chain.horizon_at - now < warn_days * DAY
+    ):
+        return STATE_WARNING, (
+            f"its minter {minter!r}'s refresh token expires within {warn_days:g} days, before "
+            f"its own; fix: wxtoken login -p {minter}"
+        )
+    return state, reason

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from ..admin import add_client_secret, add_profile, drop_old_client_secret, update_profile
+from .. import service_apps
+from ..admin import (
+    add_client_secret,
+    add_profile,
+    add_service_app,
+    drop_old_client_secret,
+    update_profile,
+)
 from ..errors import UsageError
 from ..manager import resolve_profile_name
 from . import render
 from .app import App, pass_app
 from .options import EXIT_CODES_HELP, err, json_option, profile_option, this_command
+
+if TYPE_CHECKING:
+    from ..profile import Profile
 
 
 @click.group(epilog=EXIT_CODES_HELP)
@@ -50,12 +61,25 @@ def read_client_secret(app: App, from_stdin: bool) -> str:
 
 @profile.command("add", epilog=EXIT_CODES_HELP)
 @click.argument("name")
-@click.option("--client-id", required=True, help="The integration's Client ID.")
+@click.option("--client-id", required=True, help="The integration's (or service app's) Client ID.")
 @click.option(
     "--redirect-uri",
-    required=True,
+    default=None,
     help="A redirect URI registered on the integration; http://127.0.0.1:PORT/... "
-    "or http://localhost:PORT/... lets wxtoken catch the redirect itself.",
+    "or http://localhost:PORT/... lets wxtoken catch the redirect itself. Required for an "
+    "integration; a service app has none.",
+)
+@click.option(
+    "--service-app",
+    is_flag=True,
+    help="A service app: its tokens are minted through --minter for --target-org.",
+)
+@click.option("--app-id", default=None, help="Service app: its Application ID.")
+@click.option("--target-org", default=None, help="Service app: the org id (or UUID) it serves.")
+@click.option(
+    "--minter",
+    default=None,
+    help="Service app: the profile whose token (with spark:applications_token) mints it.",
 )
 @click.option(
     "--scopes", default=None, help='Space-separated scopes, e.g. "spark:kms spark:people_read".'
@@ -74,7 +98,11 @@ def profile_add(
     app: App,
     name: str,
     client_id: str,
-    redirect_uri: str,
+    redirect_uri: str | None,
+    service_app: bool,
+    app_id: str | None,
+    target_org: str | None,
+    minter: str | None,
     scopes: str | None,
     preset: str | None,
     base_url: str | None,
@@ -86,23 +114,51 @@ def profile_add(
     $WXTOKEN_CLIENT_SECRET, never from the command line.
 
     \b
-    Example:
+    Examples:
       wxtoken profile add recorder --client-id C0123... \\
         --redirect-uri http://127.0.0.1:8765/callback --preset verint-calling
+      wxtoken profile add svc --service-app --app-id Y2lz... --client-id C0456... \\
+        --target-org ORG_ID --minter minter --scopes "spark-admin:recordings_read"
     """
     app.profile_name = name
     store = app.store()
-    prof = add_profile(
-        name,
-        client_id=client_id,
-        client_secret=lambda: read_client_secret(app, client_secret_stdin),
-        redirect_uri=redirect_uri,
-        scopes=scopes,
-        preset=preset,
-        base_url=base_url,
-        replace=replace,
-        store=store,
-    )
+    if service_app:
+        prof = _add_service_app(
+            app,
+            name,
+            client_id,
+            redirect_uri,
+            app_id,
+            target_org,
+            minter,
+            scopes,
+            preset,
+            base_url,
+            client_secret_stdin,
+            replace,
+        )
+    else:
+        if app_id is not None or target_org is not None or minter is not None:
+            raise UsageError(
+                "--app-id, --target-org and --minter are a service app's settings",
+                fix=this_command(add=("--service-app",)),
+            )
+        if redirect_uri is None:
+            raise UsageError(
+                "an integration profile needs --redirect-uri (one registered on the integration)",
+                fix=this_command(add=("--redirect-uri", "http://127.0.0.1:8765/callback")),
+            )
+        prof = _add_integration(
+            app,
+            name,
+            client_id,
+            redirect_uri,
+            scopes,
+            preset,
+            base_url,
+            client_secret_stdin,
+            replace,
+        )
     if as_json:
         click.echo(
             render.to_json(render.profile_json(prof, store.token_record(prof.name) is not None))
@@ -114,12 +170,83 @@ def profile_add(
     err(f"Next: wxtoken login -p {prof.name}")
 
 
+def _add_integration(
+    app: App,
+    name: str,
+    client_id: str,
+    redirect_uri: str,
+    scopes: str | None,
+    preset: str | None,
+    base_url: str | None,
+    client_secret_stdin: bool,
+    replace: bool,
+) -> Profile:
+    return add_profile(
+        name,
+        client_id=client_id,
+        client_secret=lambda: read_client_secret(app, client_secret_stdin),
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        preset=preset,
+        base_url=base_url,
+        replace=replace,
+        store=app.store(),
+    )
+
+
+def _add_service_app(
+    app: App,
+    name: str,
+    client_id: str,
+    redirect_uri: str | None,
+    app_id: str | None,
+    target_org: str | None,
+    minter: str | None,
+    scopes: str | None,
+    preset: str | None,
+    base_url: str | None,
+    client_secret_stdin: bool,
+    replace: bool,
+) -> Profile:
+    if redirect_uri is not None:
+        raise UsageError(
+            "a service app has no redirect URI (its tokens are minted, not signed in for)",
+            fix=this_command(drop=("--redirect-uri",)),
+        )
+    missing = [
+        opt
+        for opt, value in (("--app-id", app_id), ("--target-org", target_org), ("--minter", minter))
+        if value is None
+    ]
+    if missing:
+        raise UsageError(
+            f"a service app needs {', '.join(missing)}",
+            fix=f"wxtoken profile add {name} --service-app --app-id APP_ID --client-id "
+            'CLIENT_ID --target-org ORG_ID --minter PROFILE --scopes "..."',
+        )
+    assert app_id is not None and target_org is not None and minter is not None
+    return add_service_app(
+        name,
+        app_id=app_id,
+        client_id=client_id,
+        client_secret=lambda: read_client_secret(app, client_secret_stdin),
+        target_org=target_org,
+        minter=minter,
+        scopes=scopes,
+        preset=preset,
+        base_url=base_url,
+        replace=replace,
+        store=app.store(),
+    )
+
+
 @profile.command("set", epilog=EXIT_CODES_HELP)
 @click.argument("name")
 @click.option("--redirect-uri", default=None, help="A new redirect URI (register it first).")
 @click.option("--scopes", default=None, help="New space-separated scopes.")
 @click.option("--preset", default=None, help="A scope preset instead of --scopes.")
 @click.option("--base-url", default=None, help="A new Webex API base URL.")
+@click.option("--minter", default=None, help="Service app: a new profile to mint it through.")
 @click.option("--client-secret-stdin", is_flag=True, help="Read a new client secret from stdin.")
 @click.option(
     "--new-secret",
@@ -147,6 +274,7 @@ def profile_set(
     scopes: str | None,
     preset: str | None,
     base_url: str | None,
+    minter: str | None,
     client_secret_stdin: bool,
     new_secret: bool,
     add_client_secret: bool,
@@ -179,14 +307,14 @@ def profile_set(
             fix=f"add the new one first: wxtoken profile set {name} --add-client-secret",
         )
     if add_client_secret or drop_old_client_secret:
-        if any(c is not None for c in (redirect_uri, scopes, preset, base_url)):
+        if any(c is not None for c in (redirect_uri, scopes, preset, base_url, minter)):
             raise UsageError(
                 "change the client secrets and the other settings in separate commands",
                 fix=f"e.g. wxtoken profile set {name} --drop-old-client-secret",
             )
         _rotate_secret(app, name, add_client_secret, client_secret_stdin)
         return
-    changes = (redirect_uri, scopes, preset, base_url)
+    changes = (redirect_uri, scopes, preset, base_url, minter)
     if all(c is None for c in changes) and not (client_secret_stdin or new_secret):
         raise UsageError(
             f"nothing to change for {name!r}",
@@ -204,6 +332,7 @@ def profile_set(
         scopes=scopes,
         preset=preset,
         base_url=base_url,
+        minter=minter,
         store=store,
     )
     if as_json:
@@ -289,6 +418,7 @@ def profile_remove(app: App, name: str, yes: bool, as_json: bool) -> None:
     app.profile_name = name
     store = app.store()
     store.get_profile(name)
+    service_apps.check_removable(store.list_profiles(), name)
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(

@@ -13,7 +13,7 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 
-from .. import causes
+from .. import causes, service_apps
 from ..durations import human_left
 from ..errors import clean_server_text
 from ..profile import DEFAULT_BASE_URL, Profile
@@ -57,6 +57,7 @@ def profile_json(p: Profile, has_tokens: bool) -> dict[str, object]:
         "scopes": list(p.scopes),
         "base_url": p.base_url,
         "has_tokens": has_tokens,
+        **service_apps.settings_shown(p.extra),
     }
 
 
@@ -94,6 +95,29 @@ def login_summary(profile: str, result: LoginResult, store: str, now: float) -> 
     lines.append(
         f"Next: `wxtoken export -p {profile}` hands the refresh token to the recorder; "
         f"`wxtoken status -p {profile}` watches it."
+    )
+    return "\n".join(lines)
+
+
+def minted_summary(profile: str, p: Profile, result: LoginResult, now: float) -> str:
+    """What `login` says after minting a service app's tokens."""
+    rec = result.record
+    lines = [
+        f"Minted tokens for service app {profile!r} through {p.extra.get('minter')!r}, org "
+        f"{shown(rec.identity.org_id, 60, 'unknown')}.",
+        f"  scopes granted  {' '.join(result.granted_scopes) or '(not reported by Webex)'}",
+        f"  access token    expires {iso(rec.access_expires_at)} "
+        f"(in {human_left(rec.access_expires_at - now)})",
+    ]
+    if rec.refresh_expires_at is not None:
+        lines.append(
+            f"  refresh token   expires {iso(rec.refresh_expires_at)} "
+            f"(in {human_left(rec.refresh_expires_at - now)})"
+        )
+    lines += [f"wxtoken: warning: {shown(w, 300)}" for w in result.warnings]
+    lines.append(
+        f"Next: `wxtoken keep` keeps it alive (it is minted again if its refresh token dies); "
+        f"`wxtoken status -p {profile}` watches it and its minter."
     )
     return "\n".join(lines)
 
@@ -236,6 +260,19 @@ def grant_notes(r: ProfileStatus, now: float) -> list[str]:
     return notes
 
 
+def chain_notes(r: ProfileStatus, now: float) -> list[str]:
+    """A service app's chain (service app <- minter <- ...) and the horizon that matters."""
+    if not r.chain:
+        return []
+    line = f"{r.profile}: service app, minted through {' <- '.join(r.chain)}"
+    if r.horizon_at is not None and r.horizon_profile not in (None, r.profile):
+        line += (
+            f"; the chain's first refresh-token expiry is {r.horizon_profile}'s, in "
+            f"{human_left(r.horizon_at - now)}"
+        )
+    return [line]
+
+
 _COLOUR = {"ok": "green", "warning": "yellow", "login_required": "red"}
 
 
@@ -284,6 +321,7 @@ def status_table(
             notes.append(f"{r.profile}: talks to {r.base_url}, not Webex ({DEFAULT_BASE_URL})")
         if r.reason:
             notes.append(f"{r.profile}: {shown(r.reason, 300)}")
+        notes += chain_notes(r, now)
         notes += grant_notes(r, now)
         notes += [f"{r.profile}: {shown(n, 300)}" for n in r.notes]
         if r.failures:

@@ -10,6 +10,7 @@ from ..errors import UsageError
 from ..login import DEFAULT_TIMEOUT, run_login
 from ..manager import TokenManager
 from ..oauth import parse_pasted
+from ..profile import KIND_SERVICE_APP
 from ..results import LoginResult
 from . import render
 from .app import App, pass_app
@@ -20,6 +21,14 @@ def _summary(app: App, manager: TokenManager, result: LoginResult, as_json: bool
     if as_json:
         click.echo(render.to_json(result.as_json(manager.name, manager.store.location)))
     err(render.login_summary(manager.name, result, manager.store.location, app.clock()))
+
+
+def _mint(app: App, manager: TokenManager, as_json: bool) -> None:
+    """A service app signs in by minting through its minter: no browser, no person."""
+    result = manager.mint()
+    if as_json:
+        click.echo(render.to_json(result.as_json(manager.name, manager.store.location)))
+    err(render.minted_summary(manager.name, manager.profile, result, app.clock()))
 
 
 @click.command(epilog=EXIT_CODES_HELP)
@@ -46,6 +55,7 @@ def login(
     wxtoken listens for the redirect on 127.0.0.1 (and on [::1] too for localhost); otherwise,
     or with --paste, paste the whole address the browser lands on (it must carry the state).
     The browser is $BROWSER or the platform's default, started without wxtoken's secrets.
+    A service-app profile is not signed in for: its tokens are minted through its minter.
 
     \b
     Examples:
@@ -53,6 +63,9 @@ def login(
       wxtoken login -p recorder --no-browser --paste
     """
     manager = app.manager(profile)
+    if manager.profile.kind == KIND_SERVICE_APP:
+        _mint(app, manager, as_json)
+        return
     result = run_login(
         manager,
         open_browser=not no_browser,

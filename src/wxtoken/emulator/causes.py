@@ -21,11 +21,14 @@ Causes of a refused refresh token or access token (`Grant.revoked_by`, `AccessTo
     rotated             a rotated-away refresh token, past any grace period
     superseded          an access token ended by a later refresh (revoke_previous_access_on_refresh)
     other_client        a refresh token presented by a client it was not issued to
+    deauthorized        a service app deauthorized in the grant's org (Control Hub)
 
 and of the other refusals: `token_limit` (400 tokenlimit_reached, at code exchange, refresh
-and device sign-in), `not_admin` and `missing_scope` (403). A refused code exchange names
-`missing_code`, `unknown`, `other_client`, `code_used`, `expired`, `redirect_uri`, `pkce` or
-`blocked`; a refresh without a token, `missing_refresh_token`.
+and device sign-in), `not_admin` and `missing_scope` (403), and of minting `not_authorized`
+(403: the app is not authorized in the org), `unknown_app` (404), `invalid_client` (401).
+A refused code exchange names `missing_code`, `unknown`, `other_client`, `code_used`,
+`expired`, `redirect_uri`, `pkce` or `blocked`; a refresh without a token,
+`missing_refresh_token`.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ REUSE_DETECTED = "reuse_detected"
 ROTATED = "rotated"
 SUPERSEDED = "superseded"
 OTHER_CLIENT = "other_client"
+DEAUTHORIZED = "deauthorized"
 TOKEN_LIMIT = "token_limit"
 NOT_ADMIN = "not_admin"
 MISSING_SCOPE = "missing_scope"

@@ -1,5 +1,6 @@
 """The test-only control API under `/_emulator/`: faults, clock, policy, revocation, users,
-blocking, client secrets, the consent user, device approval, the ledger, messages and reset.
+blocking, client secrets, service apps (create, authorize per org), the consent user, device
+approval, the ledger, messages and reset.
 
 Served only when asked for, and by the HTTP server only on loopback. Answers are JSON without
 a TrackingID; bad input is a 400 `{"ok": false, "error": ...}`.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .causes import block as block_integration
 from .causes import change_user, parse_user_change, user_json
@@ -18,6 +19,8 @@ from .clock import offset_of
 from .device import device_decide
 from .faults import parse_fault
 from .model import OPTIONAL_POLICY_FIELDS, Reply
+from .service_app import create as create_service_app
+from .service_app import set_authorized
 
 if TYPE_CHECKING:
     from .routes import Call
@@ -117,6 +120,40 @@ def block(call: Call) -> Reply:
     return ok({"ok": True, "blocked": blocked, "revoked": ended})
 
 
+def service_apps(call: Call) -> Reply:
+    """POST {scopes, authorized_org_ids?, name?}: a new service app; its ids and secret."""
+    body = _object(call)
+    scopes, orgs = body.get("scopes"), body.get("authorized_org_ids", [])
+    name = body.get("name", "Emulated service app")
+    if not _strings(scopes) or not _strings(orgs) or not isinstance(name, str):
+        return bad("expected {scopes: [..], authorized_org_ids?: [..], name?}")
+    app = create_service_app(call.emu, scopes, orgs, name)
+    return ok(
+        {
+            "application_id": app.application_id,
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+        }
+    )
+
+
+def service_app_authorization(call: Call) -> Reply:
+    """POST {application_id, org_id, authorized}: an org's admin (de)authorizes the app."""
+    body = _object(call)
+    app = call.emu.service_apps.get(str(body.get("application_id", "")))
+    if app is None:
+        return bad("unknown application_id")
+    org, authorized = body.get("org_id"), body.get("authorized")
+    if not isinstance(org, str) or not isinstance(authorized, bool):
+        return bad("expected {application_id, org_id, authorized: true|false}")
+    ended = set_authorized(call.emu, app, org, authorized)
+    return ok({"ok": True, "authorized": authorized, "revoked": ended})
+
+
+def _strings(value: Any) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def client_secrets(call: Call) -> Reply:
     """An integration's secrets: `add` one more, `revoke` one, or `regenerate` (Webex's
     portal button: a new secret, and every other one stops working)."""
@@ -188,6 +225,8 @@ ROUTES: dict[str, tuple[tuple[str, ...], Callable[[Call], Reply]]] = {
     "/_emulator/revoke": (("POST",), revoke),
     "/_emulator/users": (("POST",), users),
     "/_emulator/block": (("POST",), block),
+    "/_emulator/service-apps": (("POST",), service_apps),
+    "/_emulator/service-apps/authorization": (("POST",), service_app_authorization),
     "/_emulator/client-secrets": (("POST",), client_secrets),
     "/_emulator/ledger": (("GET",), ledger),
     "/_emulator/messages": (("GET",), messages),
