@@ -313,7 +313,8 @@ def read_token_row(
     """(profile, sealed access token, its expiry, status, key source) without the key.
 
     None when the store is missing, of another schema version, or the profile cannot be chosen
-    without asking (several profiles and none named). Callers check privacy first.
+    without asking (several profiles, none named and no default; the rule of
+    `manager.resolve_profile_name`). Callers check privacy first.
     """
     import sqlite3
 
@@ -323,7 +324,9 @@ def read_token_row(
             return None
         source = conn.execute(KEY_SOURCE_SQL).fetchone()
         if profile is None:
-            names = conn.execute(PROFILE_NAMES_SQL).fetchall()
+            default = conn.execute(DEFAULT_PROFILE_SQL).fetchone()
+            names = [default] if default and default[0] else []
+            names = names or conn.execute(PROFILE_NAMES_SQL).fetchall()
             if len(names) != 1:
                 return None
             profile = str(names[0][0])

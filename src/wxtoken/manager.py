@@ -47,9 +47,13 @@ if TYPE_CHECKING:
 
 
 def resolve_profile_name(store: TokenStore, name: str | None) -> str:
-    """The profile a command means: the one named, or the only one there is."""
+    """The profile a command means: the one named (-p, WXTOKEN_PROFILE), else the default
+    (`profile use`), else the only one there is."""
     if name:
         return name
+    default = store.default_profile()
+    if default is not None:
+        return default
     profiles = store.list_profiles()
     if len(profiles) == 1:
         return profiles[0].name
@@ -58,7 +62,7 @@ def resolve_profile_name(store: TokenStore, name: str | None) -> str:
     names = ", ".join(p.name for p in profiles)
     raise UsageError(
         f"there are several profiles ({names}) and none was chosen",
-        fix=f"pass -p NAME (e.g. -p {profiles[0].name}) or set WXTOKEN_PROFILE=NAME",
+        fix=f"pass -p NAME, or make one the default: wxtoken profile use {profiles[0].name}",
     )
 
 

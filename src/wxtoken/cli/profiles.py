@@ -19,7 +19,14 @@ from ..errors import UsageError
 from ..manager import resolve_profile_name
 from . import render
 from .app import App, pass_app
-from .options import EXIT_CODES_HELP, err, json_option, profile_option, this_command
+from .options import (
+    EXIT_CODES_HELP,
+    complete_profiles,
+    err,
+    json_option,
+    profile_option,
+    this_command,
+)
 
 if TYPE_CHECKING:
     from ..profile import Profile
@@ -167,6 +174,13 @@ def profile_add(
         f"Profile {prof.name!r} saved in {store.location} "
         f"(secrets encrypted; key: {render.key_text(store.key_source())})."
     )
+    others = [p.name for p in store.list_profiles() if p.name != prof.name]
+    if len(others) == 1 and store.default_profile() is None:
+        # Until now commands without -p meant the only profile; from here they need a choice.
+        err(
+            f"Note: commands without -p used {others[0]!r}, the only profile; now there are "
+            f"two. Keep that for scripts: wxtoken profile use {others[0]}"
+        )
     err(f"Next: wxtoken login -p {prof.name}")
 
 
@@ -241,7 +255,7 @@ def _add_service_app(
 
 
 @profile.command("set", epilog=EXIT_CODES_HELP)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_profiles)
 @click.option("--redirect-uri", default=None, help="A new redirect URI (register it first).")
 @click.option("--scopes", default=None, help="New space-separated scopes.")
 @click.option("--preset", default=None, help="A scope preset instead of --scopes.")
@@ -367,10 +381,16 @@ def profile_list(app: App, as_json: bool) -> None:
     """
     store = app.store()
     profiles = store.list_profiles()
+    default = store.default_profile()
     if as_json:
         click.echo(
             render.to_json(
-                [render.profile_json(p, store.token_record(p.name) is not None) for p in profiles]
+                [
+                    render.profile_json(
+                        p, store.token_record(p.name) is not None, p.name == default
+                    )
+                    for p in profiles
+                ]
             )
         )
         return
@@ -378,11 +398,34 @@ def profile_list(app: App, as_json: bool) -> None:
         err("No profiles yet. Add one with `wxtoken profile add NAME ...`.")
         return
     for p in profiles:
-        click.echo(f"{p.name}\t{p.client_id}\t{p.base_url}")
+        mark = "\t(default)" if p.name == default else ""
+        click.echo(f"{p.name}\t{p.client_id}\t{p.base_url}{mark}")
+
+
+@profile.command("use", epilog=EXIT_CODES_HELP)
+@click.argument("name", required=False, shell_complete=complete_profiles)
+@click.option("--unset", is_flag=True, help="Have no default profile.")
+@pass_app
+def profile_use(app: App, name: str | None, unset: bool) -> None:
+    """Make NAME the profile commands use without -p (WXTOKEN_PROFILE and -p still win).
+
+    \b
+    Examples:
+      wxtoken profile use recorder
+      wxtoken profile use --unset
+    """
+    if (name is None) == (not unset):
+        raise UsageError("give a profile name, or --unset", fix="e.g. wxtoken profile use recorder")
+    store = app.store()
+    store.set_default_profile(name)
+    if name is None:
+        err("No default profile now: with several profiles, commands need -p NAME.")
+    else:
+        err(f"Default profile: {name!r}; commands use it when no -p or WXTOKEN_PROFILE is given.")
 
 
 @profile.command("show")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_profiles)
 @profile_option
 @json_option("Print JSON.")
 @pass_app
@@ -404,7 +447,7 @@ def profile_show(app: App, name: str | None, profile: str | None, as_json: bool)
 
 
 @profile.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_profiles)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option()
 @pass_app

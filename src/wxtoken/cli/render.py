@@ -48,9 +48,10 @@ def key_text(source: str | None) -> str:
 # --- profiles ----------------------------------------------------------------------------------
 
 
-def profile_json(p: Profile, has_tokens: bool) -> dict[str, object]:
+def profile_json(p: Profile, has_tokens: bool, default: bool = False) -> dict[str, object]:
     return {
         "name": p.name,
+        "default": default,
         "kind": p.kind,
         "client_id": p.client_id,
         "redirect_uri": p.redirect_uri,

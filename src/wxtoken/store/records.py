@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from ..identity import Identity
 
 # How to make the first profile: an example to adapt (no profile exists to name yet).
+# The meta key naming the default profile; the hot path reads it too (_local.DEFAULT_PROFILE_SQL).
+DEFAULT_PROFILE = "default_profile"
 FIRST_PROFILE = (
     "create one: wxtoken profile add recorder --client-id <Client ID> "
     "--redirect-uri http://127.0.0.1:8765/callback --preset verint-calling"

@@ -22,7 +22,7 @@ from ..profile import Profile, keeps_tokens
 from ..token import Token
 from .binding import OLD_SECRET, secret_ad, token_ad
 from .cipher import Cipher
-from .records import Event, ProfileRow, RecordStore, TokenRecord, TokenRow
+from .records import DEFAULT_PROFILE, Event, ProfileRow, RecordStore, TokenRecord, TokenRow
 from .unlock import StoreKey
 
 
@@ -169,7 +169,23 @@ class SealedStore:
         self.get_profile(name)
         with self.records.write("remove the profile") as tx:
             tx.delete_profile(name)
+            if tx.meta().get(DEFAULT_PROFILE) == name:
+                tx.set_meta({DEFAULT_PROFILE: ""})  # a default that names nothing is none
             tx.event(name, "profile_removed", {})
+
+    def default_profile(self) -> str | None:
+        """The profile commands use without -p or WXTOKEN_PROFILE (read without the key)."""
+        if not self.records.exists():
+            return None
+        return self.records.meta().get(DEFAULT_PROFILE) or None
+
+    def set_default_profile(self, name: str | None) -> None:
+        """Make `name` the default profile, or (None) have none."""
+        if name is not None:
+            self.get_profile(name)
+        with self.records.write("set the default profile") as tx:
+            tx.set_meta({DEFAULT_PROFILE: name or ""})
+            tx.event(name, "default_profile", {"default": name})
 
     def _profile_row(self, name: str) -> ProfileRow:
         row = self.records.profile(name)
