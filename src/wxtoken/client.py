@@ -314,6 +314,19 @@ class WebexClient:
 
     # --- REST calls -----------------------------------------------------------------------
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        access_token: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: tuple[bytes, str] | None = None,
+    ) -> Response:
+        """Any REST call with a bearer token, its answer as it came (`wxtoken api`); sent once,
+        since a POST is not safe to repeat."""
+        return self._send(method, path, bearer=access_token, params=params, content=content)
+
     def get_json(self, path: str, access_token: str) -> dict[str, Any]:
         resp = self._send("GET", path, bearer=access_token)
         if resp.status != 200:

@@ -43,6 +43,7 @@ COMMANDS = {
     "refresh": "tokens:refresh",
     "verify": "status:verify",
     "doctor": "doctor:doctor",
+    "api": "api:api",
     "log": "log:log",
     "revoke": "tokens:revoke",
     "logout": "tokens:logout",
