@@ -26,8 +26,8 @@ from . import _local
 
 def _args(argv: list[str], env: Mapping[str, str]) -> tuple[str | None, int] | None:
     """(profile, min_valid) for `token [-p NAME] [--min-valid S]`, None for anything else."""
-    if not argv or argv[0] != "token":
-        return None
+    if not argv or argv[0] != "token" or env.get(_local.ENV_DEBUG):
+        return None  # anything else, or a debug log asked for: the full CLI
     profile = env.get(_local.ENV_PROFILE) or None
     min_valid = _local.DEFAULT_MIN_VALID
     rest = argv[1:]

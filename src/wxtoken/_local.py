@@ -34,6 +34,7 @@ ENV_KEYRING_TIMEOUT = "WXTOKEN_KEYRING_TIMEOUT"
 ENV_SOCKET = "WXTOKEN_SOCKET"
 ENV_CLIENT_SECRET = "WXTOKEN_CLIENT_SECRET"
 ENV_HTTP_DEADLINE = "WXTOKEN_HTTP_DEADLINE"
+ENV_DEBUG = "WXTOKEN_DEBUG"
 
 # Variables whose values are secrets: never shown, and removed from the environment of any
 # program wxtoken starts (the browser, for one).
@@ -93,6 +94,10 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
         ENV_HTTP_DEADLINE,
         f"seconds one exchange with Webex may take, all included (default "
         f"{DEFAULT_HTTP_DEADLINE:g}); retry and lock waits are derived from it",
+    ),
+    (
+        ENV_DEBUG,
+        "1: the same as --debug (each HTTP request and lock wait on stderr; never a secret)",
     ),
     (
         "BROWSER",
@@ -182,6 +187,7 @@ class Settings:
         "_client_secret",
         "_passphrase",
         "db_path",
+        "debug",
         "home",
         "home_explicit",
         "key_file",
@@ -207,6 +213,7 @@ class Settings:
         self.socket_path = _path(sock) if sock else os.path.join(self.home, SOCKET_NAME)
         self.profile = env.get(ENV_PROFILE, "").strip() or None
         self.no_color = bool(env.get("NO_COLOR"))  # the no-color.org convention
+        self.debug = env.get(ENV_DEBUG, "").strip() not in ("", "0")
         key_file = env.get(ENV_KEY_FILE, "").strip()
         self.key_file = _path(key_file) if key_file else None
         self._passphrase = env.get(ENV_PASSPHRASE) or None

@@ -19,6 +19,7 @@ once per process, because loading a CA bundle costs more CPU than a whole refres
 from __future__ import annotations
 
 import base64
+import logging
 import random
 import ssl
 import time
@@ -38,6 +39,9 @@ from .profile import is_loopback_host
 from .token import Token
 from .transport import DEADLINE_EXTENSION, DeadlineExceeded, default_ssl_context
 
+# `wxtoken --debug`: one line per request (method, address without query, status, time,
+# trackingId). Nothing else: a header, a body or a query could carry a secret.
+_debug = logging.getLogger("wxtoken.http")
 _USER_AGENT = f"wxtoken/{__version__}"
 
 
@@ -182,9 +186,19 @@ class WebexClient:
         try:
             resp = self._transport.handle_request(request)
             try:
-                return self._read(resp, start)
+                answer = self._read(resp, start)
             finally:
                 resp.close()
+            if _debug.isEnabledFor(logging.DEBUG):
+                _debug.debug(
+                    "%s %s -> %d in %.0f ms (trackingId %s)",
+                    method,
+                    self._where(url),
+                    answer.status,
+                    (time.monotonic() - start) * 1000,
+                    clean_server_text(answer.headers.get("trackingid", "none"), 80),
+                )
+            return answer
         except WxtokenError:
             raise
         except httpx2.TimeoutException as exc:

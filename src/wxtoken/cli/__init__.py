@@ -117,8 +117,14 @@ class WxtokenGroup(click.Group):
     show_default=True,
     help="Colour in tables: auto (a terminal, unless NO_COLOR is set), always or never.",
 )
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Log each HTTP request (method, address, status, time, trackingId) and each lock "
+    "wait to stderr; never a secret. Also WXTOKEN_DEBUG=1.",
+)
 @click.pass_context
-def cli(ctx: click.Context, color: str) -> None:
+def cli(ctx: click.Context, color: str, debug: bool) -> None:
     """Create, store, refresh, hand over and watch OAuth tokens for Webex integrations.
 
     \b
@@ -131,7 +137,22 @@ def cli(ctx: click.Context, color: str) -> None:
 
     Data lives in $WXTOKEN_HOME (default: the platform's user data directory).
     """
-    ctx.ensure_object(App).color = color
+    app = ctx.ensure_object(App)
+    app.color = color
+    if debug or app.settings.debug:
+        log_to_stderr()
+
+
+def log_to_stderr() -> None:
+    """wxtoken's debug lines on stderr (the loggers say only what is safe to show)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("wxtoken: debug: %(message)s"))
+    root = logging.getLogger("wxtoken")
+    if not root.handlers:
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

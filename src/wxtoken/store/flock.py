@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,8 @@ from .fs import ensure_private_dir
 # Keyed by lock path, shared by every store object of the process.
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
+
+_debug = logging.getLogger("wxtoken.lock")  # `wxtoken --debug`: lock waits
 
 
 class ProfileLocks:
@@ -67,6 +70,9 @@ class ProfileLocks:
                             raise lock_timeout(name, timeout) from None
                         time.sleep(delay)
                         delay = min(delay * 2, 0.05)
+                waited = time.monotonic() - (deadline - timeout)
+                if waited >= 0.01:
+                    _debug.debug("waited %.2f s for the lock of profile %r", waited, name)
                 yield
             finally:
                 os.close(fd)  # closing releases the flock
