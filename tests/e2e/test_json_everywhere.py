@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from tests.conftest import WXTOKEN, Emulator, Wx, assert_no_secret, wait_until
+from tests.e2e.test_signin_paste import PASTE_REDIRECT, attackers_code
 
 
 def parsed(wx: Wx, *args: str, check: int = 0, stdin: str | None = None) -> Any:
@@ -48,6 +49,13 @@ def test_each_command_with_json(wx: Wx, emu: Emulator) -> None:
     assert revoked == {"profile": "rec", "revoked": True, "marked": []}
     removed = parsed(wx, "profile", "remove", "rec", "--yes")
     assert isinstance(removed, dict)
+    # exchange: a code obtained elsewhere, for a profile with a pasted (non-loopback) redirect
+    wx.add_profile(emu, "pasted", redirect_uri=PASTE_REDIRECT, scopes="spark:kms spark:people_read")
+    code = attackers_code(emu)
+    exchanged = parsed(wx, "exchange", "-p", "pasted", "--code", "-", stdin=code + "\n")
+    assert exchanged["profile"] == "pasted" and exchanged["user"]
+    api = json.loads(wx("api", "-p", "pasted", "/v1/people/me", check=0).stdout)  # JSON always
+    assert api["type"] == "person"
 
 
 def test_token_formats_from_the_keeper(logged_in: tuple[Wx, Emulator]) -> None:
