@@ -109,3 +109,87 @@ class CodeGrant:
 
     def parse(self, data: Mapping[str, Any], requested_at: float) -> Token:
         return Token.from_response(data, requested_at)
+
+
+# --- the device grant (RFC 8628 as Webex serves it) ---------------------------------------
+
+DEVICE_AUTHORIZE_PATH = "/v1/device/authorize"
+DEVICE_TOKEN_PATH = "/v1/device/token"
+DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+# Webex's verification page finishes the sign-in by redirecting through one of these helpers,
+# so each must be registered on the integration. Webex's developer guide lists four in one
+# place and three (a, k, r) in another; registering all four costs nothing.
+DEVICE_HELPER_REDIRECT_URIS = tuple(
+    f"https://oauth-helper-{region}.wbx2.com/helperservice/v1/actions/device/callback"
+    for region in ("a", "r", "k", "d")
+)
+# Webex: "Device Grant flow does not support OpenID Connect scopes".
+OIDC_SCOPES = frozenset({"openid", "email", "profile", "phone", "address"})
+# RFC 8628 §3.5: every slow_down adds five seconds to the polling interval, for good.
+SLOW_DOWN_STEP = 5
+_DEFAULT_INTERVAL = 5  # RFC 8628 §3.2, when the answer names none
+
+
+@dataclass(frozen=True)
+class DeviceAuthorization:
+    """Webex's answer to /v1/device/authorize: what the person types where, and for how long."""
+
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires_in: int
+    interval: int
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> DeviceAuthorization:
+        """The fields, checked for type; raises ValueError naming what is wrong."""
+
+        def text(name: str, required: bool = True) -> str | None:
+            value = data.get(name)
+            if isinstance(value, str) and value and len(value) <= 2048:
+                return value
+            if value is None and not required:
+                return None
+            raise ValueError(f"{name} is missing or not a string")
+
+        def seconds(name: str, default: int | None) -> int:
+            value = data.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 86400:
+                raise ValueError(f"{name} is missing or not a whole number of seconds")
+            return value
+
+        return cls(
+            device_code=str(text("device_code")),
+            user_code=str(text("user_code")),
+            verification_uri=str(text("verification_uri")),
+            verification_uri_complete=text("verification_uri_complete", required=False),
+            expires_in=seconds("expires_in", None),
+            interval=seconds("interval", _DEFAULT_INTERVAL),
+        )
+
+
+@dataclass(frozen=True)
+class DeviceCodeGrant:
+    """grant_type=device_code, one poll of /v1/device/token with HTTP Basic credentials.
+
+    Not replay-safe for the client's retry loop: the sign-in's own loop decides when to poll
+    again (at the interval, slower after slow_down or a Retry-After), so a resend by the client
+    would poll faster than Webex allows, and a lost answer with the tokens cannot be repeated.
+    """
+
+    device_code: str = field(repr=False)
+    grant_type: str = DEVICE_GRANT_TYPE
+    replay_safe: bool = False
+    path: str = DEVICE_TOKEN_PATH
+    basic_auth: bool = True
+
+    def form(self, credentials: ClientCredentials) -> dict[str, str]:
+        return {
+            "grant_type": self.grant_type,
+            "device_code": self.device_code,
+            "client_id": credentials.client_id,
+        }
+
+    def parse(self, data: Mapping[str, Any], requested_at: float) -> Token:
+        return Token.from_response(data, requested_at)
