@@ -32,10 +32,9 @@ import httpx2
 
 from . import _local, oauth, oauth_errors
 from ._version import __version__
+from .device import DEVICE_AUTHORIZE_PATH, DEVICE_GRANT_TYPE
 from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text, redact
 from .grants import (
-    DEVICE_AUTHORIZE_PATH,
-    DEVICE_GRANT_TYPE,
     SECRET_FIELDS,
     ClientCredentials,
     DeviceAuthorization,

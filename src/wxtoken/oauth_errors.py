@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .causes import CAUSES, TOKEN_LIMIT_RELIEF
+from .device import DEVICE_GRANT_TYPE, DEVICE_HELPER_REDIRECT_URIS
 from .errors import (
     ConsentDenied,
     Forbidden,
@@ -30,7 +31,6 @@ from .errors import (
     clean_server_text,
     redact,
 )
-from .grants import DEVICE_GRANT_TYPE, DEVICE_HELPER_REDIRECT_URIS
 
 # RFC 6749 §5.2 codes plus the ones Webex's device endpoint documents. Matched as whole words,
 # never as substrings, so "internal_server_error" is not mistaken for "server_error".

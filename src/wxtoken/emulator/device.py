@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING
 
-from ..grants import DEVICE_HELPER_REDIRECT_URIS, SLOW_DOWN_STEP
+from ..device import DEVICE_HELPER_REDIRECT_URIS, SLOW_DOWN_STEP
 from . import causes
 from .grants import authenticate_client, issue_access, live_grant, new_grant, token_body
 from .model import (

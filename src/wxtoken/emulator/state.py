@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..grants import DEVICE_HELPER_REDIRECT_URIS
+from ..device import DEVICE_HELPER_REDIRECT_URIS
 from . import causes
 from .authorize import ConsentRequest, authorization_code
 from .clock import Clock, SystemClock

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import IO
 from urllib.parse import urlsplit
 
+from ..device import OIDC_SCOPES, SLOW_DOWN_STEP
 from ..errors import (
     PROFILE,
     InvalidGrant,
@@ -30,7 +31,7 @@ from ..errors import (
     WxtokenError,
     clean_server_text,
 )
-from ..grants import OIDC_SCOPES, SLOW_DOWN_STEP, DeviceAuthorization
+from ..grants import DeviceAuthorization
 from ..manager import TokenManager
 from ..oauth_errors import DEVICE_SIGN_IN, PENDING, SLOW_DOWN, register_helper_uris
 from ..profile import is_loopback_host
@@ -191,14 +192,14 @@ def run_device_login(
     manager.store.unlock()
     manager.store.client_secret(name)
     tty = err.isatty() if terminal is None else terminal
+    started = monotonic()  # before asking: Webex's clock for the code starts no later
     auth = manager.device_authorize()
-    started = monotonic()
     show_code(auth, name, profile.base_url, err, qr and tty)
     countdown = Countdown(err, started + auth.expires_in, tty, monotonic, sleep)
     interval = float(auth.interval)
     wait = interval
     while True:
-        if countdown.left() < wait:
+        if countdown.left() <= wait:  # a poll at the instant of expiry finds the code dead
             countdown.done()
             raise _expired(name, auth.expires_in)
         countdown.wait(wait)
