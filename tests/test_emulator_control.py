@@ -12,9 +12,9 @@ import httpx2
 import pytest
 
 from tests.emulator_inproc import InProc
-from tests.emulator_requests import bearer, get_code, login, refresh
+from tests.emulator_requests import bearer, get_code, login, refresh, token_req
 from wxtoken.emulator import Clock, ManualClock, SystemClock
-from wxtoken.emulator.model import Reply
+from wxtoken.emulator.model import Reply, fp
 from wxtoken.emulator.router import render
 from wxtoken.emulator.routes import WireRequest
 
@@ -139,3 +139,34 @@ def test_reprs_hold_no_secrets(e: InProc, http: httpx2.Client) -> None:
     texts = [repr(r) for r in records]
     leaked = [i for i, s in enumerate(secrets) if any(s.split("_")[0] in x for x in texts)]
     assert leaked == [], "secrets (by position in the list) appear in reprs"
+
+
+def test_client_secrets_are_added_revoked_and_regenerated(e: InProc, http: httpx2.Client) -> None:
+    """A rotation as the control API plays it: two accepted at once, either one revoked, and
+    the portal's regenerate, after which only the new one works. A refused secret is in the
+    ledger by fingerprint only."""
+    t = login(e, http)
+    first = e.client_secret
+
+    def refresh_with(secret: str) -> int:
+        r = token_req(
+            e, http, grant_type="refresh_token", refresh_token=t["refresh_token"],
+            client_secret=secret,
+        )  # fmt: skip
+        return r.status_code
+
+    assert e.control("POST", "client-secrets", {"client_id": e.client_id, "add": "S2"})["held"] == 2
+    assert refresh_with("S2") == 200 and refresh_with(first) == 200
+    e.control("POST", "client-secrets", {"client_id": e.client_id, "revoke": first})
+    assert refresh_with(first) == 401 and refresh_with("S2") == 200
+    refused = [x for x in e.control("GET", "ledger")["entries"] if x.get("error")]
+    assert refused[-1]["secret_fp"] == fp(first) and first not in json.dumps(refused)
+    new = e.control("POST", "client-secrets", {"client_id": e.client_id, "regenerate": True})
+    assert refresh_with("S2") == 401 and refresh_with(new["client_secret"]) == 200
+    for body in (
+        {"client_id": "nope", "add": "x"},
+        {"client_id": e.client_id},
+        {"client_id": e.client_id, "revoke": "S2"},  # no longer held
+    ):
+        with pytest.raises(httpx2.HTTPStatusError):
+            e.control("POST", "client-secrets", body)

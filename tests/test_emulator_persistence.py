@@ -121,10 +121,13 @@ def test_state_written_by_release_0_1_0_restores_and_refreshes() -> None:
     assert integ["client_id"] == meta["client_id"]
     clock = ManualClock(meta["created_at"] + 60)  # a minute after the fixture was made
     emu = Emulator.restore(data, clock=clock)
-    # The format is unchanged: what we write is what that release wrote.
+    # The format only grew: what that release wrote is written the same, and a field added
+    # since (an integration's extra secrets) holds its default.
     again = emu.snapshot()
     assert again.keys() == data.keys()
-    assert {k: v for k, v in again.items() if k != "offset"} == {
+    grown = [dict(i) for i in again["integrations"]]
+    assert all(i.pop("extra_secrets") == [] for i in grown)
+    assert {k: v for k, v in dict(again, integrations=grown).items() if k != "offset"} == {
         k: v for k, v in data.items() if k != "offset"
     }
     form = {

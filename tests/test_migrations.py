@@ -52,6 +52,7 @@ def test_status_upgrades_the_schema_without_the_key(tmp_path: Path) -> None:
     assert rec is not None and rec.generation == 2 and rec.last_error_code is None
     assert rec.identity.email == META["status"][0]["user"]
     assert version(home) == SCHEMA_VERSION
+    assert store.secrets_held("rec") == (1, None)  # schema 3: no rotation in progress
     kinds = [e.kind for e in store.events(kinds=("schema_upgraded",))]
     assert kinds == ["schema_upgraded"]
     # The history written by 0.1.0 is all still there.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import binascii
 
-SCHEMA_VERSION = 2  # the store schema this release writes (store/migrations.py)
+SCHEMA_VERSION = 3  # the store schema this release writes (store/migrations.py)
 SEALED_VERSION = b"\x01"  # sealed value = version byte | 12-byte nonce | ciphertext+tag
 NONCE_LEN = 12
 KEY_LEN = 32

@@ -43,7 +43,8 @@ def add_profile(
     )
     secret = client_secret() if callable(client_secret) else client_secret
     store = store if store is not None else open_store(settings)
-    store.save_profile(profile, secret, replace=replace)
+    # Replacing a profile whole also forgets an older client secret held for a rotation.
+    store.save_profile(profile, secret, replace=replace, keep_old_secret=False)
     return profile
 
 
@@ -79,3 +80,26 @@ def update_profile(
     secret = client_secret() if callable(client_secret) else client_secret
     store.save_profile(profile, secret, replace=True)
     return profile
+
+
+def add_client_secret(
+    name: str,
+    client_secret: str | Callable[[], str],
+    *,
+    store: TokenStore | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Hold a new client secret beside the current one while the integration's secret is
+    rotated: requests use the new one and fall back to the older on invalid_client."""
+    store = store if store is not None else open_store(settings)
+    store.get_profile(name)  # a missing profile fails before the secret is asked for
+    secret = client_secret() if callable(client_secret) else client_secret
+    store.add_client_secret(name, secret)
+
+
+def drop_old_client_secret(
+    name: str, *, store: TokenStore | None = None, settings: Settings | None = None
+) -> bool:
+    """Forget the older of two client secrets; False if the profile held only one."""
+    store = store if store is not None else open_store(settings)
+    return store.drop_old_client_secret(name)

@@ -31,6 +31,15 @@ TOKEN_LIMIT_RELIEF = (
 )
 _SIGN_IN = "wxtoken login -p {profile}, then wxtoken export -p {profile} into the recorder"
 
+# Not a cause of death but a warning: a request worked only with the older of two client secrets
+# held during a rotation, so the newest is wrong (mistyped, or not the one Webex shows now).
+OLDER_SECRET = Cause(
+    "older_secret",
+    "Webex refused the newest client secret (invalid_client) and accepted the older one",
+    "check the newest against the integration's page (developer.webex.com > My Webex Apps) "
+    "and enter it again: wxtoken profile set {profile} --client-secret-stdin",
+)
+
 CAUSES: dict[str, Cause] = {
     c.name: c
     for c in (

@@ -21,6 +21,7 @@ from . import causes, checks, handoff, intake, outcomes
 from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
     ConsentDenied,
+    InvalidClient,
     InvalidGrant,
     LoginRequired,
     NoTokens,
@@ -108,6 +109,9 @@ class TokenManager:
         # The last refresh this manager made, so callers (the CLI) can warn about a rotation
         # whichever command happened to trigger it.
         self.last_refresh: RefreshResult | None = None
+        # Set when Webex refused the newest of two client secrets and accepted the older, so
+        # callers (the CLI, the keeper) can warn whichever command sent the request.
+        self.secret_fell_back = False
 
     def __repr__(self) -> str:
         return f"TokenManager(profile={self.name!r}, store={self.store.location!r})"
@@ -158,9 +162,6 @@ class TokenManager:
                     deadline=self.settings.timeouts.http_deadline,
                 )
             return self._client
-
-    def _credentials(self) -> ClientCredentials:
-        return ClientCredentials(self.profile.client_id, self.store.client_secret(self.name))
 
     # --- access tokens ---------------------------------------------------------------------
 
@@ -297,7 +298,12 @@ class TokenManager:
             )
         self._cached = new
         self.last_refresh = RefreshResult(
-            token=new, refreshed=True, rotated=rotated, last_export=last_export, record=saved
+            token=new,
+            refreshed=True,
+            rotated=rotated,
+            last_export=last_export,
+            record=saved,
+            older_secret=self.secret_fell_back,
         )
         return self.last_refresh
 
@@ -320,12 +326,43 @@ class TokenManager:
         return None if secret is None else self.store.fingerprint(secret)
 
     def _send(self, grant: Grant) -> Token:
+        self.secret_fell_back = False
         try:
-            credentials = self._credentials()
+            secrets = self.store.client_secrets(self.name)
             self.store.check_writable()  # before Webex answers with tokens we could not keep
-            return self.client.exchange(grant, credentials)
+            return self._send_with(grant, secrets)
         except WxtokenError as exc:
             raise exc.for_profile(self.name) from None
+
+    def _send_with(self, grant: Grant, secrets: tuple[str, ...]) -> Token:
+        """Send with the newest client secret; on invalid_client, with the older one held
+        during a rotation. Resending is safe for every grant here: the token endpoint
+        authenticates the client before it looks at the grant (RFC 6749 §3.2.1), so a refused
+        secret consumed no code and no refresh token."""
+        client_id = self.profile.client_id
+        for held, secret in enumerate(secrets):
+            try:
+                token = self.client.exchange(grant, ClientCredentials(client_id, secret))
+            except InvalidClient as exc:
+                if held + 1 < len(secrets):
+                    continue
+                if len(secrets) > 1:
+                    raise InvalidClient(
+                        f"Webex rejected both client secrets of {self.name!r} "
+                        f"({causes.answered(exc)})",
+                        fix="enter the integration's current secret (developer.webex.com > My "
+                        f"Webex Apps): wxtoken profile set {self.name} --client-secret-stdin",
+                        tracking_id=exc.tracking_id,
+                        error=exc.error,
+                        status=exc.status,
+                        said=exc.said,
+                    ) from None
+                raise
+            if held:
+                self.secret_fell_back = True
+                self.store.append_event(self.name, "client_secret_fallback", {})
+            return token
+        raise AssertionError("a profile always holds a client secret")
 
     def _store_or_explain(self, write: Callable[[], TokenRecord]) -> TokenRecord:
         """Run a write of tokens Webex already issued; if it fails, say what that means."""

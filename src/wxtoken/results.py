@@ -33,6 +33,7 @@ class RefreshResult:
     rotated: bool = False
     last_export: Mapping[str, Any] | None = None
     record: TokenRecord | None = None  # the stored record after a refresh
+    older_secret: bool = False  # Webex took only the older of two client secrets
 
 
 @dataclass(frozen=True)

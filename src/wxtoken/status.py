@@ -118,6 +118,9 @@ class ProfileStatus:
     copy: RecorderCopy = field(default_factory=RecorderCopy)
     trend: str = "unknown"
     now: float = 0.0  # when this status was taken (for the probe's age)
+    client_secrets: int = 1  # two while the integration's secret is rotated
+    secret_added_at: float | None = None  # when the newest of two was added
+    older_secret_used_at: float | None = None  # Webex refused the newest since it was added
 
     @property
     def missing_scopes(self) -> tuple[str, ...]:
@@ -162,6 +165,11 @@ class ProfileStatus:
                 "reason": self.copy.reason,
             },
             "expiry_trend": self.trend,
+            "client_secrets": {
+                "held": self.client_secrets,
+                "newest_added_at": iso(self.secret_added_at),
+                "older_used_at": iso(self.older_secret_used_at),
+            },
         }
 
 
@@ -171,6 +179,12 @@ def profile_status(
     """A profile's status from stored metadata only: no key, no network."""
     record = store.token_record(profile.name)
     state, reason = classify(record, now, warn_days)
+    held, added = store.secrets_held(profile.name)
+    fell_back = None
+    if held > 1:
+        used = store.events(profile.name, ("client_secret_fallback",), limit=1)
+        if used and used[0].at >= (added or 0):
+            fell_back = used[0].at
     return ProfileStatus(
         profile=profile.name,
         state=state,
@@ -193,4 +207,7 @@ def profile_status(
         copy=record.copy if record else RecorderCopy(),
         trend=record.trend.state if record else "unknown",
         now=now,
+        client_secrets=held,
+        secret_added_at=added,
+        older_secret_used_at=fell_back,
     )

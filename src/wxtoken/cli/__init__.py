@@ -43,6 +43,7 @@ COMMANDS = {
     "status": "status:status",
     "verify": "status:verify",
     "log": "log:log",
+    "doctor": "doctor:doctor",
     "keep": "keeper:keep",
     "emulator": "emulator:emulator",
 }

@@ -17,6 +17,7 @@ import click
 from .._local import Settings
 from ..manager import TokenManager
 from ..store import TokenStore, open_store
+from . import render
 
 if TYPE_CHECKING:
     import httpx2
@@ -66,6 +67,8 @@ class App:
 
     def close(self) -> None:
         for tm in self._managers:
+            if tm.secret_fell_back:  # said whichever command sent the request, even one failing
+                click.echo(render.older_secret_warning(tm.name), err=True)
             tm.close()
         self._managers.clear()
 

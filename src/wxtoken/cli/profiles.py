@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..admin import add_profile, update_profile
+from ..admin import add_client_secret, add_profile, drop_old_client_secret, update_profile
 from ..errors import UsageError
 from ..manager import resolve_profile_name
 from . import render
@@ -126,6 +126,18 @@ def profile_add(
     is_flag=True,
     help="Ask for a new client secret (hidden prompt, or $WXTOKEN_CLIENT_SECRET).",
 )
+@click.option(
+    "--add-client-secret",
+    is_flag=True,
+    help="Hold a second, newer client secret while rotating (from the prompt, stdin with "
+    "--client-secret-stdin, or $WXTOKEN_CLIENT_SECRET); requests use it and fall back to the "
+    "older one if Webex refuses it.",
+)
+@click.option(
+    "--drop-old-client-secret",
+    is_flag=True,
+    help="Forget the older of two client secrets (once Webex has revoked it).",
+)
 @json_option("Print the profile as JSON.")
 @pass_app
 def profile_set(
@@ -137,13 +149,22 @@ def profile_set(
     base_url: str | None,
     client_secret_stdin: bool,
     new_secret: bool,
+    add_client_secret: bool,
+    drop_old_client_secret: bool,
     as_json: bool,
 ) -> None:
     """Change settings of a profile; what is not given stays, and so do its tokens.
 
+    A new secret (--client-secret-stdin or --new-secret) replaces the newest one held. To
+    rotate without a gap, add the regenerated secret with --add-client-secret: requests use
+    it, fall back to the older one with a warning if Webex refuses it, and status shows that
+    two are held until --drop-old-client-secret.
+
     \b
     Examples:
       printf '%s\\n' "$SECRET" | wxtoken profile set recorder --client-secret-stdin
+      printf '%s\\n' "$NEW" | wxtoken profile set recorder --add-client-secret --client-secret-stdin
+      wxtoken profile set recorder --drop-old-client-secret
       wxtoken profile set recorder --redirect-uri http://127.0.0.1:8766/callback
     """
     app.profile_name = name
@@ -151,6 +172,20 @@ def profile_set(
         raise UsageError(
             "give at most one of --scopes or --preset", fix="e.g. --preset verint-calling"
         )
+    if add_client_secret and (new_secret or drop_old_client_secret):
+        raise UsageError(
+            "--add-client-secret adds the secret it reads; it cannot be combined with "
+            "--new-secret or --drop-old-client-secret",
+            fix=f"add the new one first: wxtoken profile set {name} --add-client-secret",
+        )
+    if add_client_secret or drop_old_client_secret:
+        if any(c is not None for c in (redirect_uri, scopes, preset, base_url)):
+            raise UsageError(
+                "change the client secrets and the other settings in separate commands",
+                fix=f"e.g. wxtoken profile set {name} --drop-old-client-secret",
+            )
+        _rotate_secret(app, name, add_client_secret, client_secret_stdin)
+        return
     changes = (redirect_uri, scopes, preset, base_url)
     if all(c is None for c in changes) and not (client_secret_stdin or new_secret):
         raise UsageError(
@@ -174,6 +209,21 @@ def profile_set(
     if as_json:
         click.echo(render.to_json(render.profile_json(prof, store.token_record(name) is not None)))
     err(f"Profile {name!r} updated; its tokens were kept.")
+
+
+def _rotate_secret(app: App, name: str, add: bool, from_stdin: bool) -> None:
+    store = app.store()
+    if add:
+        add_client_secret(name, lambda: read_client_secret(app, from_stdin), store=store)
+        err(
+            f"Profile {name!r} now holds two client secrets: requests use the new one and fall "
+            "back to the older if Webex refuses it. Once the older is revoked at Webex: "
+            f"wxtoken profile set {name} --drop-old-client-secret"
+        )
+    elif drop_old_client_secret(name, store=store):
+        err(f"Profile {name!r}: the older client secret is forgotten; the newest stays.")
+    else:
+        err(f"Profile {name!r} holds one client secret; there was no older one to drop.")
 
 
 @profile.command("list")

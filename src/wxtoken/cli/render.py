@@ -20,7 +20,10 @@ from ..results import HandOff, LoginResult, RefreshResult, VerifyResult
 from ..status import ProfileStatus
 from ..token import human_left, iso
 
-EXPORT_FORMATS = ("refresh-token", "json", "env")
+EXPORT_FORMATS = ("refresh-token", "json", "env", "verint")
+# Verint's Webex data sources refresh the token when the adapter starts; a refresh token
+# unused for longer than this lapses (Verint's own documentation says 60 days).
+VERINT_RUN_EVERY_DAYS = 60
 
 
 def shown(value: str | None, limit: int = 200, empty: str = "-") -> str:
@@ -91,6 +94,11 @@ def login_summary(profile: str, result: LoginResult, store: str, now: float) -> 
     return "\n".join(lines)
 
 
+def older_secret_warning(name: str) -> str:
+    o = causes.OLDER_SECRET
+    return f"wxtoken: warning: {name}: {o.text}; fix: {o.fix.format(profile=name)}"
+
+
 def rotation_warning(name: str, result: RefreshResult | None) -> str | None:
     if result is None or not result.rotated:
         return None
@@ -146,6 +154,8 @@ def handoff_output(h: HandOff, fmt: str) -> str:
                 "refresh_expires_at": iso(h.refresh_expires_at),
             }
         )
+    if fmt == "verint":
+        return verint_form(h)
     pairs = (
         ("WEBEX_CLIENT_ID", h.client_id),
         ("WEBEX_CLIENT_SECRET", h.client_secret),
@@ -154,6 +164,22 @@ def handoff_output(h: HandOff, fmt: str) -> str:
     )
     # `export`, so `eval "$(wxtoken export --format env)"` reaches the programs the shell starts.
     return "\n".join(f"export {var}={shlex.quote(value)}" for var, value in pairs)
+
+
+def verint_form(h: HandOff) -> str:
+    """The three fields of Verint's Webex data-source form, labelled as Verint labels them."""
+    expires = iso(h.refresh_expires_at) if h.refresh_expires_at else "not stated by Webex"
+    return "\n".join(
+        (
+            "Verint data source (Webex): paste each value into the field of the same name.",
+            f"Client ID:      {h.client_id}",
+            f"Client Secret:  {h.client_secret}",
+            f"Refresh Token:  {h.refresh_token}",
+            f"Refresh token expiry: {expires}",
+            f"Reminder: the Verint adapter must run at least every {VERINT_RUN_EVERY_DAYS} days "
+            "(it refreshes the token when it starts); a refresh token unused for longer lapses.",
+        )
+    )
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -189,6 +215,20 @@ def grant_notes(r: ProfileStatus, now: float) -> list[str]:
         )
     elif r.trend == "slides":
         notes.append(f"{r.profile}: the refresh token's expiry slides on use")
+    if r.client_secrets > 1:
+        added = "" if r.secret_added_at is None else f", the newest added {iso(r.secret_added_at)}"
+        if r.older_secret_used_at is not None:
+            o = causes.OLDER_SECRET
+            notes.append(
+                f"{r.profile}: two client secrets held{added}; {o.text} at "
+                f"{iso(r.older_secret_used_at)}; fix: {o.fix.format(profile=r.profile)}"
+            )
+        else:
+            notes.append(
+                f"{r.profile}: two client secrets held{added}; requests use the newest and "
+                "fall back to the older; once the older is revoked at Webex: "
+                f"wxtoken profile set {r.profile} --drop-old-client-secret"
+            )
     return notes
 
 

@@ -104,6 +104,7 @@ def export(app: App, profile: str | None, fmt: str, mark_current: bool) -> None:
       wxtoken export -p recorder                       # just the refresh token
       wxtoken export -p recorder --format json          # client_id, client_secret, ...
       eval "$(wxtoken export -p recorder --format env)" # WEBEX_* variables
+      wxtoken export -p recorder --format verint        # Verint's data-source fields
     """
     manager = app.manager(profile)
     if mark_current:

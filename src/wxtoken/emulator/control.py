@@ -1,5 +1,5 @@
 """The test-only control API under `/_emulator/`: faults, clock, policy, revocation, users,
-blocking, the consent user, device approval, the ledger, messages and reset.
+blocking, client secrets, the consent user, device approval, the ledger, messages and reset.
 
 Served only when asked for, and by the HTTP server only on loopback. Answers are JSON without
 a TrackingID; bad input is a 400 `{"ok": false, "error": ...}`.
@@ -8,6 +8,7 @@ a TrackingID; bad input is a 400 `{"ok": false, "error": ...}`.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +117,30 @@ def block(call: Call) -> Reply:
     return ok({"ok": True, "blocked": blocked, "revoked": ended})
 
 
+def client_secrets(call: Call) -> Reply:
+    """An integration's secrets: `add` one more, `revoke` one, or `regenerate` (Webex's
+    portal button: a new secret, and every other one stops working)."""
+    body = _object(call)
+    integ = call.emu.integrations.get(str(body.get("client_id", "")))
+    if integ is None:
+        return bad("unknown client_id")
+    add, revoke = body.get("add"), body.get("revoke")
+    if isinstance(add, str) and add:
+        if not integ.accepts(add):
+            integ.extra_secrets.append(add)
+    elif isinstance(revoke, str) and revoke:
+        if not integ.accepts(revoke):
+            return bad("that secret is not held")
+        held = [s for s in (integ.client_secret, *integ.extra_secrets) if s != revoke]
+        integ.client_secret, integ.extra_secrets = (held[0], held[1:]) if held else ("", [])
+    elif body.get("regenerate") is True:
+        integ.client_secret, integ.extra_secrets = secrets.token_hex(32), []
+        return ok({"ok": True, "client_secret": integ.client_secret})
+    else:
+        return bad('give "add": SECRET, "revoke": SECRET or "regenerate": true')
+    return ok({"ok": True, "held": 1 + len(integ.extra_secrets) if integ.client_secret else 0})
+
+
 def ledger(call: Call) -> Reply:
     emu = call.emu
     try:
@@ -163,6 +188,7 @@ ROUTES: dict[str, tuple[tuple[str, ...], Callable[[Call], Reply]]] = {
     "/_emulator/revoke": (("POST",), revoke),
     "/_emulator/users": (("POST",), users),
     "/_emulator/block": (("POST",), block),
+    "/_emulator/client-secrets": (("POST",), client_secrets),
     "/_emulator/ledger": (("GET",), ledger),
     "/_emulator/messages": (("GET",), messages),
     "/_emulator/reset": (("POST",), reset),

@@ -53,7 +53,11 @@ def authenticate_client(
     client: Client | None = emu.integrations.get(client_id)
     if client is None:
         client = next((a for a in emu.service_apps.values() if a.client_id == client_id), None)
-    if client is None or not secrets.compare_digest(client.client_secret, secret):
+    if client is None or not (
+        client.accepts(secret)
+        if isinstance(client, Integration)
+        else secrets.compare_digest(client.client_secret, secret)
+    ):
         return emu.error(
             emu.policy.invalid_client_status,
             "The request requires a valid client_id and client_secret.",
@@ -84,12 +88,14 @@ def token(
     grant_type = form.get("grant_type")
     client = authenticate_client(emu, form, basic, tracking)
     if isinstance(client, Reply):
+        refused = basic[1] if basic is not None else form.get("client_secret")
         emu.record(
             "access_token",
             client.status,
             grant_type=grant_type,
-            client_id=form.get("client_id"),
+            client_id=basic[0] if basic is not None else form.get("client_id"),
             error="invalid_client",
+            secret_fp=fp(refused) if refused else None,
         )
         return client
     if grant_type == "authorization_code":

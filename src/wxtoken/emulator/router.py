@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from email.utils import formatdate
 from urllib.parse import quote
 
 from .faults import dropped, fault_reply, ledger_status
@@ -87,6 +88,13 @@ class Exchange:
         return None
 
     def finish(self) -> Reply:
+        """The answer, rendered and dated by the emulator's clock (a client comparing Webex's
+        `Date` with its own sees the offset the clock was moved by)."""
+        reply = self._finish()
+        reply.headers["date"] = formatdate(self._emu.now(), usegmt=True)
+        return reply
+
+    def _finish(self) -> Reply:
         """The answer: a fault's, routing's, or the rules' (then saved); rendered."""
         head = self._request.method == "HEAD"
         if self._route is None:

@@ -233,6 +233,7 @@ def serve(opts: EmulatorOptions, out: IO[str] = sys.stdout) -> int:
         lifespan="off",
         http="httptools",
         timeout_keep_alive=30,
+        date_header=False,  # the router dates each answer by the emulator's own clock
     )
 
     class Server(uvicorn.Server):

@@ -6,9 +6,9 @@
 
 The host and port of the request URL are ignored (documents that name the emulator's own URL,
 such as discovery and the device verification URI, echo them). Every answer is the router's,
-byte for byte what the subprocess server sends, with the two headers uvicorn adds (`date`,
-from the emulator's clock, and `server`). Where the server's connection does something, the
-transport does the closest thing a client can observe in process:
+byte for byte what the subprocess server sends (dated by the emulator's clock, as the router
+dates every answer), with the header uvicorn adds (`server`). Where the server's connection
+does something, the transport does the closest thing a client can observe in process:
 
 - `delay`: waits with `sleep` (default `time.sleep`; pass one that advances a ManualClock to
   keep tests instant), then handles the request. If the wait exceeds the request's read
@@ -28,7 +28,6 @@ the emulator should fail the test that met it, loudly.
 
 from __future__ import annotations
 
-import email.utils
 import http
 import time
 from collections.abc import Callable, Iterator
@@ -97,8 +96,7 @@ class EmulatorTransport(httpx2.BaseTransport):
         )
 
     def _headers(self, reply: Reply) -> list[tuple[str, str]]:
-        date = email.utils.formatdate(self.emu.now(), usegmt=True)
-        headers = [("date", date), ("server", "uvicorn"), *reply.headers.items()]
+        headers = [("server", "uvicorn"), *reply.headers.items()]
         if reply.wire is not None and reply.wire.kind == "trickle":
             headers.append(("transfer-encoding", "chunked"))
         return headers

@@ -47,6 +47,7 @@ from .schedule import (
     login_required_alert,
     next_attempt,
     next_wake,
+    older_secret_alert,
     org_mismatch_alerts,
     probe_due_at,
     recovery_alert,
@@ -242,6 +243,9 @@ class Keeper:
             f"wxtoken keep: refreshed {name}; access token until "
             f"{iso(result.token.access_expires_at)}\n"
         )
+        if result.older_secret and new is not None:
+            self._log.write(f"wxtoken keep: {name}: {causes.OLDER_SECRET.text}\n")
+            self.alerts.submit(older_secret_alert(name, new, self.store.secrets_held(name)[1]))
         if result.rotated and new is not None:
             last_export = dict(result.last_export) if result.last_export else None
             rotation = rotation_alert(name, new, last_export)

@@ -100,7 +100,7 @@ def next_attempt(
 class Alert:
     key: str  # deduplication key: the same key is delivered once per channel, ever
     kind: str  # expiry | login_required | rotation | copy_stale | degraded | failures |
-    # recovery | org_mismatch
+    # recovery | org_mismatch | older_secret
     profile: str
     org_id: str | None
     text: str
@@ -230,6 +230,23 @@ def rotation_alert(
         record.identity.org_id,
         text,
         f"wxtoken export -p {profile}",
+    )
+
+
+def older_secret_alert(profile: str, record: TokenRecord, secret_added_at: float | None) -> Alert:
+    """A refresh worked only with the older of two client secrets: once per secret added."""
+    o = causes.OLDER_SECRET
+    text = (
+        f"wxtoken: {_who(profile, record.identity.org_id)}: {o.text}. Refreshing works while "
+        "Webex still accepts the older one."
+    )
+    return Alert(
+        f"older_secret:{profile}:{int(secret_added_at or 0)}",
+        "older_secret",
+        profile,
+        record.identity.org_id,
+        text,
+        o.fix.format(profile=profile),
     )
 
 

@@ -46,7 +46,7 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>wxt
 
 # An IPv6 loopback the host does not have (IPv6 disabled) cannot be squatted either, and no
 # browser can reach it: listening on 127.0.0.1 alone is then enough.
-_NO_SUCH_ADDRESS = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+NO_SUCH_ADDRESS = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
 
 
 def listen_addresses(redirect_uri: str) -> tuple[str, ...]:
@@ -239,7 +239,7 @@ class CallbackListener:
         try:
             return Server((host, self.port), self._handler)
         except OSError as exc:
-            if host != self.hosts[0] and exc.errno in _NO_SUCH_ADDRESS:
+            if host != self.hosts[0] and exc.errno in NO_SUCH_ADDRESS:
                 return None
             raise self._port_taken(host, exc) from None
 

@@ -72,6 +72,17 @@ def ask(
     url: str, base_url: str, transport: httpx2.BaseTransport | None, timeout: float
 ) -> Answer | None:
     """GET `url` once (no cookies, no redirects followed); None on any network trouble."""
+    try:
+        return fetch(url, base_url, transport, timeout)
+    except Exception:  # the check only ever helps: trouble here is the browser's to show
+        return None
+
+
+def fetch(
+    url: str, base_url: str, transport: httpx2.BaseTransport | None, timeout: float
+) -> Answer:
+    """GET `url` once (no cookies, no redirects followed); network trouble raises (`doctor`
+    reports why)."""
     import httpx2
 
     from ..client import default_transport
@@ -100,8 +111,6 @@ def ask(
             return Answer(response.status_code, headers, body[:_MAX_BODY])
         finally:
             response.close()
-    except Exception:  # the check only ever helps: trouble here is the browser's to show
-        return None
     finally:
         if own:
             sender.close()

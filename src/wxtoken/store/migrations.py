@@ -72,7 +72,15 @@ ALTER TABLE tokens ADD COLUMN expiry_trend TEXT NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS events_at ON events(at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Version 3: a profile may hold a second, older client secret while the integration's secret is
+# rotated (requests use the newest and fall back to the older on invalid_client), and when the
+# newest was added, so status can say how long two have been held.
+_V3 = """
+ALTER TABLE profiles ADD COLUMN old_client_secret BLOB;
+ALTER TABLE profiles ADD COLUMN secret_added_at REAL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 assert len(MIGRATIONS) == SCHEMA_VERSION, "bump _format.SCHEMA_VERSION with each migration"
 

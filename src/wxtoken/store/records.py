@@ -107,7 +107,8 @@ class Event:
 
 @dataclass(frozen=True)
 class ProfileRow:
-    """A profile as stored: plaintext settings and the sealed client secret."""
+    """A profile as stored: plaintext settings and the sealed client secret (and, while the
+    secret is being rotated, the sealed older one and when the newest was added)."""
 
     name: str
     kind: str
@@ -118,6 +119,8 @@ class ProfileRow:
     extra: Mapping[str, str]
     secret: bytes = field(repr=False)
     created_at: float = 0.0
+    old_secret: bytes | None = field(default=None, repr=False)
+    secret_added_at: float | None = None
 
 
 @dataclass(frozen=True)

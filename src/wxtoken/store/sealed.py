@@ -1,43 +1,33 @@
 """SealedStore: the TokenStore the manager uses, sealing secrets over any record store.
 
-It owns the key (negotiated once per process from the store's recorded key source), seals and
-opens the client secret and tokens with associated data, computes fingerprints, and writes
-exactly what the manager decided: it keeps no domain rule of its own beyond refusing to
-overwrite a token generation it was not told about. A backend never sees a plaintext secret,
-so a database administrator of a shared store cannot read one either.
+It holds the key (unlock.py negotiates it once per process from the store's recorded key
+source), seals and opens the client secrets and tokens with associated data (binding.py),
+computes fingerprints, and writes exactly what the manager decided: it keeps no domain rule
+of its own beyond refusing to overwrite a token generation it was not told about. A backend
+never sees a plaintext secret, so a database administrator of a shared store cannot read one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import threading
+import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from .. import _format as fmt
 from .._local import Settings
-from ..errors import KeySourceError, NoTokens, ProfileNotFound, StorageError, UsageError
+from ..errors import ProfileNotFound, StorageError, UsageError
 from ..profile import Profile, keeps_tokens
 from ..token import Token
-from .cipher import CURRENT_LAYOUT, Cipher, keycheck_layout, make_keycheck
-from .keys import existing_store_key, new_store_key, wrong_key
-from .records import FIRST_PROFILE, Event, ProfileRow, RecordStore, TokenRecord, TokenRow
+from .binding import OLD_SECRET, secret_ad, token_ad
+from .cipher import Cipher
+from .records import Event, ProfileRow, RecordStore, TokenRecord, TokenRow
+from .unlock import StoreKey
 
 
-def secret_ad(p: Profile | ProfileRow, layout: int = CURRENT_LAYOUT) -> str:
-    """Associated data of a profile's sealed client secret.
-
-    Layout 2 binds every setting that decides where the secret and tokens are sent, so editing
-    the base URL or redirect URI in the database file (which needs no key) makes the secret
-    fail to open instead of sending it to another server.
-    """
-    if layout == 1:
-        return fmt.ad(p.name, "client_secret", p.client_id)
-    bound = [p.kind, p.client_id, p.redirect_uri, p.base_url, list(p.scopes), dict(p.extra)]
-    return fmt.ad(p.name, "client_secret", json.dumps(bound, sort_keys=True, separators=(",", ":")))
+def secrets_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def _profile(row: ProfileRow) -> Profile:
@@ -50,14 +40,6 @@ def _profile(row: ProfileRow) -> Profile:
         kind=row.kind,
         extra=dict(row.extra),
     )
-
-
-def _token_ad(name: str, field: str, expires_at: float | None) -> str:
-    return fmt.ad(name, field, fmt.exp(expires_at))
-
-
-def _no_profiles() -> NoTokens:
-    return NoTokens("the store has no profiles yet", fix=FIRST_PROFILE)
 
 
 class SealedStore:
@@ -74,8 +56,7 @@ class SealedStore:
         self.settings = settings
         self._prompt = prompt
         self._clock = clock
-        self._cipher: Cipher | None = None
-        self._cipher_lock = threading.Lock()
+        self._key = StoreKey(records, settings, prompt)
 
     def __repr__(self) -> str:
         return f"SealedStore({self.records!r})"
@@ -93,68 +74,7 @@ class SealedStore:
         return self.records.meta().get("key_source") if self.records.exists() else None
 
     def _get_cipher(self, create: bool = False) -> Cipher:
-        if self._cipher is not None:
-            return self._cipher
-        with self._cipher_lock:
-            if self._cipher is None:
-                self._cipher = self._negotiate(create)
-            return self._cipher
-
-    def _negotiate(self, create: bool) -> Cipher:
-        meta = self.records.meta()
-        if "key_source" not in meta:
-            if not create:
-                raise _no_profiles()
-            won = self._create_key()
-            if won is not None:
-                return won
-            meta = self.records.meta()
-        key = existing_store_key(self.settings, meta, meta["store_id"], self._prompt)
-        cipher = Cipher(key)
-        layout = keycheck_layout(cipher, meta.get("keycheck", ""))
-        if layout is None:
-            raise wrong_key(meta["key_source"])
-        if layout < CURRENT_LAYOUT:
-            self._upgrade_layout(cipher, layout)
-        return cipher
-
-    def _create_key(self) -> Cipher | None:
-        """Create the store's key, or None if another process created one first.
-
-        The key is saved (keyring) and recorded inside one write transaction, which serialises
-        racing first commands: the loser finds the winner's key and saves nothing. A keyring
-        key is then read back and compared, so what the store uses is what the keyring holds.
-        """
-        decision = new_store_key(self.settings, self._prompt)
-        cipher = Cipher(decision.key)
-        with self.records.write("record its key source", create=True) as tx:
-            meta = tx.meta()
-            if "key_source" in meta:
-                return None
-            decision.save(meta["store_id"])
-            tx.set_meta(dict(decision.new_meta, keycheck=make_keycheck(cipher)))
-            tx.event(None, "store_created", {"key_source": decision.source})
-            store_id = meta["store_id"]
-        if decision.source == "keyring":
-            stored = existing_store_key(self.settings, self.records.meta(), store_id, None)
-            if stored != decision.key:
-                raise KeySourceError(
-                    "the OS keyring did not keep the store's new key",
-                    fix="check the keyring, or use WXTOKEN_PASSPHRASE or WXTOKEN_KEY_FILE",
-                )
-        return cipher
-
-    def _upgrade_layout(self, cipher: Cipher, layout: int) -> None:
-        """Re-seal every client secret in the current layout, and say so in the key check, in
-        one transaction: a row is never left behind in the old, weaker layout."""
-        with self.records.write("upgrade its sealing") as tx:
-            if keycheck_layout(cipher, tx.meta().get("keycheck", "")) != layout:
-                return  # another process upgraded it meanwhile
-            for row in tx.profiles():
-                secret = cipher.open(row.secret, secret_ad(row, layout), what="client secret")
-                tx.put_profile(replace(row, secret=cipher.seal(secret, secret_ad(row))))
-            tx.set_meta({"keycheck": make_keycheck(cipher)})
-            tx.event(None, "store_upgraded", {"sealing": CURRENT_LAYOUT})
+        return self._key.cipher(create)
 
     def fingerprint(self, secret: str) -> str:
         return self._get_cipher().fingerprint(secret)
@@ -177,9 +97,17 @@ class SealedStore:
             )
         return _profile(row)
 
-    def save_profile(self, profile: Profile, client_secret: str | None, *, replace: bool) -> bool:
+    def save_profile(
+        self,
+        profile: Profile,
+        client_secret: str | None,
+        *,
+        replace: bool,
+        keep_old_secret: bool = True,
+    ) -> bool:
         """Add or (with `replace`) update a profile; True if it existed. A secret of None keeps
-        the stored one. Tokens are dropped when they no longer belong (`keeps_tokens`)."""
+        the stored one (a new one replaces only the newest of two held). Tokens are dropped when
+        they no longer belong (`keeps_tokens`)."""
         cipher = self._get_cipher(create=True)
         with self.records.write("save the profile", create=True) as tx:
             old = tx.profile(profile.name)
@@ -194,6 +122,16 @@ class SealedStore:
                 if old is None:
                     raise UsageError(f"profile {profile.name!r} needs a client secret")
                 client_secret = cipher.open(old.secret, secret_ad(old), what="client secret")
+            # An older secret held for a rotation stays with its integration: re-sealed for the
+            # new settings while the client id is the same, dropped with a new client id or when
+            # the caller replaces the profile whole.
+            old_secret = None
+            if old is not None and old.old_secret is not None and keep_old_secret:
+                if old.client_id == profile.client_id:
+                    plain = cipher.open(
+                        old.old_secret, secret_ad(old, field=OLD_SECRET), what="client secret"
+                    )
+                    old_secret = cipher.seal(plain, secret_ad(profile, field=OLD_SECRET))
             tx.put_profile(
                 ProfileRow(
                     name=profile.name,
@@ -205,6 +143,10 @@ class SealedStore:
                     extra=dict(profile.extra),
                     secret=cipher.seal(client_secret, secret_ad(profile)),
                     created_at=old.created_at if old is not None else self._clock(),
+                    old_secret=old_secret,
+                    secret_added_at=old.secret_added_at
+                    if old is not None and old_secret is not None
+                    else None,
                 )
             )
             dropped = old is not None and not keeps_tokens(_profile(old), profile)
@@ -229,13 +171,79 @@ class SealedStore:
             tx.delete_profile(name)
             tx.event(name, "profile_removed", {})
 
-    def client_secret(self, name: str) -> str:
-        cipher = self._get_cipher()
+    def _profile_row(self, name: str) -> ProfileRow:
         row = self.records.profile(name)
         if row is None:
             self.get_profile(name)  # raises ProfileNotFound
             raise AssertionError("unreachable")
-        return cipher.open(row.secret, secret_ad(row), what="client secret")
+        return row
+
+    def client_secret(self, name: str) -> str:
+        """The newest client secret."""
+        return self.client_secrets(name)[0]
+
+    def client_secrets(self, name: str) -> tuple[str, ...]:
+        """The client secrets held, newest first: one, or two while the secret is rotated."""
+        cipher = self._get_cipher()
+        row = self._profile_row(name)
+        newest = cipher.open(row.secret, secret_ad(row), what="client secret")
+        if row.old_secret is None:
+            return (newest,)
+        older = cipher.open(row.old_secret, secret_ad(row, field=OLD_SECRET), what="client secret")
+        return (newest, older)
+
+    def secrets_held(self, name: str) -> tuple[int, float | None]:
+        """How many client secrets a profile holds, and when the newest of two was added: read
+        without the key, so status can show a rotation in progress."""
+        row = self._profile_row(name)
+        return (1, None) if row.old_secret is None else (2, row.secret_added_at)
+
+    def add_client_secret(self, name: str, secret: str) -> None:
+        """Hold `secret` as the newest client secret and keep the current one as the older.
+
+        Two at most: a third would silently drop a secret that may be the only one Webex still
+        accepts, so the older must be dropped explicitly first."""
+        cipher = self._get_cipher()
+        with self.records.write("add a client secret") as tx:
+            row = tx.profile(name)
+            if row is None:
+                self.get_profile(name)
+                raise AssertionError("unreachable")
+            if row.old_secret is not None:
+                raise UsageError(
+                    f"profile {name!r} already holds two client secrets",
+                    fix="drop the older one first (once Webex no longer needs it): "
+                    f"wxtoken profile set {name} --drop-old-client-secret",
+                )
+            current = cipher.open(row.secret, secret_ad(row), what="client secret")
+            if secrets_equal(current, secret):
+                raise UsageError(
+                    f"profile {name!r} already holds that client secret",
+                    fix="copy the new secret from the integration's page at "
+                    "developer.webex.com (after regenerating it) and add that",
+                )
+            tx.put_profile(
+                replace(
+                    row,
+                    secret=cipher.seal(secret, secret_ad(row)),
+                    old_secret=cipher.seal(current, secret_ad(row, field=OLD_SECRET)),
+                    secret_added_at=self._clock(),
+                )
+            )
+            tx.event(name, "client_secret_added", {"secret_fp": cipher.fingerprint(secret)})
+
+    def drop_old_client_secret(self, name: str) -> bool:
+        """Forget the older of two client secrets; False if only one was held."""
+        with self.records.write("drop the older client secret") as tx:
+            row = tx.profile(name)
+            if row is None:
+                self.get_profile(name)
+                raise AssertionError("unreachable")
+            if row.old_secret is None:
+                return False
+            tx.put_profile(replace(row, old_secret=None, secret_added_at=None))
+            tx.event(name, "client_secret_dropped", {})
+        return True
 
     # --- tokens ----------------------------------------------------------------------------
 
@@ -254,14 +262,14 @@ class SealedStore:
         cipher = self._get_cipher()
         access = cipher.open(
             row.access_token,
-            _token_ad(name, "access_token", rec.access_expires_at),
+            token_ad(name, "access_token", rec.access_expires_at),
             what="access token",
         )
         refresh = None
         if row.refresh_token is not None:
             refresh = cipher.open(
                 row.refresh_token,
-                _token_ad(name, "refresh_token", rec.refresh_expires_at),
+                token_ad(name, "refresh_token", rec.refresh_expires_at),
                 what="refresh token",
             )
         token = Token(
@@ -288,13 +296,13 @@ class SealedStore:
         cipher = self._get_cipher()
         name = record.profile
         access_ct = cipher.seal(
-            token.access_token, _token_ad(name, "access_token", token.access_expires_at)
+            token.access_token, token_ad(name, "access_token", token.access_expires_at)
         )
         refresh_ct = None
         refresh_fp = None
         if token.refresh_token is not None:
             refresh_ct = cipher.seal(
-                token.refresh_token, _token_ad(name, "refresh_token", token.refresh_expires_at)
+                token.refresh_token, token_ad(name, "refresh_token", token.refresh_expires_at)
             )
             refresh_fp = cipher.fingerprint(token.refresh_token)
         record = replace(

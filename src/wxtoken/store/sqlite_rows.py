@@ -16,7 +16,8 @@ from ..identity import Identity
 from .records import ExpiryTrend, Probe, ProfileRow, RecorderCopy, TokenRecord, TokenRow
 
 PROFILE_COLS = (
-    "name, kind, client_id, redirect_uri, scopes, base_url, extra, client_secret, created_at"
+    "name, kind, client_id, redirect_uri, scopes, base_url, extra, client_secret, created_at, "
+    "old_client_secret, secret_added_at"
 )
 RECORD_COLS = (
     "access_expires_at, refresh_expires_at, scopes, obtained_at, org_id, person_id, email, "
@@ -38,6 +39,8 @@ def profile_from_row(r: tuple[Any, ...]) -> ProfileRow:
         extra=json.loads(r[6]),
         secret=bytes(r[7]),
         created_at=r[8],
+        old_secret=None if r[9] is None else bytes(r[9]),
+        secret_added_at=r[10],
     )
 
 
@@ -126,11 +129,13 @@ class Tx:
 
     def put_profile(self, row: ProfileRow) -> None:
         self.conn.execute(
-            f"INSERT INTO profiles({PROFILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO profiles({PROFILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, client_id=excluded.client_id, "
             "redirect_uri=excluded.redirect_uri, scopes=excluded.scopes, "
             "base_url=excluded.base_url, extra=excluded.extra, "
-            "client_secret=excluded.client_secret",
+            "client_secret=excluded.client_secret, "
+            "old_client_secret=excluded.old_client_secret, "
+            "secret_added_at=excluded.secret_added_at",
             (
                 row.name,
                 row.kind,
@@ -141,6 +146,8 @@ class Tx:
                 json.dumps(dict(row.extra), sort_keys=True),
                 row.secret,
                 row.created_at,
+                row.old_secret,
+                row.secret_added_at,
             ),
         )
 
