@@ -52,12 +52,14 @@ class Person:
     def __init__(self, e: InProc, *, after: int | None = 2, approve: bool = True) -> None:
         self.e, self.after, self.approve = e, after, approve
         self.sleeps: list[float] = []
+        self.device_codes: set[str] = set()
 
     def polls(self) -> list[dict[str, Any]]:
         return [x for x in self.e.ledger() if x["endpoint"] == "device_token"]
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
+        self.device_codes |= set(self.e.emu.devices)
         self.e.clock.advance(seconds)
         if self.after is not None and len(self.polls()) >= self.after:
             for dev in list(self.e.emu.devices.values()):
@@ -109,9 +111,18 @@ def test_approved_sign_in_is_a_normal_grant(c: Cli) -> None:
     # Afterwards it is an ordinary grant: refresh, status and export work unchanged.
     assert manager.refresh(Forced()).refreshed
     c("status", "-p", "rec", check=0)
+    shown = list(c.outputs)  # everything before the export, which prints secrets on purpose
     exported = c("export", "-p", "rec", "--format", "json", check=0)
     assert '"refresh_token"' in exported.stdout
-    assert_no_secret([text], [c.e.client_secret, result.record.refresh_fp or "x" * 20])
+    token = manager.token()
+    secrets = [
+        c.e.client_secret,
+        token.access_token,
+        token.refresh_token or "",
+        *person.device_codes,
+    ]
+    assert person.device_codes and all(secrets)
+    assert_no_secret([text, *shown], secrets)
 
 
 def test_code_shown_once_with_qr_on_a_terminal(c: Cli) -> None:

@@ -196,6 +196,16 @@ def run_device_login(
     auth = manager.device_authorize()
     show_code(auth, name, profile.base_url, err, qr and tty)
     countdown = Countdown(err, started + auth.expires_in, tty, monotonic, sleep)
+    try:
+        return _poll(manager, auth, countdown)
+    except KeyboardInterrupt:
+        countdown.done()  # the CLI's "interrupted" line starts on a clean line
+        raise
+
+
+def _poll(manager: TokenManager, auth: DeviceAuthorization, countdown: Countdown) -> LoginResult:
+    """Poll until approved, denied or expired, at the pace the module docstring describes."""
+    name = manager.name
     interval = float(auth.interval)
     wait = interval
     while True:
