@@ -27,6 +27,8 @@ EXPECTED = {
     "CodeGrant",
     "ConsentDenied",
     "CorruptStore",
+    "DeviceAuthorization",
+    "DeviceCodeGrant",
     "Event",
     "Forbidden",
     "Forced",

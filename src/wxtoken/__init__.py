@@ -45,7 +45,14 @@ if TYPE_CHECKING:
         WrongKey,
         WxtokenError,
     )
-    from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
+    from .grants import (
+        ClientCredentials,
+        CodeGrant,
+        DeviceAuthorization,
+        DeviceCodeGrant,
+        Grant,
+        RefreshGrant,
+    )
     from .identity import Identity
     from .manager import TokenManager
     from .profile import Profile, make_profile
@@ -98,7 +105,17 @@ _WHERE = {
         ),
         "errors",
     ),
-    **dict.fromkeys(("ClientCredentials", "CodeGrant", "Grant", "RefreshGrant"), "grants"),
+    **dict.fromkeys(
+        (
+            "ClientCredentials",
+            "CodeGrant",
+            "DeviceAuthorization",
+            "DeviceCodeGrant",
+            "Grant",
+            "RefreshGrant",
+        ),
+        "grants",
+    ),
     "Identity": "identity",
     "TokenManager": "manager",
     "Profile": "profile",
@@ -130,6 +147,8 @@ __all__ = [
     "CodeGrant",
     "ConsentDenied",
     "CorruptStore",
+    "DeviceAuthorization",
+    "DeviceCodeGrant",
     "Event",
     "ExpiryTrend",
     "Forbidden",

@@ -33,8 +33,15 @@ import httpx2
 
 from . import _local, oauth, oauth_errors
 from ._version import __version__
+from .device import DEVICE_AUTHORIZE_PATH, DEVICE_GRANT_TYPE
 from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text, redact
-from .grants import SECRET_FIELDS, BuildsRequest, ClientCredentials, Grant
+from .grants import (
+    SECRET_FIELDS,
+    BuildsRequest,
+    ClientCredentials,
+    DeviceAuthorization,
+    Grant,
+)
 from .profile import is_loopback_host
 from .token import Token
 from .transport import DEADLINE_EXTENSION, DeadlineExceeded, default_ssl_context
@@ -325,6 +332,25 @@ class WebexClient:
             self._sleep(wait)
         assert last is not None
         raise last
+
+    def device_authorize(self, client_id: str, scopes: tuple[str, ...]) -> DeviceAuthorization:
+        """Start a device sign-in (`POST /v1/device/authorize`, no client authentication).
+
+        Sent once: a lost answer only leaves an unused code at Webex, and the person runs the
+        command again.
+        """
+        form = {"client_id": client_id, "scope": " ".join(scopes)}
+        resp = self._send("POST", DEVICE_AUTHORIZE_PATH, form=form)
+        if resp.status != 200:
+            raise self._error(resp, DEVICE_GRANT_TYPE, ())
+        data = oauth.parse_json_object(resp.body, resp.content_type)
+        try:
+            return DeviceAuthorization.parse(data)
+        except ValueError as exc:
+            raise MalformedResponse(
+                f"Webex's device authorization answer is unusable ({exc})",
+                fix="retry later; a proxy or outage page may be in the way",
+            ) from None
 
     # --- REST calls -----------------------------------------------------------------------
 

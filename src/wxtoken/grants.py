@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from . import oauth
+from .device import DEVICE_GRANT_TYPE, DEVICE_TOKEN_PATH
 from .oauth_errors import GRANT_MINT
 from .token import Token
 
@@ -172,6 +173,76 @@ class MintGrant:
             bearer=self.minter_token,
             secrets=(credentials.client_secret, self.minter_token),
         )
+
+    def parse(self, data: Mapping[str, Any], requested_at: float) -> Token:
+        return Token.from_response(data, requested_at)
+
+
+# --- the device grant (RFC 8628 as Webex serves it) ---------------------------------------
+
+_DEFAULT_INTERVAL = 5  # RFC 8628 §3.2, when the answer names none
+
+
+@dataclass(frozen=True)
+class DeviceAuthorization:
+    """Webex's answer to /v1/device/authorize: what the person types where, and for how long."""
+
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires_in: int
+    interval: int
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> DeviceAuthorization:
+        """The fields, checked for type; raises ValueError naming what is wrong."""
+
+        def text(name: str, required: bool = True) -> str | None:
+            value = data.get(name)
+            if isinstance(value, str) and value and len(value) <= 2048:
+                return value
+            if value is None and not required:
+                return None
+            raise ValueError(f"{name} is missing or not a string")
+
+        def seconds(name: str, default: int | None) -> int:
+            value = data.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 86400:
+                raise ValueError(f"{name} is missing or not a whole number of seconds")
+            return value
+
+        return cls(
+            device_code=str(text("device_code")),
+            user_code=str(text("user_code")),
+            verification_uri=str(text("verification_uri")),
+            verification_uri_complete=text("verification_uri_complete", required=False),
+            expires_in=seconds("expires_in", None),
+            interval=seconds("interval", _DEFAULT_INTERVAL),
+        )
+
+
+@dataclass(frozen=True)
+class DeviceCodeGrant:
+    """grant_type=device_code, one poll of /v1/device/token with HTTP Basic credentials.
+
+    Not replay-safe for the client's retry loop: the sign-in's own loop decides when to poll
+    again (at the interval, slower after slow_down or a Retry-After), so a resend by the client
+    would poll faster than Webex allows, and a lost answer with the tokens cannot be repeated.
+    """
+
+    device_code: str = field(repr=False)
+    grant_type: str = DEVICE_GRANT_TYPE
+    replay_safe: bool = False
+    path: str = DEVICE_TOKEN_PATH
+    basic_auth: bool = True
+
+    def form(self, credentials: ClientCredentials) -> dict[str, str]:
+        return {
+            "grant_type": self.grant_type,
+            "device_code": self.device_code,
+            "client_id": credentials.client_id,
+        }
 
     def parse(self, data: Mapping[str, Any], requested_at: float) -> Token:
         return Token.from_response(data, requested_at)

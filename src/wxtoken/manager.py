@@ -30,7 +30,14 @@ from .errors import (
     UsageError,
     WxtokenError,
 )
-from .grants import ClientCredentials, CodeGrant, Grant, RefreshGrant
+from .grants import (
+    ClientCredentials,
+    CodeGrant,
+    DeviceAuthorization,
+    DeviceCodeGrant,
+    Grant,
+    RefreshGrant,
+)
 from .identity import org_id_from_token
 from .profile import KIND_SERVICE_APP, Profile, validate_base_url
 from .reasons import Forced, Needed, RefreshReason, still_needed
@@ -493,6 +500,22 @@ class TokenManager:
         had = handoff.logout(self)
         self._cached = None
         return had
+
+    # --- device sign-in (login/device.py runs the loop) -------------------------------------
+
+    def device_authorize(self) -> DeviceAuthorization:
+        """Ask Webex for a device code and the code a person approves (one request)."""
+        try:
+            return self.client.device_authorize(self.profile.client_id, self.profile.scopes)
+        except WxtokenError as exc:
+            raise exc.for_profile(self.name) from None
+
+    def redeem_device_code(self, device_code: str) -> LoginResult:
+        """Poll once; once approved, look up who signed in and store the tokens like any
+        sign-in (recorded as `via="device"`). Pending and slow_down arrive as OAuthError with
+        `.error` set, for the caller's loop."""
+        token = self._send(DeviceCodeGrant(device_code))
+        return self._store_new_grant(token, via="device", identify=True)
 
 
 __all__ = ["TokenManager", "resolve_profile_name"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .causes import CAUSES, TOKEN_LIMIT_RELIEF
+from .device import DEVICE_GRANT_TYPE, DEVICE_HELPER_REDIRECT_URIS
 from .errors import (
     AppDeauthorized,
     ConsentDenied,
@@ -53,6 +54,10 @@ OAUTH_ERROR_CODES = (
 )
 _CODE_RE = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(OAUTH_ERROR_CODES) + r")(?![A-Za-z0-9_])")
 SIGN_IN_AGAIN = ", then wxtoken login -p {profile}"
+DEVICE_SIGN_IN = "wxtoken login --device -p {profile}"
+# Not failures: the answers a device poll gets until the person has approved, by code.
+PENDING = "authorization_pending"
+SLOW_DOWN = "slow_down"
 _TRANSIENT_CODES = frozenset({"server_error", "temporarily_unavailable"})
 # The grant name of a service app's minting (POST /v1/applications/{id}/token), whose 403 and 404
 # have their own meaning (see classify_error).
@@ -178,6 +183,8 @@ def classify_error(
         return AppDeauthorized(
             f"Webex refused to mint: {deauthorized.text} ({where})", fix=deauthorized.fix, **meta
         )
+    if grant == DEVICE_GRANT_TYPE and code != "invalid_client" and info.status != 401:
+        return _device_error(info, meta, where)
     if code == "invalid_client" or (info.status == 401 and grant != "api"):
         return InvalidClient(
             f"Webex rejected the client id or secret ({where})",
@@ -245,5 +252,64 @@ def classify_error(
         f"Webex refused the request ({where})",
         fix="check the profile (`wxtoken profile show {profile}`) against the integration's "
         "settings at developer.webex.com",
+        **meta,
+    )
+
+
+def register_helper_uris() -> str:
+    """What lets Webex finish a device sign-in: its helper redirect URIs on the integration."""
+    return "register all of these redirect URIs on the integration at developer.webex.com: " + (
+        " ".join(DEVICE_HELPER_REDIRECT_URIS)
+    )
+
+
+def _device_error(info: ErrorInfo, meta: dict[str, Any], where: str) -> WxtokenError:
+    """The device endpoints' answers, by code: Webex says 428 while the person has not
+    approved yet (RFC 8628 says 400 authorization_pending; both are read as pending)."""
+    code = info.code
+    if info.status == 428 or code == PENDING:
+        meta = dict(meta, error=PENDING)
+        return OAuthError(f"Webex is waiting for the code to be approved ({where})", **meta)
+    if code == SLOW_DOWN:
+        return OAuthError(f"Webex asks to poll more slowly ({where})", **meta)
+    if code == "access_denied":
+        return ConsentDenied(
+            "the sign-in was denied at Webex: the person pressed Deny, or an administrator "
+            f"blocks the integration in Control Hub ({where})",
+            fix=f"{DEVICE_SIGN_IN}, and approve the code (if it was not you who denied it, ask "
+            "a Control Hub admin to allow the integration)",
+            **meta,
+        )
+    if code in ("invalid_grant", "expired_token"):
+        return InvalidGrant(
+            f"the device code expired or is no longer valid ({where})",
+            fix=f"run again and approve within the time shown: {DEVICE_SIGN_IN}",
+            **meta,
+        )
+    if code == "tokenlimit_reached":
+        limit = CAUSES["token_limit"]
+        return OAuthError(
+            f"Webex refused: {limit.text} ({where})",
+            fix=f"{TOKEN_LIMIT_RELIEF}, then {DEVICE_SIGN_IN}",
+            **meta,
+        )
+    if "redirect" in info.message.lower():
+        return RedirectUriRejected(
+            f"Webex rejected the integration's redirect URIs for the device grant ({where})",
+            fix=f"{register_helper_uris()}; then {DEVICE_SIGN_IN}",
+            **meta,
+        )
+    if code == "invalid_scope":
+        return InvalidScope(
+            f"Webex rejected the scopes for a device sign-in ({where})",
+            fix="register the profile's scopes on the integration at developer.webex.com (no "
+            "OpenID Connect scopes), or change them: wxtoken profile set {profile} --scopes "
+            '"..."',
+            **meta,
+        )
+    return OAuthError(
+        f"Webex refused the device sign-in ({where})",
+        fix="check the profile (`wxtoken profile show {profile}`) against the integration's "
+        f"settings at developer.webex.com, then {DEVICE_SIGN_IN}",
         **meta,
     )

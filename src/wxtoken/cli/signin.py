@@ -36,6 +36,12 @@ def _mint(app: App, manager: TokenManager, as_json: bool) -> None:
 @click.option("--no-browser", is_flag=True, help="Print the sign-in URL instead of opening it.")
 @click.option("--paste", is_flag=True, help="Paste the redirect URL instead of listening for it.")
 @click.option(
+    "--device",
+    is_flag=True,
+    help="Sign in with a code approved on any other device (no browser or redirect here).",
+)
+@click.option("--no-qr", is_flag=True, help="With --device: do not draw the QR code.")
+@click.option(
     "--timeout",
     default=DEFAULT_TIMEOUT,
     show_default=True,
@@ -45,7 +51,14 @@ def _mint(app: App, manager: TokenManager, as_json: bool) -> None:
 @json_option("Print the summary as JSON on stdout.")
 @pass_app
 def login(
-    app: App, profile: str | None, no_browser: bool, paste: bool, timeout: float, as_json: bool
+    app: App,
+    profile: str | None,
+    no_browser: bool,
+    paste: bool,
+    device: bool,
+    no_qr: bool,
+    timeout: float,
+    as_json: bool,
 ) -> None:
     """Sign in at Webex and store the tokens (state and PKCE S256 checked).
 
@@ -54,17 +67,38 @@ def login(
     With a loopback redirect URI (http://127.0.0.1:PORT/... or http://localhost:PORT/...)
     wxtoken listens for the redirect on 127.0.0.1 (and on [::1] too for localhost); otherwise,
     or with --paste, paste the whole address the browser lands on (it must carry the state).
-    The browser is $BROWSER or the platform's default, started without wxtoken's secrets.
+    The browser is $BROWSER or the platform's default, started without wxtoken's secrets;
+    where none can start, wxtoken says so and keeps listening.
+
+    With --device (a server without a browser), wxtoken prints a six-digit code and a Webex
+    address (and a QR code on a terminal); approve the code there from any device, within the
+    time shown. The integration must list Webex's device helper redirect URIs (see the README).
+    Webex granting fewer scopes than the profile asks for is an error (exit 1); the tokens
+    are kept.
+
     A service-app profile is not signed in for: its tokens are minted through its minter.
 
     \b
     Examples:
       wxtoken login -p recorder
       wxtoken login -p recorder --no-browser --paste
+      wxtoken login -p recorder --device
     """
+    if device and (paste or no_browser):
+        raise UsageError(
+            "--device cannot be combined with --paste or --no-browser",
+            fix="wxtoken login --device" + (f" -p {profile}" if profile else ""),
+        )
     manager = app.manager(profile)
     if manager.profile.kind == KIND_SERVICE_APP:
         _mint(app, manager, as_json)
+        return
+    if device:
+        from ..login.device import require_granted, run_device_login
+
+        result = run_device_login(manager, qr=not no_qr and sys.stdout.isatty())
+        _summary(app, manager, result, as_json)
+        require_granted(manager.name, result)
         return
     result = run_login(
         manager,

@@ -27,7 +27,7 @@ GATEWAY_PAGE = (
 def parse_fault(body: Any) -> Fault | str:
     """A Fault from `POST /_emulator/faults` JSON, or what is wrong with it."""
     if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
-        return "expected {endpoint, kind, count?, status?, retry_after?, delay?}"
+        return "expected {endpoint, kind, count?, status?, retry_after?, delay?, error?}"
     kind = body["kind"]
     try:
         fault = Fault(
@@ -38,6 +38,7 @@ def parse_fault(body: Any) -> Fault | str:
             retry_after=None if body.get("retry_after") is None else str(body["retry_after"]),
             delay=float(body.get("delay", 0.0)),
             body=str(body.get("body", "envelope")),
+            error=None if body.get("error") is None else str(body["error"]),
         )
     except (TypeError, ValueError) as exc:
         return str(exc)
@@ -53,6 +54,11 @@ def fault_reply(emu: Emulator, fault: Fault, tracking: str) -> Reply:
         headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
         if fault.body == "empty":
             return Reply(fault.status, None, headers)
+        if fault.error is not None:
+            # An OAuth refusal Webex may give at any time (slow_down, authorization_pending).
+            reply = emu.oauth_error(fault.error, "injected", tracking, status=fault.status)
+            reply.headers.update(headers)
+            return reply
         desc = {429: "Too many requests", 423: "Locked"}.get(fault.status, "Service unavailable")
         code = "temporarily_unavailable" if fault.status >= 500 else None
         return emu.error(fault.status, desc, desc, tracking, code, headers)

@@ -171,17 +171,7 @@ def code_grant(emu: Emulator, client: Client, form: Mapping[str, str], tracking:
         return fail(causes.TOKEN_LIMIT, TOKEN_LIMIT_REACHED, error="tokenlimit_reached")
     grant: Grant | None = None
     if emu.policy.reuse_refresh_per_user_client:
-        grant = next(
-            (
-                g
-                for g in emu.grants.values()
-                if g.client_id == client.client_id
-                and g.user_uuid == user.uuid
-                and not g.revoked
-                and g.refresh_expires_at > now
-            ),
-            None,
-        )
+        grant = live_grant(emu, client.client_id, user.uuid, now)
         if grant is not None:
             grant.scopes = code.scopes
     if grant is None:
@@ -294,6 +284,21 @@ def granted(
         **ledger,
     )
     return Reply(200, token_body(emu, grant, access, now))
+
+
+def live_grant(emu: Emulator, client_id: str, user_uuid: str, now: float) -> Grant | None:
+    """The user's unrevoked, unexpired grant for this client, if there is one."""
+    return next(
+        (
+            g
+            for g in emu.grants.values()
+            if g.client_id == client_id
+            and g.user_uuid == user_uuid
+            and not g.revoked
+            and g.refresh_expires_at > now
+        ),
+        None,
+    )
 
 
 def new_grant(emu: Emulator, client: Client, user: User, scopes: list[str], now: float) -> Grant:

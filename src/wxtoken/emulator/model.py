@@ -64,6 +64,9 @@ REFRESH_REFUSED = (
 )
 TOKEN_LIMIT_REACHED = "The user holds too many active tokens."
 BLOCKED_BY_ADMIN = "your administrator denied access to the integration"  # Webex's page says so
+# What Webex's verification page shows when the integration lacks its device helper redirect
+# URIs (reported by users of the device grant; the poll just stays pending).
+HELPER_PAGE_ERROR = "We've encountered an error. Try again later."
 
 DEFAULT_SCOPES = (
     "spark:kms",
@@ -237,9 +240,10 @@ class DeviceCode:
     client_id: str
     scopes: list[str]
     expires_at: float
+    interval: int = 5  # what the client was told; raised by 5 s at every slow_down
     approved_by: str | None = None
     denied: bool = False
-    last_poll: float = 0.0
+    last_poll: float | None = None
 
 
 @dataclass
@@ -251,6 +255,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     body: str = "envelope"  # status faults: envelope | empty; redirect faults: the Location
+    error: str | None = None  # status faults: the OAuth error code the envelope names
 
 
 @dataclass

@@ -167,7 +167,7 @@ def _people(c: Call) -> Reply:
 
 def _device_verify(c: Call) -> Reply:
     if reads(c.request.method):
-        return verify_page(c.request.query_params().get("userCode", ""))
+        return verify_page(c.emu, c.request.query_params().get("userCode", ""))
     form = c.request.form() or {}
     return device_decide(c.emu, form.get("userCode", ""), form.get("decision") == "approve")
 

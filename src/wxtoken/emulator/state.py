@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..device import DEVICE_HELPER_REDIRECT_URIS
 from . import causes
 from .authorize import ConsentRequest, authorization_code
 from .clock import Clock, SystemClock
@@ -152,7 +153,8 @@ class Emulator:
 
     def seed_default(self, redirect_uris: Sequence[str] | None = None) -> dict[str, Any]:
         """One org, one admin (the consent user), one plain user, one integration with every
-        recorder scope, one service app and one bot token."""
+        recorder scope (and the device grant's helper redirect URIs), one service app and one
+        bot token."""
         org = str(uuid.uuid4())
         admin = self.add_user(
             User(str(uuid.uuid4()), "admin@example.com", org, "Avery Admin", ["Full_Admin"])
@@ -162,12 +164,17 @@ class Emulator:
             Integration(
                 client_id="C" + secrets.token_hex(32),
                 client_secret=secrets.token_hex(32),
-                redirect_uris=list(redirect_uris)
-                if redirect_uris
-                else [
-                    "http://127.0.0.1:8765/callback",
-                    "http://localhost:8765/callback",
-                    "https://oauth.pstmn.io/v1/callback",
+                redirect_uris=[
+                    *(
+                        redirect_uris
+                        or (
+                            "http://127.0.0.1:8765/callback",
+                            "http://localhost:8765/callback",
+                            "https://oauth.pstmn.io/v1/callback",
+                        )
+                    ),
+                    # What an admin registers for the device grant (see device.py).
+                    *DEVICE_HELPER_REDIRECT_URIS,
                 ],
                 scopes=list(DEFAULT_SCOPES),
                 name="Call recorder (emulated)",

@@ -74,7 +74,7 @@ def run_login(
             f"  {request.url}\n\n"
         )
         if open_browser:
-            browser.open_browser(request.url, err)
+            browser.open_browser(request.url, _offer_alternatives(profile.name, err))
         if listener is not None:
             err.write(
                 f"Waiting up to {timeout:g} s for the redirect to {profile.redirect_uri} ...\n"
@@ -99,6 +99,22 @@ def run_login(
     finally:
         if listener is not None:
             listener.close()
+
+
+def _offer_alternatives(name: str, err: IO[str]) -> browser.OnFailure:
+    """What to say when no browser comes up: the listener keeps waiting (a browser elsewhere
+    may still reach it, say through an SSH tunnel), and the two ways that need none here."""
+
+    def say(why: str) -> None:
+        err.write(
+            f"wxtoken: no browser could be started here ({why}); still waiting for the "
+            "redirect. Without a browser on this machine:\n"
+            f"  sign in with a code from any other device:  wxtoken login --device -p {name}\n"
+            f"  or paste the address the browser lands on:  wxtoken login --paste -p {name}\n"
+        )
+        err.flush()
+
+    return say
 
 
 def _pasted_code(

@@ -14,12 +14,15 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 import threading
-from typing import IO
+from collections.abc import Callable, Mapping
 
 from .._local import SECRET_VARIABLES, child_environment
 
-NO_BROWSER = "wxtoken: no browser could be started; open the address above by hand\n"
+# Told why no browser came up (one short phrase); the caller offers the alternatives.
+OnFailure = Callable[[str], None]
+NO_DISPLAY = "no DISPLAY or WAYLAND_DISPLAY: this looks like a server without a desktop"
 
 
 def scrub_secret_environment() -> None:
@@ -52,8 +55,17 @@ def browser_commands(value: str, url: str) -> list[list[str]]:
     return commands
 
 
-def open_browser(url: str, err: IO[str]) -> None:
-    """Start the browser on `url` without blocking; say so on `err` if none starts."""
+def display_missing(environ: Mapping[str, str] | None = None, platform: str = "") -> bool:
+    """On Linux and the BSDs a graphical browser needs an X11 or Wayland display; without one,
+    Python's `webbrowser` would fall back to a text browser that takes over this terminal."""
+    env = os.environ if environ is None else environ
+    unix = (platform or sys.platform).startswith(("linux", "freebsd", "openbsd", "netbsd"))
+    return unix and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY")
+
+
+def open_browser(url: str, on_failure: OnFailure) -> None:
+    """Start the browser on `url` without blocking; call `on_failure` (once, perhaps from
+    another thread) if none starts or the one started fails."""
     scrub_secret_environment()
     for argv in browser_commands(os.environ.get("BROWSER", ""), url):
         try:
@@ -68,25 +80,31 @@ def open_browser(url: str, err: IO[str]) -> None:
         except OSError:
             continue
         threading.Thread(
-            target=_report_failure, args=(proc, err), name="wxtoken-browser", daemon=True
+            target=_report_failure, args=(proc, on_failure), name="wxtoken-browser", daemon=True
         ).start()
         return
+    if os.environ.get("BROWSER"):
+        on_failure("no command in $BROWSER could be started")
+        return
+    if display_missing():
+        on_failure(NO_DISPLAY)
+        return
     threading.Thread(
-        target=_platform_browser, args=(url, err), name="wxtoken-browser", daemon=True
+        target=_platform_browser, args=(url, on_failure), name="wxtoken-browser", daemon=True
     ).start()
 
 
-def _report_failure(proc: subprocess.Popen[bytes], err: IO[str]) -> None:
+def _report_failure(proc: subprocess.Popen[bytes], on_failure: OnFailure) -> None:
     if proc.wait() != 0:
-        err.write(f"wxtoken: the browser command exited with status {proc.returncode}\n")
+        on_failure(f"the $BROWSER command exited with status {proc.returncode}")
 
 
-def _platform_browser(url: str, err: IO[str]) -> None:
+def _platform_browser(url: str, on_failure: OnFailure) -> None:
     """Python's own choice of browser (it may block until that browser exits)."""
     import webbrowser
 
     try:
         if not webbrowser.open(url):
-            err.write(NO_BROWSER)
+            on_failure("Python's webbrowser module found no browser")
     except Exception:  # a broken browser setting must not end the login
-        err.write(NO_BROWSER)
+        on_failure("the platform's browser could not be started")
