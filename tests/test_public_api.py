@@ -54,6 +54,7 @@ EXPECTED = {
     "RefreshReason",
     "RefreshResult",
     "Rejected",
+    "Response",
     "RetryPolicy",
     "Scheduled",
     "Settings",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ._local import Settings
     from .admin import add_profile
     from .auth import WebexAuth
-    from .client import RetryPolicy, WebexClient
+    from .client import Response, RetryPolicy, WebexClient
     from .errors import (
         ConsentDenied,
         CorruptStore,
@@ -76,6 +76,7 @@ _WHERE = {
     "Settings": "_local",
     "add_profile": "admin",
     "WebexAuth": "auth",
+    "Response": "client",
     "RetryPolicy": "client",
     "WebexClient": "client",
     **dict.fromkeys(
@@ -180,6 +181,7 @@ __all__ = [
     "RefreshReason",
     "RefreshResult",
     "Rejected",
+    "Response",
     "RetryPolicy",
     "RoleNeed",
     "Scheduled",

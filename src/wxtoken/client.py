@@ -70,6 +70,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Response:
+    """An HTTP answer as it came: status, lower-case headers, the body (capped) and its type."""
+
     status: int
     headers: Mapping[str, str]
     body: bytes
