@@ -17,21 +17,18 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import causes, checks, handoff, intake, minting, outcomes
+from . import causes, checks, credentials, handoff, intake, minting, outcomes
 from ._local import DEFAULT_MIN_VALID, Settings
 from .errors import (
     ConsentDenied,
-    InvalidClient,
     InvalidGrant,
     LoginRequired,
     NoTokens,
-    OrgMismatch,
     StorageError,
     UsageError,
     WxtokenError,
 )
 from .grants import (
-    ClientCredentials,
     CodeGrant,
     DeviceAuthorization,
     DeviceCodeGrant,
@@ -271,14 +268,8 @@ class TokenManager:
             self._record_failure(record, exc, causes.told_by(exc))
             raise
         org = org_id_from_token(new.access_token) or record.identity.org_id
-        if record.identity.org_id is not None and org != record.identity.org_id:
-            mismatch = OrgMismatch(
-                f"Webex answered the refresh of {self.name!r} with a token for org {org}, but "
-                f"the grant belongs to org {record.identity.org_id}; the stored grant was left "
-                "untouched",
-                fix=f"check who signed in with `wxtoken verify -p {self.name}`, then sign in as "
-                f"an admin of the right org: `wxtoken login -p {self.name}`",
-            )
+        mismatch = outcomes.org_mismatch(self.name, record.identity.org_id, org)
+        if mismatch is not None:
             self._record_failure(record, mismatch, causes.told_by(mismatch))
             self.store.append_event(
                 self.name,
@@ -359,39 +350,15 @@ class TokenManager:
         try:
             secrets = self.store.client_secrets(self.name)
             self.store.check_writable()  # before Webex answers with tokens we could not keep
-            return self._send_with(grant, secrets)
+            token, older = credentials.exchange(
+                self.client, grant, self.profile.client_id, secrets, self.name
+            )
         except WxtokenError as exc:
             raise exc.for_profile(self.name) from None
-
-    def _send_with(self, grant: Grant, secrets: tuple[str, ...]) -> Token:
-        """Send with the newest client secret; on invalid_client, with the older one held
-        during a rotation. Resending is safe for every grant here: the token endpoint
-        authenticates the client before it looks at the grant (RFC 6749 §3.2.1), so a refused
-        secret consumed no code and no refresh token."""
-        client_id = self.profile.client_id
-        for held, secret in enumerate(secrets):
-            try:
-                token = self.client.exchange(grant, ClientCredentials(client_id, secret))
-            except InvalidClient as exc:
-                if held + 1 < len(secrets):
-                    continue
-                if len(secrets) > 1:
-                    raise InvalidClient(
-                        f"Webex rejected both client secrets of {self.name!r} "
-                        f"({causes.answered(exc)})",
-                        fix="enter the integration's current secret (developer.webex.com > My "
-                        f"Webex Apps): wxtoken profile set {self.name} --client-secret-stdin",
-                        tracking_id=exc.tracking_id,
-                        error=exc.error,
-                        status=exc.status,
-                        said=exc.said,
-                    ) from None
-                raise
-            if held:
-                self.secret_fell_back = True
-                self.store.append_event(self.name, "client_secret_fallback", {})
-            return token
-        raise AssertionError("a profile always holds a client secret")
+        if older:
+            self.secret_fell_back = True
+            self.store.append_event(self.name, "client_secret_fallback", {})
+        return token
 
     def _store_or_explain(self, write: Callable[[], TokenRecord]) -> TokenRecord:
         """Run a write of tokens Webex already issued; if it fails, say what that means."""

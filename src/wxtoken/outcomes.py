@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .errors import EXIT_UNAVAILABLE, OAuthError, StorageError, WebexUnavailable, WxtokenError
+from .errors import (
+    EXIT_UNAVAILABLE,
+    OAuthError,
+    OrgMismatch,
+    StorageError,
+    WebexUnavailable,
+    WxtokenError,
+)
 from .identity import Identity
 from .store import STATUS_LOGIN_REQUIRED, STATUS_OK, ExpiryTrend, RecorderCopy, TokenRecord
 from .token import EXPIRY_RESOLUTION, Token, iso
@@ -151,3 +158,17 @@ def failed_while_waiting(record: TokenRecord, queued_at: float) -> WxtokenError 
     if record.last_error_code == StorageError.exit_code:
         return StorageError(message, fix=f"run `wxtoken refresh -p {record.profile}` to see it")
     return OAuthError(message, fix=f"run `wxtoken refresh -p {record.profile}` to see it")
+
+
+def org_mismatch(profile: str, expected: str | None, returned: str | None) -> OrgMismatch | None:
+    """A refresh answered with a token for another org than the grant's: refused, the stored
+    grant untouched (a token for the wrong org would hand the recorder another company's
+    calls). None when the org is unknown or the same."""
+    if expected is None or returned == expected:
+        return None
+    return OrgMismatch(
+        f"Webex answered the refresh of {profile!r} with a token for org {returned}, but the "
+        f"grant belongs to org {expected}; the stored grant was left untouched",
+        fix=f"check who signed in with `wxtoken verify -p {profile}`, then sign in as an admin "
+        f"of the right org: `wxtoken login -p {profile}`",
+    )
