@@ -238,3 +238,21 @@ def test_proxy_credentials_are_not_shown(ready: tuple[Wx, Emulator]) -> None:
     proxy = finding(doctor(wx, env=env)[1], "proxy")
     assert "HTTPS_PROXY=http://***@127.0.0.1:3128" in proxy["detail"]
     assert "s3cret" not in json.dumps(doctor(wx, env=env)[1]) and "alice" not in proxy["detail"]
+
+
+def test_a_store_from_a_newer_wxtoken_then_this_ones(ready: tuple[Wx, Emulator]) -> None:
+    import sqlite3
+
+    wx, _ = ready
+    db = wx.home / "store" / "wxtoken.db"
+    with sqlite3.connect(db) as conn:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        conn.execute("PRAGMA user_version = 99")
+    code, findings = doctor(wx)
+    store = finding(findings, "store")
+    assert (code, store["level"]) == (6, "problem") and "newer wxtoken" in store["detail"]
+    # Nothing else is read from a store this wxtoken does not understand.
+    assert {f["check"] for f in findings} == {"store", "keyring", "keeper", "proxy"}
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {version}")
+    assert level(doctor(wx)[1], "store") == "ok"
