@@ -1,9 +1,11 @@
 """The Prometheus alerting rules shipped in contrib/: well formed, built only on metrics the
 keeper exports, with the thresholds the keeper itself uses; and, where promtool is installed,
-checked by it and run against series that must (and must not) fire each alert."""
+checked by it and run against series that must (and must not) fire each alert. The Grafana
+dashboard beside them queries only exported metrics too."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -19,6 +21,7 @@ from wxtoken.keeper.config import parse_config
 from wxtoken.status import DAY, DEFAULT_WARN_DAYS
 
 RULES = ROOT / "contrib" / "prometheus" / "wxtoken.rules.yml"
+DASHBOARD = ROOT / "contrib" / "grafana" / "wxtoken-dashboard.json"
 DURATION = re.compile(r"\d+[smhdwy]")
 ALERTS = {
     "WxtokenKeeperDown",
@@ -83,6 +86,24 @@ def test_every_metric_named_is_one_the_keeper_exports() -> None:
         if not m.startswith("wxtoken_")
     }
     assert others <= {"up"}
+
+
+def test_the_dashboard_queries_only_exported_metrics() -> None:
+    board = json.loads(DASHBOARD.read_text())
+    known = exported() | {"up"}
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids)) and board["uid"] and board["title"]
+    queried = set()
+    for panel in board["panels"]:
+        assert {"x", "y", "w", "h"} <= set(panel["gridPos"]), panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            used = set(re.findall(r"\b(wxtoken_\w+|up)\b", target["expr"]))
+            assert used and used <= known, (panel["title"], used - known)
+            queried |= used
+    # Each metric an alert watches can be seen on the dashboard.
+    watched = {m for r in rules().values() for m in re.findall(r"\bwxtoken_\w+", r["expr"])}
+    assert watched - {"wxtoken_keeper_passes"} <= queried
 
 
 def test_thresholds_are_the_keepers_own() -> None:
