@@ -139,10 +139,13 @@ def test_a_full_sign_in_by_the_cli_logs_no_secret(logged_in: tuple[Wx, Emulator]
     wx, emu = logged_in
     assert wx("refresh", "-p", "rec", "--force").returncode == 0
     token = wx("token", "-p", "rec", check=0).stdout.strip()
+    assert wx("verify", "-p", "rec").returncode in (0, 1)  # bearer calls: people/me, tokenExpiry
+    refresh_token = wx("export", "-p", "rec", check=0).stdout.strip()
     lines = logged(emu, 3)
     assert any(" POST /v1/access_token 200 " in line for line in lines)
     assert any("grant=refresh_token outcome=ok" in line for line in lines)
-    assert_no_secret(["".join(emu.stderr_lines)], [emu.client_secret, token])
+    assert any(" GET /v1/people/me " in line for line in lines)
+    assert_no_secret(["".join(emu.stderr_lines)], [emu.client_secret, token, refresh_token])
 
 
 def test_help_says_what_the_emulator_is_for(wx: Wx) -> None:
