@@ -261,6 +261,11 @@ class RequestLog:
     def __init__(self, emu: Emulator, out: IO[str]) -> None:
         self._emu = emu
         self._out = out
+        # The log must not slow the emulator down: the time of day is formatted once a
+        # second, and each distinct outcome once (a bounded number: grant_type is the client's).
+        self._second = -1
+        self._stamp = ""
+        self._outcomes: dict[tuple[Any, ...], str] = {}
 
     def __call__(self, request: WireRequest, reply: Reply, entry: Mapping[str, Any] | None) -> None:
         path = request.path
@@ -269,11 +274,22 @@ class RequestLog:
         client, outcome = "-", "-"
         if entry is not None:
             client = self._client(entry.get("client_id"))
-            outcome = _outcome(entry)
-        stamp = time.strftime("%H:%M:%S")
+            outcome = self._outcome(entry)
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._stamp = now, time.strftime("%H:%M:%S", time.localtime(now))
         self._out.write(
-            f"{stamp} {request.method} {path} {reply.status} client={client} {outcome}\n"
+            f"{self._stamp} {request.method} {path} {reply.status} client={client} {outcome}\n"
         )
+
+    def _outcome(self, entry: Mapping[str, Any]) -> str:
+        key = tuple(entry.get(k) for k in _OUTCOME_FIELDS)
+        shown = self._outcomes.get(key)
+        if shown is None:
+            shown = _outcome(entry)
+            if len(self._outcomes) < 1024:
+                self._outcomes[key] = shown
+        return shown
 
     def _client(self, client_id: object) -> str:
         if not isinstance(client_id, str) or not client_id:
@@ -285,6 +301,9 @@ class RequestLog:
         if not known:
             return "unknown"
         return client_id if len(client_id) <= self.SHORT + 3 else client_id[: self.SHORT] + "…"
+
+
+_OUTCOME_FIELDS = ("grant_type", "fault", "error", "outcome", "cause")
 
 
 def _outcome(entry: Mapping[str, Any]) -> str:
