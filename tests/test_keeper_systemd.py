@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, WXTOKEN, Wx, assert_no_secret, canary
+from tests.conftest import ROOT, WXTOKEN, Emulator, Wx, assert_no_secret, canary
 from wxtoken._local import Settings
 from wxtoken.keeper import systemd
 from wxtoken.keeper.config import parse_config
@@ -117,6 +117,18 @@ def test_a_passphrase_is_named_never_given(wx: Wx) -> None:
     assert "WXTOKEN_PASSPHRASE" in proc.stdout and systemd.ENV_FILE in proc.stdout
     assert not any("PASSPHRASE" in v for v in unit["Service"]["Environment"])
     assert_no_secret([proc.stdout, proc.stderr], [passphrase])
+
+
+def test_the_stores_own_key_source_is_what_counts(wx: Wx, emu: Emulator) -> None:
+    wx.add_profile(emu)  # the store is created with a key file
+    proc = wx("keep", "--all", "--print-systemd-unit", env={"WXTOKEN_KEY_FILE": ""}, check=0)
+    assert "The store's key is a key file: print this unit with WXTOKEN_KEY_FILE set" in (
+        proc.stdout
+    )
+    assert "OS keyring" not in proc.stdout
+    proc = wx("keep", "--all", "--print-systemd-unit", check=0)
+    assert "key file" not in proc.stdout and "OS keyring" not in proc.stdout
+    assert f"Environment=WXTOKEN_KEY_FILE={wx.env['WXTOKEN_KEY_FILE']}" in proc.stdout
 
 
 def test_a_keyring_store_is_called_out() -> None:
