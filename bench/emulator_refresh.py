@@ -10,6 +10,10 @@ Then the same grants in process: one thread sending refreshes through `httpx2.Cl
 `EmulatorTransport` (what in-process tests pay per request), as a ratio to the HTTP figure.
 
     .venv/bin/python bench/emulator_refresh.py [--grants N] [--seconds S] [--procs P] [--conns C]
+                                               [--quiet]
+
+The emulator writes its request log to this script's stderr (send it to a file: one line per
+request) unless --quiet is given, which passes --quiet on to it.
 """
 
 from __future__ import annotations
@@ -110,8 +114,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--conns", type=int, default=4)
+    ap.add_argument("--quiet", action="store_true", help="run the emulator without its log")
     args = ap.parse_args()
-    emu, info = start_emulator("--auto-approve", "--redirect-uri", REDIRECT)
+    quiet = ["--quiet"] if args.quiet else []
+    emu, info = start_emulator("--auto-approve", "--redirect-uri", REDIRECT, *quiet)
     try:
         base, cid, secret = info["base_url"], info["client_id"], info["client_secret"]
         tokens = sign_in(base, cid, secret, args.grants)

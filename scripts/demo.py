@@ -71,9 +71,10 @@ def main() -> int:
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/callback"
     step("Start the bundled Webex emulator (127.0.0.1, a free port)")
-    print(f"$ wxtoken emulator --port 0 --json --redirect-uri {redirect}")
+    # --quiet: its request log would interleave with the demo's own output.
+    print(f"$ wxtoken emulator --port 0 --json --quiet --redirect-uri {redirect}")
     emu = subprocess.Popen(
-        [WXTOKEN, "emulator", "--port", "0", "--json", "--redirect-uri", redirect],
+        [WXTOKEN, "emulator", "--port", "0", "--json", "--quiet", "--redirect-uri", redirect],
         stdout=subprocess.PIPE,
         text=True,
     )

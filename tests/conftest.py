@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -53,6 +54,9 @@ class Emulator:
     proc: subprocess.Popen[str]
     info: dict[str, Any]
     redirect_uri: str
+    # What it wrote on stderr (its request log), read as it comes so a full pipe never
+    # stops the emulator.
+    stderr_lines: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -112,6 +116,8 @@ def start_emulator(*args: str, redirect_port: int | None = None) -> Emulator:
         "0",
         "--json",
         "--control",
+        # Exactly these two, so no test signs in through a redirect URI it did not choose.
+        "--replace-redirect-uris",
         "--redirect-uri",
         redirect,
         "--redirect-uri",
@@ -119,12 +125,15 @@ def start_emulator(*args: str, redirect_port: int | None = None) -> Emulator:
         *args,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lines.extend, args=(proc.stderr,), daemon=True)
+    reader.start()
     line = proc.stdout.readline()
     if not line:
-        err = proc.stderr.read() if proc.stderr else ""
-        raise RuntimeError(f"emulator did not start: {err}")
-    return Emulator(proc, json.loads(line), redirect)
+        reader.join(10)
+        raise RuntimeError(f"emulator did not start: {''.join(lines)}")
+    return Emulator(proc, json.loads(line), redirect, lines)
 
 
 @pytest.fixture

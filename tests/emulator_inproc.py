@@ -79,10 +79,13 @@ class InProc:
 
 
 def start_inproc(*, start: float = START, redirect_uri: str = REDIRECT_URI, **opts: Any) -> InProc:
-    """An emulator built exactly as `wxtoken emulator --control --redirect-uri ...` builds it
-    (`opts` are further EmulatorOptions), on a ManualClock at `start`."""
+    """An emulator built exactly as `wxtoken emulator --control --replace-redirect-uris
+    --redirect-uri ...` builds it (`opts` are further EmulatorOptions), on a ManualClock at
+    `start`."""
     clock = ManualClock(start)
-    options = EmulatorOptions(control=True, redirect_uris=[redirect_uri, POSTMAN_URI], **opts)
+    options = EmulatorOptions(
+        control=True, redirect_uris=[redirect_uri, POSTMAN_URI], replace_redirect_uris=True, **opts
+    )
     emu, seed = build(options, clock=clock)
     info = dict(seed, base_url=BASE_URL, control=True)
     return InProc(emu, clock, info, redirect_uri)

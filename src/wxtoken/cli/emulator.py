@@ -58,7 +58,12 @@ from .options import EXIT_CODES_HELP
     "--redirect-uri",
     "redirect_uris",
     multiple=True,
-    help="Register this redirect URI on the seeded integration (repeatable).",
+    help="Also register this redirect URI on the integration, first in its list (repeatable).",
+)
+@click.option(
+    "--replace-redirect-uris",
+    is_flag=True,
+    help="Register only the --redirect-uri ones, instead of adding them to the built-in list.",
 )
 @click.option(
     "--control", is_flag=True, help="Serve the test control API under /_emulator/ (loopback only)."
@@ -67,13 +72,14 @@ from .options import EXIT_CODES_HELP
     "--state-file",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Persist state to this file so a long demo survives a restart.",
+    help="Keep state (integration, grants, tokens) in this file across restarts.",
 )
+@click.option("--quiet", is_flag=True, help="No request log on stderr.")
 @click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the base URL and seeded integration as one JSON line.",
+    help="Print the base URL and the integration's details as one JSON line.",
 )
 def emulator(
     host: str,
@@ -85,15 +91,28 @@ def emulator(
     rotate: str | None,
     refresh_expiry: str | None,
     redirect_uris: tuple[str, ...],
+    replace_redirect_uris: bool,
     control: bool,
     state_file: str | None,
+    quiet: bool,
     as_json: bool,
 ) -> None:
-    """Run a local Webex identity emulator (same /v1/... paths as Webex).
+    """Run a local stand-in for Webex's OAuth and APIs.
+
+    The emulator is a local stand-in for Webex's OAuth service and the few Webex APIs
+    wxtoken uses. It answers on Webex's own paths (sign-in and consent, access_token, people/me,
+    tokenExpiry, authorizations, device and service-app tokens, messages), so you can try
+    wxtoken without a Webex integration, run wxtoken's tests against it, or develop and test
+    your own Webex integration's OAuth handling. It is not Webex: its tokens and client
+    secrets work nowhere else, it reaches no Webex service, and it listens on loopback
+    (127.0.0.1) unless --host says otherwise. It prints its integration's client id and
+    secret at start, and one line per request (method, path, status, client id, outcome;
+    never a secret) on stderr.
 
     \b
     Example:
       wxtoken emulator --port 0 --auto-approve
+      wxtoken emulator --state-file ~/emu.json --redirect-uri http://127.0.0.1:9000/cb
     """
     from ..emulator.server import EmulatorOptions, serve
 
@@ -116,6 +135,8 @@ def emulator(
         control=control,
         state_file=Path(state_file) if state_file else None,
         redirect_uris=list(redirect_uris),
+        replace_redirect_uris=replace_redirect_uris,
         json=as_json,
+        quiet=quiet,
     )
     click.get_current_context().exit(serve(opts))

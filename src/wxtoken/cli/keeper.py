@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import click
@@ -29,6 +30,11 @@ from .options import EXIT_CODES_HELP
 )
 @click.option("--print-config", is_flag=True, help="Print a complete, commented example config.")
 @click.option(
+    "--print-systemd-unit",
+    is_flag=True,
+    help="Print a hardened systemd unit that runs this wxtoken with these options, and exit.",
+)
+@click.option(
     "--metrics-listen",
     default=None,
     help="HOST:PORT for /metrics and /healthz (default 127.0.0.1:9477; port 0: any).",
@@ -48,6 +54,7 @@ def keep(
     all_: bool,
     config_path: str | None,
     print_config: bool,
+    print_systemd_unit: bool,
     metrics_listen: str | None,
     socket_option: str | None,
 ) -> None:
@@ -58,8 +65,10 @@ def keep(
     automatically, so scripts need no store key while the keeper runs.
 
     \b
-    Example:
+    Examples:
       wxtoken keep --all --config /etc/wxtoken/keeper.toml
+      wxtoken keep --all --config /etc/wxtoken/keeper.toml --print-systemd-unit \\
+        > /etc/systemd/system/wxtoken-keeper.service
     """
     from ..keeper.config import EXAMPLE, load_config, parse_listen
     from ..keeper.daemon import serve, socket_path
@@ -73,4 +82,20 @@ def keep(
         config = dataclasses.replace(config, metrics_host=host, metrics_port=port)
     wanted = profiles or (None if all_ else config.profiles)
     sock = socket_path(app.settings, config, socket_option)
+    if print_systemd_unit:
+        from ..keeper import systemd
+
+        args = systemd.keep_arguments(
+            profiles=profiles,
+            all_=all_,
+            config_path=config_path,
+            metrics_listen=metrics_listen,
+            socket_option=socket_option,
+        )
+        # Read without the key; a store not created yet records nothing.
+        stored = app.store().key_source() if os.path.exists(app.settings.db_path) else None
+        running = systemd.Running.this_process()
+        unit = systemd.render_unit(running, args, app.settings, config, sock, stored)
+        click.echo(unit, nl=False)
+        return
     ctx.exit(serve(app.store(), config, profiles=wanted, sock_path=sock, settings=app.settings))

@@ -9,7 +9,8 @@ server closes the socket; `trickle` streams one space per `delay` seconds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -70,7 +71,15 @@ def _origin(scope: Scope, host: str | None) -> str:
     return f"{scheme}://{server_host}" + ("" if port == default else f":{port}")
 
 
-def create_app(emu: Emulator, *, control: bool = False) -> Starlette:
+# Told of every answer: the request, the rendered reply, and the ledger entry the request
+# added (None for routing's answers and the control API). server.py writes its request log
+# from it; the entry holds fingerprints, never secrets.
+OnReply = Callable[[WireRequest, Reply, Mapping[str, Any] | None], None]
+
+
+def create_app(
+    emu: Emulator, *, control: bool = False, on_reply: OnReply | None = None
+) -> Starlette:
     """An ASGI app serving `emu` on Webex's paths (and the control API if `control`)."""
     router = Router(emu, control=control)
 
@@ -92,6 +101,14 @@ def create_app(emu: Emulator, *, control: bool = False) -> Starlette:
         exchange = router.open(wire)
         while (seconds := exchange.next_delay()) is not None:
             await asyncio.sleep(seconds)
-        return _respond(exchange.finish())
+        if on_reply is None:
+            return _respond(exchange.finish())
+        # finish() runs without awaiting, so on this event loop no other request adds to the
+        # ledger in between: a changed total means the last entry is this request's.
+        before = emu.ledger_total
+        reply = exchange.finish()
+        entry = emu.ledger[-1] if emu.ledger_total != before and emu.ledger else None
+        on_reply(wire, reply, entry)
+        return _respond(reply)
 
     return Starlette(routes=[Route("/{path:path}", handle, methods=METHODS)])

@@ -2,18 +2,22 @@
 
 The socket is bound before uvicorn starts, so `--port 0` works and the printed URL is the real
 one; the banner is printed only once uvicorn accepts connections, so a script that reads the
-first line of `--json` output can connect at once.
+first line of `--json` output can connect at once. The banner goes to stdout; the request log
+(`RequestLog`, one line per request) to stderr, so the two never mix.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import socket
 import sys
+import time
 import tomllib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -22,8 +26,9 @@ from ..errors import UsageError
 from ..profile import is_loopback_host
 from .app import DropConnection, create_app
 from .clock import Clock
-from .model import Integration, Policy, ServiceApp, User, b64_id
+from .model import Integration, Policy, Reply, ServiceApp, User, b64_id
 from .persistence import UnsafeStateFile, check_state_path, load, restore
+from .routes import WireRequest
 from .state import Emulator
 
 
@@ -39,8 +44,12 @@ class EmulatorOptions:
     refresh_expiry: str | None = None
     control: bool = False
     state_file: Path | None = None
+    # Registered on the integrations before the seeded (or configured) ones, so the banner's
+    # example uses them; with `replace_redirect_uris`, instead of them.
     redirect_uris: list[str] = field(default_factory=list)
+    replace_redirect_uris: bool = False
     json: bool = False
+    quiet: bool = False  # no request log
 
 
 def parse_rotate(value: str, policy: Policy) -> None:
@@ -58,7 +67,15 @@ def parse_rotate(value: str, policy: Policy) -> None:
 
 
 def build(opts: EmulatorOptions, *, clock: Clock | None = None) -> tuple[Emulator, dict[str, Any]]:
-    """The emulator the options describe, and the seed the banner shows; `clock` for tests."""
+    """The emulator the options describe, and the seed the banner shows; `clock` for tests.
+
+    With a state file, the state is written at once, so the integration's client id and secret
+    are the same after a restart even if the emulator is killed before its first request."""
+    if opts.replace_redirect_uris and not opts.redirect_uris:
+        raise UsageError(
+            "--replace-redirect-uris needs at least one --redirect-uri to register instead",
+            fix="add --redirect-uri URI, or drop --replace-redirect-uris",
+        )
     if opts.state_file is not None:
         try:
             check_state_path(opts.state_file)
@@ -72,6 +89,7 @@ def build(opts: EmulatorOptions, *, clock: Clock | None = None) -> tuple[Emulato
                 f"the emulator state file {opts.state_file} is unreadable ({exc})",
                 fix="move it aside to start with fresh state",
             ) from None
+        _register(emu, opts.redirect_uris, replace=opts.replace_redirect_uris)
         seed = _describe(emu)
     else:
         config: dict[str, Any] = {}
@@ -86,7 +104,7 @@ def build(opts: EmulatorOptions, *, clock: Clock | None = None) -> tuple[Emulato
             emu = Emulator(Policy(**config.get("policy", {})), clock=clock)
         except (TypeError, ValueError) as exc:
             raise UsageError(f"emulator config [policy]: {exc}", fix="fix the TOML file") from None
-        seed = _seed(emu, config, opts.redirect_uris)
+        seed = _seed(emu, config, opts.redirect_uris, replace=opts.replace_redirect_uris)
     p = emu.policy
     if opts.access_ttl is not None:
         p.access_ttl = opts.access_ttl
@@ -103,12 +121,35 @@ def build(opts: EmulatorOptions, *, clock: Clock | None = None) -> tuple[Emulato
     except ValueError as exc:
         raise UsageError(f"emulator policy: {exc}", fix="see `wxtoken emulator --help`") from None
     emu.persist_path = opts.state_file
+    if opts.state_file is not None:
+        try:
+            emu.save()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the emulator state file {opts.state_file} ({exc.strerror})",
+                fix="pick a --state-file in a directory you can write",
+            ) from None
     return emu, seed
 
 
-def _seed(emu: Emulator, config: dict[str, Any], redirect_uris: list[str]) -> dict[str, Any]:
+def _register(emu: Emulator, redirect_uris: list[str], *, replace: bool) -> None:
+    """Put `redirect_uris` first on every integration; keep the others unless `replace`."""
+    if not redirect_uris:
+        return
+    given = list(dict.fromkeys(redirect_uris))
+    for integ in emu.integrations.values():
+        kept = [] if replace else [u for u in integ.redirect_uris if u not in given]
+        integ.redirect_uris = given + kept
+
+
+def _seed(
+    emu: Emulator, config: dict[str, Any], redirect_uris: list[str], *, replace: bool
+) -> dict[str, Any]:
     if not config.get("integrations") and not config.get("users"):
-        info = emu.seed_default(redirect_uris or None)
+        # Replacing is the seed's own rule (it keeps what every seeded integration needs).
+        info = emu.seed_default(redirect_uris if replace else None)
+        if not replace:
+            _register(emu, redirect_uris, replace=False)
         return _describe(emu, bot=info["bot_token"])
     try:
         org_default = str(uuid.uuid4())
@@ -127,7 +168,7 @@ def _seed(emu: Emulator, config: dict[str, Any], redirect_uris: list[str]) -> di
                 Integration(
                     client_id=i["client_id"],
                     client_secret=i["client_secret"],
-                    redirect_uris=list(i["redirect_uris"]) + redirect_uris,
+                    redirect_uris=list(i["redirect_uris"]),
                     scopes=list(i["scopes"]),
                     name=i.get("name", "Emulated integration"),
                 )
@@ -150,8 +191,9 @@ def _seed(emu: Emulator, config: dict[str, Any], redirect_uris: list[str]) -> di
     if not emu.users or not emu.integrations:
         raise UsageError(
             "emulator config needs at least one [[users]] and one [[integrations]]",
-            fix="add them, or drop --config for the seeded defaults",
+            fix="add them, or drop --config for the built-in defaults",
         )
+    _register(emu, redirect_uris, replace=replace)
     first_org = next(iter(emu.users.values())).org_uuid
     return _describe(emu, bot=emu.issue_bot_token(first_org))
 
@@ -204,13 +246,99 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class RequestLog:
+    """One line per request on `out`: time, method, path, status, client id and outcome.
+
+    Everything shown comes from the path (Webex's paths hold no secrets; the query string,
+    headers and body are never read here) and from the ledger entry the request added, which
+    holds fingerprints, never secrets. A client id is shown only if it is registered, and
+    shortened: an unknown one is whatever the client sent, perhaps a secret pasted in the
+    wrong field. Each line is one write, so lines from concurrent requests never interleave.
+    """
+
+    SHORT = 13  # "C" + 12 hex digits tells integrations apart
+
+    def __init__(self, emu: Emulator, out: IO[str]) -> None:
+        self._emu = emu
+        self._out = out
+        # The log must not slow the emulator down: the time of day is formatted once a
+        # second, and each distinct outcome once (a bounded number: grant_type is the client's).
+        self._second = -1
+        self._stamp = ""
+        self._outcomes: dict[tuple[Any, ...], str] = {}
+
+    def __call__(self, request: WireRequest, reply: Reply, entry: Mapping[str, Any] | None) -> None:
+        path = request.path
+        if len(path) > 120 or not path.isascii() or not path.isprintable() or " " in path:
+            path = repr(path[:120])  # a client's own path: escaped, so one request is one line
+        client, outcome = "-", "-"
+        if entry is not None:
+            client = self._client(entry.get("client_id"))
+            outcome = self._outcome(entry)
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._stamp = now, time.strftime("%H:%M:%S", time.localtime(now))
+        self._out.write(
+            f"{self._stamp} {request.method} {path} {reply.status} client={client} {outcome}\n"
+        )
+
+    def _outcome(self, entry: Mapping[str, Any]) -> str:
+        key = tuple(entry.get(k) for k in _OUTCOME_FIELDS)
+        shown = self._outcomes.get(key)
+        if shown is None:
+            shown = _outcome(entry)
+            if len(self._outcomes) < 1024:
+                self._outcomes[key] = shown
+        return shown
+
+    def _client(self, client_id: object) -> str:
+        if not isinstance(client_id, str) or not client_id:
+            return "-"
+        emu = self._emu
+        known = client_id in emu.integrations or any(
+            a.client_id == client_id for a in emu.service_apps.values()
+        )
+        if not known:
+            return "unknown"
+        return client_id if len(client_id) <= self.SHORT + 3 else client_id[: self.SHORT] + "…"
+
+
+_OUTCOME_FIELDS = ("grant_type", "fault", "error", "outcome", "cause")
+
+
+def _outcome(entry: Mapping[str, Any]) -> str:
+    """What the ledger says happened: `grant=... outcome=... cause=...`."""
+    parts = []
+    if (grant := entry.get("grant_type")) is not None:
+        parts.append(f"grant={_word(grant)}")
+    if (fault := entry.get("fault")) is not None:
+        parts.append(f"outcome=fault:{_word(fault)}")
+    elif (error := entry.get("error")) is not None:
+        parts.append(f"outcome={_word(error)}")
+    else:
+        parts.append(f"outcome={_word(entry.get('outcome', 'ok'))}")
+    if (cause := entry.get("cause")) is not None:
+        parts.append(f"cause={_word(cause)}")
+    return " ".join(parts)
+
+
+_WORD = re.compile(r"[\w:.\-]{1,60}", re.ASCII)
+
+
+def _word(value: object) -> str:
+    """A ledger value as one short printable word (grant_type is whatever the client sent)."""
+    text = str(value)
+    return text if _WORD.fullmatch(text) else "?"
+
+
 class _QuietDrops(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, DropConnection)
 
 
-def serve(opts: EmulatorOptions, out: IO[str] = sys.stdout) -> int:
+def serve(opts: EmulatorOptions, out: IO[str] | None = None, log: IO[str] | None = None) -> int:
+    """Run until SIGINT or SIGTERM: banner on `out`, request log on `log` (stdout, stderr)."""
     import uvicorn
 
     if not is_loopback_host(opts.host) and opts.control:
@@ -224,7 +352,9 @@ def serve(opts: EmulatorOptions, out: IO[str] = sys.stdout) -> int:
     shown_host = f"[{host}]" if ":" in host else host
     base_url = f"http://{shown_host}:{port}"
     seed = dict(seed, base_url=base_url, control=opts.control)
-    app = create_app(emu, control=opts.control)
+    banner_out = out or sys.stdout
+    request_log = None if opts.quiet else RequestLog(emu, log or sys.stderr)
+    app = create_app(emu, control=opts.control, on_reply=request_log)
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     config = uvicorn.Config(
         app,
@@ -239,7 +369,7 @@ def serve(opts: EmulatorOptions, out: IO[str] = sys.stdout) -> int:
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
-            _banner(seed, opts, out)
+            _banner(seed, opts, banner_out)
 
     # uvicorn re-raises the signal that stopped it once it has shut down; with these no-op
     # handlers in place that re-raise is harmless and we exit 0 as documented.
@@ -272,6 +402,8 @@ def _banner(seed: dict[str, Any], opts: EmulatorOptions, out: IO[str]) -> None:
         f"      --base-url {seed['base_url']}",
         "  wxtoken login -p emu",
         "",
+        "Each request is logged on stderr"
+        + (" (off: --quiet)." if opts.quiet else "; --quiet turns it off."),
         "Ctrl-C stops it.",
     ]
     out.write("\n".join(lines) + "\n")

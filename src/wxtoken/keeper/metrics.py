@@ -14,6 +14,9 @@ from ..status import STATES, classify
 from ..store import TokenRecord
 
 VERDICTS = ("alive", "degraded", "dead", "unknown")
+# The recorder's copy of the refresh token (store.RecorderCopy.state): never handed over, what
+# the store holds, or replaced since the hand-off (the recorder's next refresh will fail).
+COPY_STATES = ("none", "current", "stale")
 
 
 @dataclass
@@ -88,6 +91,11 @@ def _families(
         "Unix time of the last probe",
         labels=["profile"],
     )
+    copy = GaugeMetricFamily(
+        "wxtoken_recorder_copy_state",
+        "1 for the state of the recorder's copy of the refresh token (none, current, stale)",
+        labels=["profile", "state"],
+    )
     for name, record in records.items():
         current = classify(record, now)[0]
         for s in STATES:
@@ -107,6 +115,9 @@ def _families(
             for verdict in VERDICTS:
                 probe.add_metric([name, verdict], 1.0 if verdict == record.probe.verdict else 0.0)
             probed.add_metric([name], record.probe.at)
+        if record is not None:
+            for s in COPY_STATES:
+                copy.add_metric([name, s], 1.0 if s == record.copy.state else 0.0)
     up = GaugeMetricFamily("wxtoken_keeper_passes", "Scheduler passes completed")
     up.add_metric([], passes)
-    yield from (access, refresh, state, refreshes, failures, success, probe, probed, up)
+    yield from (access, refresh, state, refreshes, failures, success, probe, probed, copy, up)
