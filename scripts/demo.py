@@ -147,7 +147,7 @@ def main() -> int:
         emu.send_signal(signal.SIGTERM)
         code = emu.wait(10)
     print(
-        f"\nemulator stopped (exit {code}). Demo complete: the seed procedure, as one command "
+        f"\nemulator stopped (exit {code}). Demo complete: the manual procedure, as one command "
         "per step, against the emulator."
     )
     return 0 if code == 0 else 1
