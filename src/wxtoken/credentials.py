@@ -31,13 +31,9 @@ def exchange(
                 continue
             if len(secrets) == 1:
                 raise
-            raise InvalidClient(
+            raise exc.restated(
                 f"Webex rejected both client secrets of {profile!r} ({causes.answered(exc)})",
-                fix="enter the integration's current secret (developer.webex.com > My Webex "
-                f"Apps): wxtoken profile set {profile} --client-secret-stdin",
-                tracking_id=exc.tracking_id,
-                error=exc.error,
-                status=exc.status,
-                said=exc.said,
+                "enter the integration's current secret (developer.webex.com > My Webex Apps): "
+                f"wxtoken profile set {profile} --client-secret-stdin",
             ) from None
     raise AssertionError("a profile always holds a client secret")

@@ -128,6 +128,18 @@ class WxtokenError(Exception):
             self.fix = self.fix.replace(PROFILE, name)
         return self
 
+    def restated(self, message: str, fix: str | None) -> WxtokenError:
+        """The same error (type, Webex's code, status, words, trackingId) told in other words:
+        for a layer that knows what the failure means for the profile."""
+        return type(self)(
+            message,
+            fix=fix,
+            tracking_id=self.tracking_id,
+            error=self.error,
+            status=self.status,
+            said=self.said,
+        )
+
     def one_line(self) -> str:
         parts = [self.message.rstrip(".")]
         if self.tracking_id:

@@ -254,13 +254,9 @@ class TokenManager:
             cause = causes.from_error(exc, past_stated_expiry=past)
             text, fix = causes.describe(cause, self.name) or (exc.message, exc.fix)
             self._mark_login_required(record, text, cause)
-            raise type(exc)(
+            raise exc.restated(
                 f"profile {self.name!r} needs a new sign-in: {text} ({causes.answered(exc)})",
-                fix=fix,
-                tracking_id=exc.tracking_id,
-                error=exc.error,
-                status=exc.status,
-                said=exc.said,
+                fix,
             ) from None
         except StorageError:
             raise  # found before sending: nothing reached Webex

@@ -59,15 +59,11 @@ def remint_locked(tm: TokenManager, record: TokenRecord, refused: WxtokenError) 
         cause = causes.told_by(exc)
         text, fix = causes.describe(cause, tm.name) or (exc.message, exc.fix)
         tm._mark_login_required(record, f"minting again failed: {text}", cause)
-        raise type(exc)(
+        raise exc.restated(
             f"profile {tm.name!r}: Webex refused its refresh token ({causes.answered(refused)}) "
             f"and minting it again failed: {text}"
             + (f" ({causes.answered(exc)})" if exc.status else ""),
-            fix=fix,
-            tracking_id=exc.tracking_id,
-            error=exc.error,
-            status=exc.status,
-            said=exc.said,
+            fix,
         ) from None
     except WxtokenError as exc:
         tm._record_failure(record, exc, causes.told_by(exc))

@@ -74,15 +74,11 @@ def profile_lines(data: Mapping[str, object]) -> list[str]:
 # --- sign-in and refresh -----------------------------------------------------------------------
 
 
-def login_summary(profile: str, result: LoginResult, store: str, now: float) -> str:
+def granted_lines(result: LoginResult, now: float, no_scopes: str) -> list[str]:
+    """The scopes and both expiries of a new grant, as every sign-in summary shows them."""
     rec = result.record
-    ident = rec.identity
-    who = shown(ident.email, 120, "unknown user")
-    if ident.display_name:
-        who = f"{shown(ident.display_name, 80)} <{who}>"
     lines = [
-        f"Signed in as {who}, org {shown(ident.org_id, 60, 'unknown')}.",
-        f"  scopes granted  {' '.join(result.granted_scopes) or '(none reported)'}",
+        f"  scopes granted  {' '.join(result.granted_scopes) or no_scopes}",
         f"  access token    expires {iso(rec.access_expires_at)} "
         f"(in {human_left(rec.access_expires_at - now)})",
     ]
@@ -91,6 +87,17 @@ def login_summary(profile: str, result: LoginResult, store: str, now: float) -> 
             f"  refresh token   expires {iso(rec.refresh_expires_at)} "
             f"(in {human_left(rec.refresh_expires_at - now)})"
         )
+    return lines
+
+
+def login_summary(profile: str, result: LoginResult, store: str, now: float) -> str:
+    rec = result.record
+    ident = rec.identity
+    who = shown(ident.email, 120, "unknown user")
+    if ident.display_name:
+        who = f"{shown(ident.display_name, 80)} <{who}>"
+    lines = [f"Signed in as {who}, org {shown(ident.org_id, 60, 'unknown')}."]
+    lines += granted_lines(result, now, "(none reported)")
     lines.append(f"  stored in       {store}")
     lines += [f"wxtoken: warning: {shown(w, 300)}" for w in result.warnings]
     lines.append(
@@ -105,16 +112,9 @@ def minted_summary(profile: str, p: Profile, result: LoginResult, now: float) ->
     rec = result.record
     lines = [
         f"Minted tokens for service app {profile!r} through {p.extra.get('minter')!r}, org "
-        f"{shown(rec.identity.org_id, 60, 'unknown')}.",
-        f"  scopes granted  {' '.join(result.granted_scopes) or '(not reported by Webex)'}",
-        f"  access token    expires {iso(rec.access_expires_at)} "
-        f"(in {human_left(rec.access_expires_at - now)})",
+        f"{shown(rec.identity.org_id, 60, 'unknown')}."
     ]
-    if rec.refresh_expires_at is not None:
-        lines.append(
-            f"  refresh token   expires {iso(rec.refresh_expires_at)} "
-            f"(in {human_left(rec.refresh_expires_at - now)})"
-        )
+    lines += granted_lines(result, now, "(not reported by Webex)")
     lines += [f"wxtoken: warning: {shown(w, 300)}" for w in result.warnings]
     lines.append(
         f"Next: `wxtoken keep` keeps it alive (it is minted again if its refresh token dies); "
