@@ -36,6 +36,7 @@ from .errors import (
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
     WxtokenError,
+    clean_server_text,
 )
 from .login.loopback import NO_SUCH_ADDRESS, listen_addresses
 from .login.probe import PROBE_TIMEOUT, diagnose, fetch
@@ -181,8 +182,11 @@ def check_keyring(settings: _local.Settings, source: str | None) -> Iterator[Fin
 
 
 def check_keeper(settings: _local.Settings) -> Iterator[Finding]:
-    if _local.keeper_alive(settings.socket_path):
-        yield Finding("keeper", OK, f"running; token socket {settings.socket_path}")
+    answer = _local.ask_keeper(settings.socket_path, {"ping": True}, timeout=2.0)
+    if answer is not None and answer.get("ok") is True:
+        metrics = answer.get("metrics")
+        at = f"; metrics {clean_server_text(metrics, 100)}" if isinstance(metrics, str) else ""
+        yield Finding("keeper", OK, f"running; token socket {settings.socket_path}{at}")
     else:
         yield Finding(
             "keeper",

@@ -114,7 +114,9 @@ def test_keeper_missing_then_running(ready: tuple[Wx, Emulator]) -> None:
     try:
         assert wait_until((wx.home / "store" / "keeper.sock").exists, timeout=20)
         code, findings = doctor(wx)
-        assert (code, level(findings, "keeper")) == (0, "ok")
+        keeper_finding = finding(findings, "keeper")
+        assert (code, keeper_finding["level"]) == (0, "ok")
+        assert "metrics http://127.0.0.1:" in keeper_finding["detail"]
     finally:
         keeper.terminate()
         keeper.communicate(timeout=30)

@@ -50,7 +50,7 @@ def serve(
     metrics = MetricsServer(
         config.metrics_host, config.metrics_port, keeper.metrics, keeper.healthy, log=log
     )
-    sock = TokenSocket(sock_path, keeper.answer, log=log)
+    sock = TokenSocket(sock_path, keeper.answer, log=log, about={"metrics": metrics.url})
 
     def on_signal(signum: int, frame: object) -> None:
         # From another thread: the handler runs inside whatever the main thread was doing,

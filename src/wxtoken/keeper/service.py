@@ -27,7 +27,7 @@ import stat
 import struct
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -43,7 +43,6 @@ READ_TIMEOUT = 5.0
 # unanswered, so a flood costs a bounded number of threads (and their store connections).
 SOCKET_WORKERS = 8
 SOCKET_BACKLOG = 64
-PONG = b'{"ok": true, "pong": true}\n'
 
 
 class QuietErrors:
@@ -153,8 +152,11 @@ class TokenSocket:
         path: Path,
         answer: Callable[[str | None, float], dict[str, Any]],
         log: IO[str] = sys.stderr,
+        about: Mapping[str, str] | None = None,
     ):
         self.path = path
+        # A ping's answer: alive, and what `wxtoken doctor` shows of this keeper (no secret).
+        pong = json.dumps({"ok": True, "pong": True, **(about or {})}).encode() + b"\n"
         ensure_private_dir(path.parent)
         if path.exists() or path.is_symlink():
             st = os.lstat(path)
@@ -193,7 +195,7 @@ class TokenSocket:
                     out = json.dumps(bad_request_answer(exc)).encode() + b"\n"
                 else:
                     if isinstance(request, Ping):
-                        out = PONG
+                        out = pong
                     else:
                         out = json.dumps(answer(request.profile, request.min_valid)).encode()
                         out += b"\n"
