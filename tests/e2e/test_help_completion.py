@@ -63,6 +63,9 @@ def test_commands_are_listed_in_the_order_an_admin_uses_them_and_never_cut(wx: W
     names = [line.split()[0] for line in rows if not line.startswith("   ")]
     assert names == list(COMMANDS)
     assert not any(line.rstrip().endswith("...") for line in rows)  # click's cut-off mark
+    sub = wx("profile", "--help", check=0).stdout
+    sub_rows = sub[sub.index("Commands:") : sub.index("Exit codes:")].splitlines()
+    assert not any(line.rstrip().endswith("...") for line in sub_rows)
     assert "seed" not in text + wx("exchange", "--help", check=0).stdout
 
 

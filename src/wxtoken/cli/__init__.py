@@ -28,7 +28,7 @@ from .._local import SettingError, forbid_core_dumps
 from .._version import __version__
 from ..errors import EXIT_USAGE, WxtokenError
 from .app import COLOR_CHOICES, App
-from .options import ARGV, EXIT_CODES_HELP
+from .options import ARGV, EXIT_CODES_HELP, WholeSummaries
 
 # command name -> "module:attribute", imported on first use; `wxtoken --help` lists them in this
 # order, the order an admin meets them: set up, sign in, hand over, watch, diagnose, the rest.
@@ -55,7 +55,7 @@ COMMANDS = {
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
-class WxtokenGroup(click.Group):
+class WxtokenGroup(WholeSummaries):
     """Loads commands on demand, and turns every error of ours into one line and an exit code.
 
     The boundary sits in `invoke`, not only in `main`, so click's CliRunner (in-process tests)
@@ -68,17 +68,6 @@ class WxtokenGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Each command's whole first sentence, wrapped, never cut off with "..."."""
-        rows = []
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                first = (command.short_help or command.help or "").split("\n\n")[0]
-                rows.append((name, " ".join(first.split())))
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

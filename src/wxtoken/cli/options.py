@@ -82,3 +82,18 @@ def this_command(*, drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> st
 def err(text: str) -> None:
     """A message for the person: stderr, so stdout stays what scripts capture."""
     click.echo(text, err=True)
+
+
+class WholeSummaries(click.Group):
+    """A group whose --help shows each command's whole first paragraph, wrapped, never cut
+    off with "..." as click does by default."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                first = (command.short_help or command.help or "").split("\n\n")[0]
+                rows.append((name, " ".join(first.split())))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
