@@ -126,6 +126,25 @@ class VClock:
         self.emu.advance(seconds)
 
 
+def every_channel(emu: Emulator, webhook: Webhook, smtp: Smtp) -> dict[str, Any]:
+    """Alerts to a webhook, a Webex room (the emulator's messages) and email, all local."""
+    return {
+        "webhook": [{"url": webhook.url}],
+        "webex": [
+            {"room_id": "ROOM-ALERTS", "token_env": "WXTOKEN_TEST_BOT", "base_url": emu.base_url}
+        ],
+        "email": [
+            {
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "sender": "wxtoken@example.com",
+                "to": ["oncall@example.com"],
+                "ca_file": smtp.ca_file,
+            }
+        ],
+    }
+
+
 def keeper_for(
     wx: Wx, emu: Emulator, clock: VClock, alerts: dict[str, Any], **schedule: Any
 ) -> tuple[Keeper, io.StringIO]:
@@ -208,21 +227,7 @@ def test_each_threshold_fires_once_on_every_channel(
     wx.add_profile(emu)
     assert wx.login().returncode == 0
     os.environ["WXTOKEN_TEST_BOT"] = emu.info["bot_token"]
-    alerts = {
-        "webhook": [{"url": webhook.url}],
-        "webex": [
-            {"room_id": "ROOM-ALERTS", "token_env": "WXTOKEN_TEST_BOT", "base_url": emu.base_url}
-        ],
-        "email": [
-            {
-                "host": "127.0.0.1",
-                "port": smtp.port,
-                "sender": "wxtoken@example.com",
-                "to": ["oncall@example.com"],
-                "ca_file": smtp.ca_file,
-            }
-        ],
-    }
+    alerts = every_channel(emu, webhook, smtp)
     clock = VClock(emu)
     keeper, log = keeper_for(wx, emu, clock, alerts)
     keeper.alerts.start()

@@ -14,6 +14,7 @@ from tests.test_keeper import (
     Smtp,
     VClock,
     Webhook,
+    every_channel,
     keeper_for,
     kinds,
     run_for,
@@ -43,21 +44,7 @@ def test_a_revoked_grant_is_found_within_one_probe_interval_and_alerted_once_per
     assert wx.login().returncode == 0
     rt = wx("export", check=0).stdout.strip()
     monkeypatch.setenv("WXTOKEN_TEST_BOT", emu.info["bot_token"])
-    alerts = {
-        "webhook": [{"url": webhook.url}],
-        "webex": [
-            {"room_id": "ROOM-ALERTS", "token_env": "WXTOKEN_TEST_BOT", "base_url": emu.base_url}
-        ],
-        "email": [
-            {
-                "host": "127.0.0.1",
-                "port": smtp.port,
-                "sender": "wxtoken@example.com",
-                "to": ["oncall@example.com"],
-                "ca_file": smtp.ca_file,
-            }
-        ],
-    }
+    alerts = every_channel(emu, webhook, smtp)
     clock = VClock(emu)
     keeper, log = keeper_for(wx, emu, clock, alerts, probe_interval=5)
     keeper.alerts.start()
