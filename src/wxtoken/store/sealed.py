@@ -22,7 +22,15 @@ from ..profile import Profile, keeps_tokens
 from ..token import Token
 from .binding import OLD_SECRET, secret_ad, token_ad
 from .cipher import Cipher
-from .records import DEFAULT_PROFILE, Event, ProfileRow, RecordStore, TokenRecord, TokenRow
+from .records import (
+    DEFAULT_PROFILE,
+    Event,
+    Leadership,
+    ProfileRow,
+    RecordStore,
+    TokenRecord,
+    TokenRow,
+)
 from .unlock import StoreKey
 
 
@@ -379,6 +387,15 @@ class SealedStore:
 
     def refresh_lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         return self.records.refresh_lock(name, timeout)
+
+    def leadership(self, group: str, identity: str) -> Leadership:
+        return self.records.leadership(group, identity)
+
+    def leaders(self) -> list[str]:
+        return self.records.leaders()
+
+    def reserve(self, threads: int) -> None:
+        self.records.reserve(threads)
 
     def check_writable(self) -> None:
         self.records.check_writable()

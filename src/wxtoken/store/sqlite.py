@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .._format import SCHEMA_VERSION
 from .._local import Settings
@@ -31,12 +31,12 @@ from .records import (
     FIRST_PROFILE,
     Event,
     ProfileRow,
+    SoleLeader,
     TokenRecord,
     TokenRow,
 )
-from .sqlite_rows import PROFILE_COLS, RECORD_COLS, Tx, profile_from_row, record_from_row
-
-T = TypeVar("T")
+from .rows import PROFILE_COLS, RECORD_COLS, decode_memo, profile_from_row, record_from_row
+from .sqlite_rows import Tx
 
 # Room a token write needs, with a wide margin: a transaction is a few pages, a checkpoint may
 # briefly need the WAL's size again.
@@ -175,6 +175,15 @@ class SQLiteRecords:
                 fix=f"make {self.home} writable, or set WXTOKEN_HOME elsewhere",
             ) from None
 
+    def leadership(self, group: str, identity: str) -> SoleLeader:
+        return SoleLeader(identity)
+
+    def leaders(self) -> list[str]:
+        return []  # one host: `status` asks the keeper's socket instead
+
+    def reserve(self, threads: int) -> None:
+        return None  # one connection per thread already
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -251,7 +260,7 @@ class SQLiteRecords:
                 .execute(f"SELECT {PROFILE_COLS} FROM profiles ORDER BY name")
                 .fetchall()
             )
-        self._profile_rows = _decode(rows, self._profile_rows, profile_from_row)
+        self._profile_rows = decode_memo(rows, self._profile_rows, profile_from_row)
         return list(self._profile_rows.values())
 
     def profile(self, name: str) -> ProfileRow | None:
@@ -271,7 +280,9 @@ class SQLiteRecords:
             return {}
         with self._errors("read tokens"):
             rows = self._conn().execute(f"SELECT profile, {RECORD_COLS} FROM tokens").fetchall()
-        self._record_rows = _decode(rows, self._record_rows, lambda r: record_from_row(r[0], r[1:]))
+        self._record_rows = decode_memo(
+            rows, self._record_rows, lambda r: record_from_row(r[0], r[1:])
+        )
         return {rec.profile: rec for rec in self._record_rows.values()}
 
     def events(
@@ -327,15 +338,3 @@ class SQLiteRecords:
                 "answer could not be stored",
                 fix=f"make {self.home} and {self.path} writable by you, then retry",
             )
-
-
-def _decode(
-    rows: list[tuple[Any, ...]],
-    seen: dict[tuple[Any, ...], T],
-    decode: Callable[[tuple[Any, ...]], T],
-) -> dict[tuple[Any, ...], T]:
-    """Each row decoded, reusing what an identical row decoded to last time (the objects are
-    frozen, so sharing them is safe). The result, holding only current rows, is the memo for
-    the next read. Decoding 10,000 token rows costs about 200 ms of CPU; comparing them, a few.
-    """
-    return {r: seen.get(r) or decode(r) for r in rows}
