@@ -36,7 +36,7 @@ class Lead:
         log: IO[str],
         on_lead: Callable[[], None],
     ):
-        self._lease = store.leadership(group_of(wanted), process_label("keep"))
+        self._lease = store.records.leadership(group_of(wanted), process_label("keep"))
         self._log = log
         self._on_lead = on_lead
         self.leading = False

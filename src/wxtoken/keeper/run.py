@@ -102,7 +102,7 @@ class Keeper:
         self.lead = Lead(store, self._wanted, log, self._took_lead)
         self._pool = ThreadPoolExecutor(self.sched.workers, thread_name_prefix="wxtoken-refresh")
         # Refresh workers, the pass loop, the token socket and alert delivery use it at once.
-        store.reserve(self.sched.workers + 4)
+        store.records.reserve(self.sched.workers + 4)
         self._inflight: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._backoff: dict[str, Backoff] = {}
@@ -364,6 +364,13 @@ class Keeper:
     def run(self) -> None:
         """Pass after pass until `stop()`."""
         self.alerts.start()
+        # Tokens another host writes to a shared store replace what this keeper cached.
+        threading.Thread(
+            target=self.store.records.watch,
+            args=(self.managers.drop, self.stopping),
+            name="wxtoken-watch",
+            daemon=True,
+        ).start()
         while not self.stopping.is_set():
             self._wake.clear()  # before the pass: a refresh finishing during it still counts
             try:

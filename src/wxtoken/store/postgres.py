@@ -37,8 +37,8 @@ from .._local import Settings, process_label, redact_store
 from ..errors import NoTokens, StorageError
 from . import pg_schema
 from .flock import lock_timeout
-from .pg_pool import Pool
-from .pg_rows import PgTx
+from .pg_pool import Pool, connect
+from .pg_rows import CHANGED_CHANNEL, PgTx
 from .records import FIRST_PROFILE, Event, Leadership, ProfileRow, TokenRecord, TokenRow
 from .rows import PROFILE_COLS, RECORD_COLS, decode_memo, profile_from_row, record_from_row
 
@@ -156,6 +156,19 @@ class PostgresRecords:
 
         with self._borrow("read who leads the keepers") as conn:
             return leaders(conn)
+
+    def watch(self, changed: Callable[[str | None], None], stopping: threading.Event) -> None:
+        """LISTEN for the NOTIFY every change sends (pg_rows.py), reconnecting after a loss."""
+        while not stopping.is_set():
+            try:
+                with connect(self.url, process_label("listen")) as conn:
+                    conn.execute(f"LISTEN {CHANGED_CHANNEL}")
+                    changed(None)  # what changed while not listening is unknown
+                    while not stopping.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            changed(note.payload)
+            except psycopg.Error:
+                stopping.wait(1.0)
 
     def reserve(self, threads: int) -> None:
         self._pool.grow(threads)

@@ -13,7 +13,8 @@ the manager, sealing by `sealed.SealedStore`. What a backend must guarantee:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -258,6 +259,11 @@ class RecordStore(Protocol):
 
     def leaders(self) -> list[str]:
         """The keepers leading now, for `status` and `store info` (empty: not known here)."""
+        ...
+
+    def watch(self, changed: Callable[[str | None], None], stopping: threading.Event) -> None:
+        """Call `changed(profile)` whenever another process changes a profile, until `stopping`
+        (`changed(None)`: anything may have changed). Returns at once if nobody else can."""
         ...
 
     def reserve(self, threads: int) -> None:

@@ -25,7 +25,6 @@ from .cipher import Cipher
 from .records import (
     DEFAULT_PROFILE,
     Event,
-    Leadership,
     ProfileRow,
     RecordStore,
     TokenRecord,
@@ -387,15 +386,6 @@ class SealedStore:
 
     def refresh_lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         return self.records.refresh_lock(name, timeout)
-
-    def leadership(self, group: str, identity: str) -> Leadership:
-        return self.records.leadership(group, identity)
-
-    def leaders(self) -> list[str]:
-        return self.records.leaders()
-
-    def reserve(self, threads: int) -> None:
-        self.records.reserve(threads)
 
     def check_writable(self) -> None:
         self.records.check_writable()

@@ -181,6 +181,9 @@ class SQLiteRecords:
     def leaders(self) -> list[str]:
         return []  # one host: `status` asks the keeper's socket instead
 
+    def watch(self, changed: Callable[[str | None], None], stopping: threading.Event) -> None:
+        return None  # one host, and its only keeper reads the file it writes
+
     def reserve(self, threads: int) -> None:
         return None  # one connection per thread already
 
