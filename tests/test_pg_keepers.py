@@ -105,6 +105,8 @@ def test_kill_9_of_the_leading_keeper_20_times(
         standby = next(k for pid, k in keepers.items() if pid != new)
         other = urllib.request.urlopen(f"{standby.url}/metrics").read().decode()
         assert f'pid {new}"}} 1.0' in other  # a standby names the leader too
+        shown = wx("status", env=host_env(wx, 1))
+        assert "leading keeper: wxtoken keep " in shown.stderr and f"pid {new}" in shown.stderr
     finally:
         for k in keepers.values():
             k.kill()

@@ -48,8 +48,9 @@ class SQLiteRecords:
     """The RecordStore in `settings.home`: one SQLite file, one connection per thread."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time):
-        self.home = Path(settings.home)
         self.path = Path(settings.db_path)
+        # The directory holding the file: the home, unless WXTOKEN_STORE=sqlite:///PATH moved it.
+        self.home = self.path.parent
         self._clock = clock
         self._local = threading.local()
         # Threads of one process (the keeper's workers) queue here for the write transaction:
