@@ -104,3 +104,51 @@ def pg_url(pg_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_server, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pgbouncer(pg_url: str, tmp_path: Path) -> Iterator[str]:
+    """PgBouncer in transaction mode in front of the test's database: the URL through it.
+
+    Debian's package (apt-get install pgbouncer); it will not run as root, so as root it is
+    started with `-u postgres`. Missing, the test is skipped with one line (a failure on CI).
+    """
+    binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.path.exists(
+        "/usr/sbin/pgbouncer") else None)  # fmt: skip
+    if binary is None:
+        message = "PgBouncer is not installed: apt-get install pgbouncer"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI must run this test)")
+        pytest.skip(message)
+    parts = urlsplit(pg_url)
+    port = free_port()
+    base = Path(tempfile.mkdtemp(prefix="wxtoken-pgbouncer-"))
+    base.chmod(0o755)
+    (base / "users.txt").write_text(f'"{parts.username}" ""\n')
+    ini = base / "pgbouncer.ini"
+    ini.write_text(
+        "[databases]\n"
+        f"* = host={parts.hostname} port={parts.port or 5432}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        "auth_type = trust\n"
+        f"auth_file = {base / 'users.txt'}\n"
+        "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 20\n"
+        "ignore_startup_parameters = extra_float_digits\n"
+    )
+    for f in base.iterdir():
+        f.chmod(0o644)
+    cmd = [binary, str(ini)]
+    if os.geteuid() == 0:
+        cmd[1:1] = ["-u", "postgres"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = urlunsplit((parts.scheme, f"{parts.username}@127.0.0.1:{port}", parts.path, "", ""))
+    try:
+        from tests.conftest import wait_until
+
+        assert wait_until(lambda: _answers(url), timeout=15), "pgbouncer did not start"
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(base, ignore_errors=True)

@@ -167,3 +167,24 @@ def test_a_waiter_on_another_host_uses_the_winners_token(
     first.join()
     assert len(emu.refreshes(mark)) == 1
     assert len(set(outs)) == 1 and '"errors": []' in outs[0]
+
+
+def test_two_hosts_through_pgbouncer_in_transaction_mode(
+    wx: Wx, emulator_factory: Any, pg_url: str, pgbouncer: str, figure: Any
+) -> None:
+    """Everything but keeper leadership works through transaction pooling: the refresh lock's
+    timeouts are SET LOCAL and no statement is prepared on a server session."""
+    emu = emulator_factory("--rotate", "always")
+    on_pg(wx, pgbouncer)
+    login_with_short_access(wx, emu)
+    mark = emu.mark()
+    results = stampede(wx, second_host(wx))
+    assert [r["errors"] for r in results] == [[]] * (2 * PROCS)
+    refreshes = emu.refreshes(mark)
+    figure(
+        f"PostgreSQL through PgBouncer (transaction mode), 2 hosts x {PROCS} x {THREADS}, "
+        f"rotate=always: refresh requests at emulator = {len(refreshes)}"
+    )
+    assert len(refreshes) == 1
+    status = wx("status", check=0)
+    assert "ok" in status.stdout

@@ -46,6 +46,9 @@ def connect(url: str, name: str) -> Conn:
         keepalives_interval=KEEPALIVE_INTERVAL,
         keepalives_count=KEEPALIVE_COUNT,
         tcp_user_timeout=TCP_USER_TIMEOUT_MS,
+        # No server-side prepared statements: PgBouncer in transaction mode (before 1.21) hands
+        # the next transaction another server session, where they do not exist.
+        prepare_threshold=None,
     )
 
 
