@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -22,6 +23,7 @@ import psycopg
 from tests.conftest import Wx, base_env, store_at, wait_until
 from tests.test_keeper import KeeperProcess, Webhook, start_keep
 from tests.test_keeper import webhook as webhook  # the fixture
+from tests.test_keeper_profiles import keeper_on
 from wxtoken.keeper.leading import LEADER_POLL
 from wxtoken.store.pg_leader import leaders
 
@@ -137,3 +139,70 @@ def test_kill_9_of_the_leading_keeper_20_times(
     assert sent and max(sent.values()) == 1, "an alert was delivered twice on one channel"
     hooks = sum(1 for (_, channel) in sent if channel.startswith("webhook"))
     assert len(webhook.received) == hooks >= 1
+
+
+def test_a_standby_serves_the_token_another_host_just_wrote(
+    wx: Wx, emulator_factory: Any, pg_url: str
+) -> None:
+    """A keeper standing by answers its host's socket from the shared store: the token another
+    host has just refreshed, not one it served before."""
+    emu = emulator_factory("--access-ttl", "3600")
+    wx.env["WXTOKEN_STORE"] = pg_url
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    cfg = wx.home / "keeper.toml"
+    cfg.write_text('[schedule]\ncheck_interval = "1s"\nprobe_interval = 0\n')
+    keepers = [start_keep(wx, "--all", "--config", str(cfg), env=host_env(wx, i)) for i in (0, 1)]
+    try:
+        assert wait_until(lambda: leader_pid(pg_url) is not None, timeout=15)
+        standby = next(i for i, k in enumerate(keepers) if k.proc.pid != leader_pid(pg_url))
+        from_socket = dict(host_env(wx, standby), WXTOKEN_KEY_FILE="")  # only the keeper can
+        first = wx("token", env=from_socket, check=0).stdout.strip()
+        assert first and wx("token", env=from_socket, check=0).stdout.strip() == first
+        assert wx("refresh", "-p", "rec", "--force", env=host_env(wx, 2), check=0)
+        fresh = wx("token", env=host_env(wx, 2), check=0).stdout.strip()
+        assert fresh != first
+        assert wait_until(
+            lambda: wx("token", env=from_socket, check=0).stdout.strip() == fresh, timeout=10
+        ), "the standby kept serving the token it had cached"
+    finally:
+        for k in keepers:
+            k.kill()
+
+
+def test_a_change_on_another_host_drops_the_cached_manager(
+    wx: Wx, emulator_factory: Any, pg_url: str
+) -> None:
+    """Each write sends a NOTIFY; a keeper listening drops what it cached for that profile (its
+    manager: the profile's settings and client), so a change made elsewhere applies at once."""
+    emu = emulator_factory("--access-ttl", "3600")
+    wx.env["WXTOKEN_STORE"] = pg_url
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    keeper = keeper_on(wx)
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=keeper.store.records.watch, args=(keeper.managers.drop, stop), daemon=True
+    )
+    watcher.start()
+    try:
+        assert wait_until(lambda: listening(pg_url), timeout=10)
+        time.sleep(0.2)  # its first "anything may have changed" has been handled
+        assert keeper.answer("rec", 60)["ok"] is True
+        assert keeper.cached_profiles == ("rec",)
+        assert wx("refresh", "-p", "rec", "--force", env=host_env(wx, 2), check=0)
+        assert wait_until(lambda: not keeper.cached_profiles, timeout=10)
+        assert keeper.answer("rec", 60)["ok"] is True  # rebuilt from the store
+    finally:
+        stop.set()
+        watcher.join(5)
+        keeper.close()
+
+
+def listening(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'wxtoken listen%%' "
+            "AND datname = current_database()"
+        ).fetchone()
+    return bool(row and row[0])

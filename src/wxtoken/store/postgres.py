@@ -33,7 +33,7 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from .._format import SCHEMA_VERSION
-from .._local import Settings, process_label, redact_store
+from .._local import STORE_MARGIN, Settings, process_label, redact_store
 from ..errors import NoTokens, StorageError
 from . import pg_schema
 from .flock import lock_timeout
@@ -48,7 +48,8 @@ LOCK_CLASS = 0x7778746B  # per-profile refresh lock
 SCHEMA_CLASS = LOCK_CLASS + 1  # migrations, one host at a time
 LEADER_CLASS = LOCK_CLASS + 2  # keeper leadership (pg_leader.py)
 
-STATEMENT_TIMEOUT_MS = 15_000  # an ordinary read or write; the lock wait sets its own
+# An ordinary statement may take as long as committing a refresh may; the lock wait sets its own.
+STATEMENT_TIMEOUT_MS = int(STORE_MARGIN * 1000)
 
 
 def advisory_key(text: str) -> int:
