@@ -39,6 +39,8 @@ def second_host(wx: Wx) -> dict[str, str]:
     env = base_env(wx.home / "host2")
     env["WXTOKEN_KEY_FILE"] = wx.env["WXTOKEN_KEY_FILE"]  # the one secret hosts share
     env["WXTOKEN_STORE"] = wx.env["WXTOKEN_STORE"]
+    if "WXTOKEN_STORE_POOLER" in wx.env:
+        env["WXTOKEN_STORE_POOLER"] = wx.env["WXTOKEN_STORE_POOLER"]
     return env
 
 
@@ -176,6 +178,7 @@ def test_two_hosts_through_pgbouncer_in_transaction_mode(
     timeouts are SET LOCAL and no statement is prepared on a server session."""
     emu = emulator_factory("--rotate", "always")
     on_pg(wx, pgbouncer)
+    wx.env["WXTOKEN_STORE_POOLER"] = "transaction"
     login_with_short_access(wx, emu)
     mark = emu.mark()
     results = stampede(wx, second_host(wx))
@@ -188,3 +191,7 @@ def test_two_hosts_through_pgbouncer_in_transaction_mode(
     assert len(refreshes) == 1
     status = wx("status", check=0)
     assert "ok" in status.stdout
+    # A keeper needs a session of its own to lead: refused in one line, not half-working.
+    keep = wx("keep", "--all", "--metrics-listen", "127.0.0.1:0", timeout=30)
+    assert keep.returncode == 2, keep.stderr
+    assert len(keep.stderr.strip().splitlines()) == 1 and "WXTOKEN_STORE_POOLER" in keep.stderr

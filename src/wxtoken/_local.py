@@ -37,6 +37,7 @@ ENV_CLIENT_SECRET = "WXTOKEN_CLIENT_SECRET"
 ENV_HTTP_DEADLINE = "WXTOKEN_HTTP_DEADLINE"
 ENV_DEBUG = "WXTOKEN_DEBUG"
 ENV_STORE = "WXTOKEN_STORE"
+ENV_STORE_POOLER = "WXTOKEN_STORE_POOLER"
 
 # Variables whose values are secrets: never shown, and removed from the environment of any
 # program wxtoken starts (the browser, for one).
@@ -102,6 +103,11 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
         "where the store is: unset or sqlite:///PATH for the embedded file in the home, or "
         "postgresql://USER@HOST/DB for a store shared by several hosts (password from "
         "PGPASSWORD or ~/.pgpass; also `store = ...` in config.toml in the home)",
+    ),
+    (
+        ENV_STORE_POOLER,
+        "transaction: the PostgreSQL store is reached through PgBouncer (or another pooler) in "
+        "transaction mode, so no statement is prepared on a server session; keepers refuse it",
     ),
     (
         ENV_DEBUG,
@@ -261,6 +267,7 @@ class Settings:
         "profile",
         "socket_explicit",
         "socket_path",
+        "store_pooler",
         "store_url",
         "timeouts",
     )
@@ -274,6 +281,13 @@ class Settings:
         # A shared store (PostgreSQL) by URL; None is the embedded SQLite file at db_path.
         self.store_url: str | None = None
         self._choose_store(env)
+        self.store_pooler = env.get(ENV_STORE_POOLER, "").strip().lower() or None
+        if self.store_pooler not in (None, "transaction", "session"):
+            raise SettingError(
+                f"{ENV_STORE_POOLER}={self.store_pooler!r} is not a pooling mode",
+                fix=f"set {ENV_STORE_POOLER}=transaction for PgBouncer's transaction mode, or "
+                "unset it for a direct connection or session pooling",
+            )
         self.lock_dir = os.path.join(self.home, LOCK_DIR_NAME)
         sock = env.get(ENV_SOCKET, "").strip()
         self.socket_explicit = bool(sock)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import threading
 import time
 import uuid
@@ -33,14 +32,29 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from .._format import SCHEMA_VERSION
-from .._local import STORE_MARGIN, Settings, process_label, redact_store
-from ..errors import NoTokens, StorageError
+from .._local import (
+    ENV_STORE,
+    ENV_STORE_POOLER,
+    STORE_MARGIN,
+    Settings,
+    process_label,
+    redact_store,
+)
+from ..errors import NoTokens, StorageError, UsageError
 from . import pg_schema
 from .flock import lock_timeout
 from .pg_pool import Pool, connect
 from .pg_rows import CHANGED_CHANNEL, PgTx
 from .records import FIRST_PROFILE, Event, Leadership, ProfileRow, TokenRecord, TokenRow
-from .rows import PROFILE_COLS, RECORD_COLS, decode_memo, profile_from_row, record_from_row
+from .rows import (
+    PROFILE_COLS,
+    RECORDS_SELECT,
+    decode_memo,
+    decode_records,
+    event_from_row,
+    events_query,
+    profile_from_row,
+)
 
 # Advisory-lock namespaces (the first key of the two-key form), so wxtoken's locks never meet
 # another application's in the same database: "wxtk" and its neighbours.
@@ -73,7 +87,10 @@ class PostgresRecords:
         # the longest refresh a live client can make, plus the time to commit.
         self.idle_timeout_ms = int(timeouts.lock_wait * 1000)
         self._local = threading.local()
-        self._pool = Pool(url, process_label("client"), self._ready)
+        # Behind a transaction-mode pooler a server session lasts one transaction: no prepared
+        # statements, and none of what needs a session (keeper leadership, LISTEN).
+        self.pooled = settings.store_pooler == "transaction"
+        self._pool = Pool(url, process_label("client"), self._ready, prepare=not self.pooled)
         self._schema_ok = False
         self._schema_guard = threading.Lock()
         self._profile_rows: dict[tuple[Any, ...], ProfileRow] = {}
@@ -150,6 +167,13 @@ class PostgresRecords:
     def leadership(self, group: str, identity: str) -> Leadership:
         from .pg_leader import PgLeadership
 
+        if self.pooled:
+            raise UsageError(
+                f"a keeper leads through a session of its own, which {ENV_STORE_POOLER}="
+                "transaction says this store's connections do not have",
+                fix=f"run the keeper with {ENV_STORE} pointing at PostgreSQL itself (or a "
+                f"session-mode pool) and without {ENV_STORE_POOLER}",
+            )
         return PgLeadership(self.url, group, identity)
 
     def leaders(self) -> list[str]:
@@ -193,6 +217,12 @@ class PostgresRecords:
                 "reached or dropped the connection; nothing was changed",
                 fix="check that PostgreSQL runs and accepts this host (pg_isready -h HOST), "
                 "then retry",
+            )
+        if isinstance(exc, pgerrors.InvalidSqlStatementName) and not self.pooled:
+            return StorageError(
+                f"the store could not {doing}: a statement prepared on one server session was "
+                f"gone on the next, as behind PgBouncer in transaction mode ({self._location})",
+                fix=f"set {ENV_STORE_POOLER}=transaction where {ENV_STORE} names a pooler",
             )
         return StorageError(
             f"the store could not {doing}: PostgreSQL answered {sqlstate} "
@@ -244,9 +274,8 @@ class PostgresRecords:
     def records(self) -> dict[str, TokenRecord]:
         if not self.exists():
             return {}
-        rows = self._fetch("read tokens", f"SELECT profile, {RECORD_COLS} FROM tokens")
-        self._record_rows = decode_memo(
-            rows, self._record_rows, lambda r: record_from_row(r[0], r[1:])
+        self._record_rows = decode_records(
+            self._fetch("read tokens", RECORDS_SELECT), self._record_rows
         )
         return {rec.profile: rec for rec in self._record_rows.values()}
 
@@ -259,21 +288,8 @@ class PostgresRecords:
     ) -> list[Event]:
         if not self.exists():
             return []
-        sql = "SELECT id, at, profile, kind, detail FROM events WHERE TRUE"
-        args: list[Any] = []
-        if since is not None:
-            sql += " AND at >= %s"
-            args.append(since)
-        if profile is not None:
-            sql += " AND profile = %s"
-            args.append(profile)
-        if kinds:
-            sql += " AND kind = ANY(%s)"
-            args.append(list(kinds))
-        sql += " ORDER BY id DESC LIMIT %s"
-        args.append(limit)
-        rows = self._fetch("read events", sql, tuple(args))
-        return [Event(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        sql, args = events_query("%s", profile, kinds, limit, since)
+        return [event_from_row(r) for r in self._fetch("read events", sql, tuple(args))]
 
     # --- single flight ----------------------------------------------------------------------
 
@@ -311,14 +327,15 @@ class PostgresRecords:
             conn = self._pool.get(False)
         try:
             wait_ms = max(1, int(timeout * 1000))
-            conn.execute("BEGIN")
+            # One round trip (only our integers in it, so no parameters are needed): the keeper
+            # takes thousands of these locks a minute.
             conn.execute(
-                f"SET LOCAL lock_timeout = {wait_ms}; "
+                f"BEGIN; SET LOCAL lock_timeout = {wait_ms}; "
                 f"SET LOCAL statement_timeout = {wait_ms + STATEMENT_TIMEOUT_MS}; "
-                f"SET LOCAL idle_in_transaction_session_timeout = {self.idle_timeout_ms}"
+                f"SET LOCAL idle_in_transaction_session_timeout = {self.idle_timeout_ms}; "
+                f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {advisory_key(name)}); "
+                f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"
             )
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, advisory_key(name)))
-            conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
             return conn
         except (pgerrors.LockNotAvailable, pgerrors.QueryCanceled, pgerrors.DeadlockDetected):
             self._give_back(conn)

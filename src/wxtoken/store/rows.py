@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..identity import Identity
-from .records import ExpiryTrend, Probe, ProfileRow, RecorderCopy, TokenRecord
+from .records import Event, ExpiryTrend, Probe, ProfileRow, RecorderCopy, TokenRecord, TokenRow
 
 T = TypeVar("T")
 
@@ -111,3 +111,68 @@ def decode_memo(
     the next read. Decoding 10,000 token rows costs about 200 ms of CPU; comparing them, a few.
     """
     return {r: seen.get(r) or decode(r) for r in rows}
+
+
+def profile_values(row: ProfileRow) -> tuple[Any, ...]:
+    """A profile row's values in PROFILE_COLS order."""
+    return (
+        row.name,
+        row.kind,
+        row.client_id,
+        row.redirect_uri,
+        " ".join(row.scopes),
+        row.base_url,
+        json.dumps(dict(row.extra), sort_keys=True),
+        row.secret,
+        row.created_at,
+        row.old_secret,
+        row.secret_added_at,
+    )
+
+
+def token_from_row(name: str, r: tuple[Any, ...] | None) -> TokenRow | None:
+    """A token row from `SELECT RECORD_COLS, access_token, refresh_token`."""
+    if r is None:
+        return None
+    return TokenRow(
+        record_from_row(name, r[:RECORD_WIDTH]),
+        bytes(r[RECORD_WIDTH]),
+        None if r[RECORD_WIDTH + 1] is None else bytes(r[RECORD_WIDTH + 1]),
+    )
+
+
+TOKEN_SELECT = f"SELECT {RECORD_COLS}, access_token, refresh_token FROM tokens WHERE profile = "
+
+
+def events_query(
+    mark: str, profile: str | None, kinds: tuple[str, ...], limit: int, since: float | None
+) -> tuple[str, list[Any]]:
+    """The newest events first, filtered; `mark` is the driver's placeholder (? or %s)."""
+    sql = "SELECT id, at, profile, kind, detail FROM events WHERE 1=1"
+    args: list[Any] = []
+    if since is not None:
+        sql += f" AND at >= {mark}"
+        args.append(since)
+    if profile is not None:
+        sql += f" AND profile = {mark}"
+        args.append(profile)
+    if kinds:
+        sql += f" AND kind IN ({', '.join([mark] * len(kinds))})"
+        args.extend(kinds)
+    sql += f" ORDER BY id DESC LIMIT {mark}"
+    args.append(limit)
+    return sql, args
+
+
+def event_from_row(r: tuple[Any, ...]) -> Event:
+    return Event(r[0], r[1], r[2], r[3], json.loads(r[4]))
+
+
+RECORDS_SELECT = f"SELECT profile, {RECORD_COLS} FROM tokens"
+
+
+def decode_records(
+    rows: list[tuple[Any, ...]], seen: dict[tuple[Any, ...], TokenRecord]
+) -> dict[tuple[Any, ...], TokenRecord]:
+    """Rows of RECORDS_SELECT decoded through the memo (see decode_memo)."""
+    return decode_memo(rows, seen, lambda r: record_from_row(r[0], r[1:]))

@@ -35,7 +35,15 @@ from .records import (
     TokenRecord,
     TokenRow,
 )
-from .rows import PROFILE_COLS, RECORD_COLS, decode_memo, profile_from_row, record_from_row
+from .rows import (
+    PROFILE_COLS,
+    RECORDS_SELECT,
+    decode_memo,
+    decode_records,
+    event_from_row,
+    events_query,
+    profile_from_row,
+)
 from .sqlite_rows import Tx
 
 # Room a token write needs, with a wide margin: a transaction is a few pages, a checkpoint may
@@ -283,10 +291,8 @@ class SQLiteRecords:
         if not self.exists():
             return {}
         with self._errors("read tokens"):
-            rows = self._conn().execute(f"SELECT profile, {RECORD_COLS} FROM tokens").fetchall()
-        self._record_rows = decode_memo(
-            rows, self._record_rows, lambda r: record_from_row(r[0], r[1:])
-        )
+            rows = self._conn().execute(RECORDS_SELECT).fetchall()
+        self._record_rows = decode_records(rows, self._record_rows)
         return {rec.profile: rec for rec in self._record_rows.values()}
 
     def events(
@@ -298,22 +304,10 @@ class SQLiteRecords:
     ) -> list[Event]:
         if not self.exists():
             return []
-        sql = "SELECT id, at, profile, kind, detail FROM events WHERE 1=1"
-        args: list[Any] = []
-        if since is not None:
-            sql += " AND at >= ?"
-            args.append(since)
-        if profile is not None:
-            sql += " AND profile = ?"
-            args.append(profile)
-        if kinds:
-            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            args.extend(kinds)
-        sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
+        sql, args = events_query("?", profile, kinds, limit, since)
         with self._errors("read events"):
             rows = self._conn().execute(sql, args).fetchall()
-        return [Event(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def refresh_lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         return self._locks.hold(name, timeout)

@@ -16,9 +16,11 @@ from .rows import (
     PROFILE_COLS,
     RECORD_COLS,
     RECORD_WIDTH,
+    TOKEN_SELECT,
     profile_from_row,
-    record_from_row,
+    profile_values,
     record_values,
+    token_from_row,
 )
 
 
@@ -57,19 +59,7 @@ class Tx:
             "client_secret=excluded.client_secret, "
             "old_client_secret=excluded.old_client_secret, "
             "secret_added_at=excluded.secret_added_at",
-            (
-                row.name,
-                row.kind,
-                row.client_id,
-                row.redirect_uri,
-                " ".join(row.scopes),
-                row.base_url,
-                json.dumps(dict(row.extra), sort_keys=True),
-                row.secret,
-                row.created_at,
-                row.old_secret,
-                row.secret_added_at,
-            ),
+            profile_values(row),
         )
 
     def delete_profile(self, name: str) -> None:
@@ -78,17 +68,8 @@ class Tx:
         self.deleted = True
 
     def token(self, name: str) -> TokenRow | None:
-        r = self.conn.execute(
-            f"SELECT {RECORD_COLS}, access_token, refresh_token FROM tokens WHERE profile = ?",
-            (name,),
-        ).fetchone()
-        if r is None:
-            return None
-        return TokenRow(
-            record_from_row(name, r[:RECORD_WIDTH]),
-            bytes(r[RECORD_WIDTH]),
-            None if r[RECORD_WIDTH + 1] is None else bytes(r[RECORD_WIDTH + 1]),
-        )
+        r = self.conn.execute(TOKEN_SELECT + "?", (name,)).fetchone()
+        return token_from_row(name, r)
 
     def put_token(self, row: TokenRow) -> None:
         self.conn.execute(
