@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -48,12 +48,11 @@ from .pg_rows import CHANGED_CHANNEL, PgTx
 from .records import FIRST_PROFILE, Event, Leadership, ProfileRow, TokenRecord, TokenRow
 from .rows import (
     PROFILE_COLS,
-    RECORDS_SELECT,
-    decode_memo,
-    decode_records,
+    RECORD_COLS,
     event_from_row,
     events_query,
     profile_from_row,
+    record_from_row,
 )
 
 # Advisory-lock namespaces (the first key of the two-key form), so wxtoken's locks never meet
@@ -70,6 +69,8 @@ def advisory_key(text: str) -> int:
     """A signed 32-bit key for `text` (a collision only makes two profiles take turns)."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big", signed=True)
 
+
+T = TypeVar("T")
 
 _THREAD_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
@@ -93,8 +94,9 @@ class PostgresRecords:
         self._pool = Pool(url, process_label("client"), self._ready, prepare=not self.pooled)
         self._schema_ok = False
         self._schema_guard = threading.Lock()
-        self._profile_rows: dict[tuple[Any, ...], ProfileRow] = {}
-        self._record_rows: dict[tuple[Any, ...], TokenRecord] = {}
+        # name -> (row version, row): see _versioned
+        self._profile_rows: dict[str, tuple[str, ProfileRow]] = {}
+        self._record_rows: dict[str, tuple[str, TokenRecord]] = {}
 
     def __repr__(self) -> str:
         return f"PostgresRecords({self._location!r})"
@@ -237,6 +239,8 @@ class PostgresRecords:
         with self._borrow(doing, create=create) as conn, conn.transaction():
             if conn is not getattr(self._local, "conn", None):
                 conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            elif self._local.seen:
+                self._local.seen = {}
             yield PgTx(conn, self._clock)
 
     # --- reads ------------------------------------------------------------------------------
@@ -253,17 +257,24 @@ class PostgresRecords:
     def profiles(self) -> list[ProfileRow]:
         if not self.exists():
             return []
-        rows = self._fetch(
-            "read its profiles", f"SELECT {PROFILE_COLS} FROM profiles ORDER BY name"
-        )
-        self._profile_rows = decode_memo(rows, self._profile_rows, profile_from_row)
-        return list(self._profile_rows.values())
+        self._profile_rows = self._versioned(
+            "read its profiles", "profiles", PROFILE_COLS, self._profile_rows, profile_from_row,
+        )  # fmt: skip
+        return [row for _, (_, row) in sorted(self._profile_rows.items())]
 
     def profile(self, name: str) -> ProfileRow | None:
         if not self.exists():
             return None
+        # Under a refresh lock the profile is read once (a refresh asks for it, then for its
+        # secrets), until a write under the lock may have changed it.
+        seen: dict[str, ProfileRow | None] | None = getattr(self._local, "seen", None)
+        if seen is not None and name in seen:
+            return seen[name]
         with self._borrow("read a profile") as conn:
-            return PgTx(conn, self._clock).profile(name)
+            row = PgTx(conn, self._clock).profile(name)
+        if seen is not None:
+            seen[name] = row
+        return row
 
     def token(self, name: str) -> TokenRow | None:
         if not self.exists():
@@ -274,10 +285,34 @@ class PostgresRecords:
     def records(self) -> dict[str, TokenRecord]:
         if not self.exists():
             return {}
-        self._record_rows = decode_records(
-            self._fetch("read tokens", RECORDS_SELECT), self._record_rows
-        )
-        return {rec.profile: rec for rec in self._record_rows.values()}
+        self._record_rows = self._versioned(
+            "read tokens", "tokens", f"profile, {RECORD_COLS}", self._record_rows,
+            lambda r: record_from_row(r[0], r[1:]),
+        )  # fmt: skip
+        return {name: rec for name, (_, rec) in self._record_rows.items()}
+
+    def _versioned(
+        self,
+        doing: str,
+        table: str,
+        cols: str,
+        memo: dict[str, tuple[str, T]],
+        decode: Callable[[tuple[Any, ...]], T],
+    ) -> dict[str, tuple[str, T]]:
+        """Every row of `table` (first of `cols` its key), re-reading only rows whose version
+        changed since `memo`: the keeper passes over thousands each second, and most are as
+        they were. A row's version is its xmin, the transaction that wrote it, which every
+        update changes; a version read before a later change only causes one more re-read.
+        """
+        key = cols.split(",", 1)[0]
+        versions = dict(self._fetch(doing, f"SELECT {key}, xmin::text FROM {table}"))
+        fresh = {k: v for k, v in memo.items() if versions.get(k) == v[0]}
+        stale = [k for k in versions if k not in fresh]
+        if stale:
+            sql = f"SELECT xmin::text, {cols} FROM {table} WHERE {key} = ANY(%s)"
+            for r in self._fetch(doing, sql, (stale,)):
+                fresh[r[1]] = (r[0], decode(r[1:]))
+        return fresh
 
     def events(
         self,
@@ -312,6 +347,7 @@ class PostgresRecords:
         try:
             conn = self._lock(name, max(0.001, timeout - (time.monotonic() - started)))
             self._local.conn = conn
+            self._local.seen = {}
             try:
                 yield
             except BaseException:
@@ -320,6 +356,7 @@ class PostgresRecords:
             self._release(conn, failing=False)
         finally:
             self._local.conn = None
+            self._local.seen = None
             tlock.release()
 
     def _lock(self, name: str, timeout: float) -> psycopg.Connection[Any]:
