@@ -21,34 +21,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import authorize_code, connect, exchange_code, start_emulator, store_at
+from _common import seed_profiles, start_emulator, store_at
 
-from wxtoken import TokenManager
 from wxtoken._local import Settings
 from wxtoken.console.app import Console, build_app
 from wxtoken.console.security import Gate
 from wxtoken.profile import Profile
 from wxtoken.status import profile_status
 from wxtoken.store import TokenStore
-from wxtoken.token import Token
 
 REDIRECT = "http://127.0.0.1:9/callback"
 TARGET_MS = 300.0
 
 
 def setup(base: str, cid: str, secret: str, store: TokenStore, n: int) -> None:
-    c = connect(base)
-    for i in range(n):
-        name = f"site-{i:04d}"
-        store.save_profile(
-            Profile(name, cid, REDIRECT, ("spark:kms",), base), secret, replace=False
-        )
-        if i % 10 == 9:
-            continue  # never signed in: login_required on the dashboard
-        code = authorize_code(c, cid, REDIRECT)
-        started = time.time()
-        tok = Token.from_response(exchange_code(c, cid, secret, code, REDIRECT), started)
-        TokenManager(name, store=store).adopt(tok, identify=False)
+    names = [f"site-{i:04d}" for i in range(n)]
+    signed_in = [name for i, name in enumerate(names) if i % 10 != 9]
+    seed_profiles(base, cid, secret, store, signed_in, REDIRECT)
+    for name in names:  # every tenth never signed in: login_required on the dashboard
+        if name not in signed_in:
+            store.save_profile(
+                Profile(name, cid, REDIRECT, ("spark:kms",), base), secret, replace=False
+            )
 
 
 async def request(
