@@ -35,6 +35,7 @@ from tests.e2e.console_harness import (
     type_into,
     unlabelled,
 )
+from wxtoken.device import DEVICE_HELPER_REDIRECT_URIS
 
 if TYPE_CHECKING:  # Playwright is imported lazily, so a missing package skips cleanly
     from playwright.sync_api import BrowserContext, Page
@@ -62,7 +63,11 @@ class Hook(http.server.BaseHTTPRequestHandler):
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     require_chromium()
     home = tmp_path_factory.mktemp("console")
-    emu = start_emulator()
+    # The device helper redirect URIs too, so a device sign-in's verification page approves.
+    emu = start_emulator(
+        *(a for uri in DEVICE_HELPER_REDIRECT_URIS for a in ("--redirect-uri", uri))
+    )
+    emu.policy(device_interval=1)
     short = start_emulator("--refresh-ttl", str(9 * 86400))  # a grant near its end
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
@@ -258,6 +263,26 @@ def test_keeper_page_sends_a_test_alert_without_showing_secret_parts(
     assert "sent" in page.locator(".notice").inner_text()
     assert Hook.received and Hook.received[-1]["path"] == "/hooks/SECRET-PATH-123"
     assert "test alert" in Hook.received[-1]["body"]["text"]
+
+
+def test_device_sign_in_shows_the_code_and_its_qr_code(world: dict[str, Any], page: Page) -> None:
+    c = _console(world)
+    page.goto(c.base + "/wizard/signin?profile=lab-test")
+    assert unlabelled(page) == []
+    page.locator("#start-device").click()
+    code = page.locator("#user-code")
+    code.wait_for()
+    assert code.inner_text().strip().isalnum()
+    assert page.locator(".qr svg path").count() == 1
+    with page.context.expect_page() as verify_info:
+        page.locator("#open-verification").click()
+    verify = verify_info.value
+    verify.wait_for_load_state()
+    verify.locator("button[value='approve']").click()
+    verify.close()
+    page.wait_for_url("**/profile/lab-test/export", timeout=20_000)
+    page.goto(c.base + "/")
+    assert _row(page, "lab-test").get_attribute("data-state") == "ok"
 
 
 def test_a_post_without_the_csrf_token_is_refused(world: dict[str, Any], page: Page) -> None:

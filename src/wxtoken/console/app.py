@@ -54,7 +54,7 @@ class Console:
         self.config_path = config_path
         self.transport = transport
         self.clock = clock
-        self.jobs: dict[str, Any] = {}  # profile -> wizard.SigninJob
+        self.jobs: dict[str, Any] = {}  # profile -> signin.SigninJob
         self.lock = threading.Lock()
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -151,13 +151,14 @@ def not_found(request: Request, exc: Exception) -> Response:
 
 
 def build_app(console: Console) -> Guard:
-    from . import actions, keeperpage, wizard
+    from . import actions, keeperpage, signin, wizard
 
     routes = [
         Route("/", dashboard),
         Route("/profile/{name}", profile),
         *actions.ROUTES,
         *wizard.ROUTES,
+        *signin.ROUTES,
         *keeperpage.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

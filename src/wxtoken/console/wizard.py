@@ -4,29 +4,21 @@ Each step validates with the library's own rules before moving on (`make_profile
 scopes and the redirect URI; `add_profile` for the whole profile, as `profile add` does), and
 a failure shows the CLI's message and fix.
 
-Sign-in runs `login.run_login`, the flow of `wxtoken login`, on a worker thread: the store's
-key, then wxtoken's loopback listener on the profile's redirect URI, then one question to Webex
-whether it would start this sign-in, then the authorize address, which the page shows as a link
-(the console never starts a browser of its own). The console is not the redirect target: the
-listener checks the state and PKCE verifier exactly as on the terminal, and the console page
-polls until the tokens are stored, then moves on to the export page.
+Sign-in (step 4) is `signin.py`.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import threading
-from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .._local import ENV_KEY_FILE, ENV_KEY_SOURCE, ENV_PASSPHRASE, Settings
 from ..admin import add_profile
+from ..device import DEVICE_HELPER_REDIRECT_URIS
 from ..errors import UsageError, WxtokenError
-from ..login import run_login
 from ..profile import DEFAULT_BASE_URL, KIND_SERVICE_APP, SCOPE_PRESETS, make_profile
 from ..store.keys import WEAKNESS
 from .app import back, console_of, failed, form_of, notify, session_of
@@ -34,27 +26,7 @@ from .app import back, console_of, failed, form_of, notify, session_of
 PRESETS = {"verint-calling": "Verint (Webex Calling recording)", "other": "Other (free scopes)"}
 DEFAULT_REDIRECT = "http://127.0.0.1:8765/callback"
 DEFAULT_NAME = "recorder"
-SIGNIN_TIMEOUT = 600.0
 PLACEHOLDER_CLIENT = "C0"  # validates the other fields before the client id is known
-
-
-@dataclass
-class SigninJob:
-    """A sign-in running on a worker thread; the page polls it."""
-
-    url: str | None = None
-    done: bool = False
-    error: str | None = None
-    fix: str | None = None
-
-    def as_json(self, name: str) -> dict[str, object]:
-        return {
-            "url": self.url,
-            "done": self.done,
-            "error": self.error,
-            "fix": self.fix,
-            "next": f"/profile/{name}/export" if self.done and not self.error else None,
-        }
 
 
 def _check(name: str, preset: str, scopes: str, redirect_uri: str) -> None:
@@ -220,74 +192,8 @@ def step_signin(request: Request) -> Response:
         profile=p,
         job=job,
         service_app=p.kind == KIND_SERVICE_APP,
+        helper_uris=DEVICE_HELPER_REDIRECT_URIS,
     )
-
-
-def start_signin(request: Request) -> Response:
-    c = console_of(request)
-    name = form_of(request).get("profile", "")
-    try:
-        tm = c.manager(name)
-        p = tm.profile
-    except WxtokenError as exc:
-        failed(request, exc, name or "NAME")
-        return back("/")
-    if p.kind == KIND_SERVICE_APP:
-        try:
-            with tm:
-                tm.mint()
-        except WxtokenError as exc:
-            failed(request, exc, name)
-            return back(f"/profile/{name}")
-        notify(request, "ok", f"Minted tokens for service app {name!r}.")
-        return back(f"/profile/{name}")
-    with c.lock:
-        running = c.jobs.get(name)
-        if running is not None and not running.done:
-            tm.close()
-            return back(f"/wizard/signin?profile={name}")
-        job = c.jobs[name] = SigninJob()
-    threading.Thread(
-        target=_run, args=(tm, job, c.transport), daemon=True, name=f"wxtoken-console-signin-{name}"
-    ).start()
-    return back(f"/wizard/signin?profile={name}")
-
-
-def _run(tm: object, job: SigninJob, transport: object) -> None:
-    from ..manager import TokenManager
-
-    assert isinstance(tm, TokenManager)
-
-    def show(url: str) -> None:
-        job.url = url
-
-    try:
-        with tm:
-            run_login(
-                tm,
-                open_browser=False,
-                paste=False,
-                timeout=SIGNIN_TIMEOUT,
-                transport=transport,  # type: ignore[arg-type]
-                stdin=io.StringIO(),
-                err=io.StringIO(),
-                show_url=show,
-            )
-    except WxtokenError as exc:
-        exc.for_profile(tm.name)
-        job.error, job.fix = exc.one_line().split("; fix: ")[0], exc.fix
-    except Exception as exc:  # the page must end, whatever happened on the thread
-        job.error = f"the sign-in stopped unexpectedly ({type(exc).__name__})"
-    job.done = True
-
-
-def signin_status(request: Request) -> Response:
-    c = console_of(request)
-    name = request.query_params.get("profile", "")
-    job = c.jobs.get(name)
-    if job is None:
-        return JSONResponse({"error": "no sign-in running"}, status_code=404)
-    return JSONResponse(job.as_json(name))
 
 
 ROUTES = [
@@ -298,6 +204,4 @@ ROUTES = [
     Route("/wizard/credentials", step_credentials, methods=["GET"]),
     Route("/wizard/credentials", post_credentials, methods=["POST"]),
     Route("/wizard/signin", step_signin, methods=["GET"]),
-    Route("/wizard/signin", start_signin, methods=["POST"]),
-    Route("/wizard/signin/status", signin_status, methods=["GET"]),
 ]

@@ -55,19 +55,15 @@
   }
 
   function poll(box) {
+    // The server renders each stage of a sign-in; this only reloads when the stage changes.
     var url = box.getAttribute("data-poll");
-    var link = document.getElementById("signin-link");
-    var anchor = document.getElementById("open-signin");
+    var ready = box.getAttribute("data-ready") === "yes";
     var tick = function () {
       fetch(url, { credentials: "same-origin", cache: "no-store" })
         .then(function (r) { return r.json(); })
         .then(function (job) {
-          if (job.url && anchor && link) {
-            anchor.setAttribute("href", job.url);
-            link.hidden = false;
-          }
           if (job.next) { window.location.assign(job.next); return; }
-          if (job.done) { window.location.reload(); return; }
+          if (job.done || (job.ready && !ready)) { window.location.reload(); return; }
           setTimeout(tick, 1000);
         })
         .catch(function () { setTimeout(tick, 3000); });
@@ -96,7 +92,7 @@
     countdowns();
     setInterval(countdowns, 1000);
     var box = document.querySelector("#signin-status[data-poll]");
-    if (box && !box.querySelector(".notice-error")) poll(box);
+    if (box && box.getAttribute("data-done") !== "yes") poll(box);
     toggles();
   });
 })();
