@@ -190,6 +190,16 @@ def test_dashboard_shows_the_new_grant_ok(world: dict[str, Any], page: Page) -> 
     assert states.index("login_required") < states.index("warning") < states.index("ok")
 
 
+def test_probe_now_shows_what_webex_said(world: dict[str, Any], page: Page) -> None:
+    c = _console(world)
+    page.goto(c.base + f"/profile/{SIBLING}")
+    page.get_by_role("button", name="Probe now").click()
+    page.wait_for_url(f"**/profile/{SIBLING}")
+    assert f"Probed '{SIBLING}' at Webex: alive" in page.locator(".notice").inner_text()
+    page.goto(c.base + "/")
+    assert "alive" in _row(page, SIBLING).inner_text()
+
+
 def test_reveal_and_copy_is_a_recorded_hand_off(world: dict[str, Any], page: Page) -> None:
     c, wx = _console(world), world["wx"]
     store = store_at(wx.home / "store", wx.env)
