@@ -209,3 +209,17 @@ def test_timeline_escapes_names_and_marks_thresholds_and_today() -> None:
     assert svg.count('class="tl-threshold"') == 3
     assert ">today<" in svg and ">30d<" in svg
     assert "expired" in svg and 'class="tl-bar tl-warning"' in svg
+
+
+def test_browser_tests_skip_without_chromium_but_fail_on_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.e2e import console_harness
+
+    monkeypatch.setattr(console_harness, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        console_harness.require_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        console_harness.require_chromium()
