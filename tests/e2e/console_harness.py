@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import os
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -37,7 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 INSTALL = "Chromium not found at /usr/bin/chromium: apt-get install chromium"
-# `make screenshots` sets this to docs/screenshots; otherwise they go to a temporary directory.
+# `make screenshots` sets this to docs/screenshots; otherwise they go to the test's temp dir.
 SCREENSHOTS_ENV = "SCREENSHOTS_DIR"
 
 
@@ -135,9 +134,10 @@ def start_console(env: dict[str, str], *args: str) -> ConsoleProc:
     raise RuntimeError("console did not start: " + "".join(lines))
 
 
-def shots_dir() -> Path:
+def shots_dir(default: Path) -> Path:
+    """Where the screenshots go: $SCREENSHOTS_DIR (`make screenshots`), else `default`."""
     chosen = os.environ.get(SCREENSHOTS_ENV)
-    path = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="console-shots-"))
+    path = Path(chosen) if chosen else default
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -103,8 +103,8 @@ def page(context: BrowserContext) -> Page:
 
 
 @pytest.fixture(scope="module")
-def shots() -> Path:
-    return shots_dir()
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shots_dir(tmp_path_factory.mktemp("screenshots"))
 
 
 def _console(world: dict[str, Any]) -> ConsoleProc:
@@ -334,3 +334,9 @@ def test_no_secret_reached_the_console_log(world: dict[str, Any]) -> None:
     token_line = [line for line in c.lines if "/start?token=" in line]
     assert len(token_line) == 1  # the one start address, nothing else
     assert_no_secret([log], secrets)
+
+
+def test_the_readme_screenshots_were_taken(shots: Path) -> None:
+    for name in ("dashboard", "timeline", "wizard", "profile"):
+        data = (shots / f"{name}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
