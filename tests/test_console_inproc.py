@@ -131,6 +131,8 @@ def test_posts_need_the_csrf_token_and_a_small_body(console: tuple[Any, Gate, Co
     assert status == 303 and headers[b"location"] == b"/wizard/portal"
     big = {"name": "x" * MAX_FORM_BYTES}
     assert browser.post("/wizard", big)[0] == 413
+    anonymous = {"Host": "127.0.0.1", "Content-Type": "application/x-www-form-urlencoded"}
+    assert call(app, "POST", "/static/console.css", anonymous, b"a=1")[0] == 403
 
 
 def test_every_answer_carries_the_security_headers(console: tuple[Any, Gate, Console]) -> None:

@@ -194,12 +194,14 @@ class Guard:
             await self._start(scope, send)
             return
         session = self.gate.session(scope)
-        if session is None and not path.startswith("/static/"):
+        method = scope.get("method")
+        public = path.startswith("/static/") and method in ("GET", "HEAD")
+        if session is None and not public:
             await plain(send, 403, REFUSED_NO_SESSION, [])
             return
         scope.setdefault("state", {})
         scope["state"]["session"] = session
-        if scope.get("method") == "POST":
+        if method not in ("GET", "HEAD"):
             assert session is not None
             body = await read_body(receive)
             if body is None:
@@ -225,11 +227,10 @@ class Guard:
 def _with_headers(send: Send) -> Send:
     async def wrapped(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            names = {k.lower() for k, _ in message.get("headers", [])}
-            message["headers"] = [
-                *message.get("headers", []),
-                *(h for h in HEADERS if h[0] not in names),
-            ]
+            # Ours win over whatever a route or StaticFiles set under the same names.
+            ours = {name for name, _ in HEADERS}
+            kept = [(k, v) for k, v in message.get("headers", []) if bytes(k).lower() not in ours]
+            message["headers"] = [*kept, *HEADERS]
         await send(message)
 
     return wrapped
