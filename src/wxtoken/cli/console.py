@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..console import DEFAULT_PORT
 from .app import App, pass_app
 from .options import EXIT_CODES_HELP
 
@@ -16,7 +17,7 @@ from .options import EXIT_CODES_HELP
     "--port",
     default=None,
     type=click.IntRange(0, 65535),
-    help="Port on 127.0.0.1 (and [::1]); default 8766, 0 picks a free one.",
+    help=f"Port on 127.0.0.1 (and [::1]); default {DEFAULT_PORT}, 0 picks a free one.",
 )
 @click.option("--no-browser", is_flag=True, help="Print the address only; open no browser.")
 @click.option(
@@ -44,7 +45,7 @@ def console(app: App, port: int | None, no_browser: bool, config_path: str | Non
     """
     from ..console.app import Console
     from ..console.security import Gate
-    from ..console.server import DEFAULT_PORT, serve
+    from ..console.server import serve
     from ..keeper.config import load_config
 
     config = load_config(Path(config_path) if config_path else None)

@@ -25,7 +25,6 @@ from ..login import browser
 from ..store.fs import create_private_file, ensure_private_dir
 from .app import Console, build_app
 
-DEFAULT_PORT = 8766  # next to the redirect URI's usual 8765
 NO_IPV6 = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
 
 
