@@ -225,3 +225,41 @@ def test_browser_tests_skip_without_chromium_but_fail_on_ci(
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         console_harness.require_chromium()
+
+
+def test_a_service_app_page_shows_its_chain_and_mints_instead_of_signing_in(
+    tmp_path: Path,
+) -> None:
+    from wxtoken.admin import add_profile, add_service_app
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
+    env.update(WXTOKEN_HOME=str(tmp_path / "home"), WXTOKEN_KEY_FILE=str(tmp_path / "key"))
+    settings = Settings(env)
+    gate = Gate(8766)
+    c = Console(settings, open_store(settings), gate)
+    app = build_app(c)
+    c.store.unlock(create=True)
+    add_profile(
+        "minter",
+        client_id="C" + "2" * 64,
+        client_secret="m" * 40,
+        redirect_uri="http://127.0.0.1:8765/callback",
+        scopes="spark:applications_token spark:kms",
+        store=c.store,
+    )
+    add_service_app(
+        "svc",
+        app_id="Y2lzY29zcGFyazovL3VzL0FQUExJQ0FUSU9OL2FiYw",
+        client_id="C" + "3" * 64,
+        client_secret="v" * 40,
+        target_org="46e7fdde-45ff-4b46-a025-0261bb175807",
+        minter="minter",
+        scopes="spark-admin:recordings_read",
+        store=c.store,
+    )
+    browser = Browser(app, gate)
+    status, _, page = browser.get("/profile/svc")
+    assert status == 200
+    assert "Minted through: svc ← minter" in page and "Mint again" in page
+    status, _, page = browser.get("/wizard/signin?profile=svc")
+    assert status == 200 and "Mint now" in page and "start-device" not in page
