@@ -263,3 +263,33 @@ def test_a_service_app_page_shows_its_chain_and_mints_instead_of_signing_in(
     assert "Minted through: svc ← minter" in page and "Mint again" in page
     status, _, page = browser.get("/wizard/signin?profile=svc")
     assert status == 200 and "Mint now" in page and "start-device" not in page
+
+
+def test_a_taken_port_is_one_clear_error_with_the_fix() -> None:
+    import socket
+
+    from wxtoken.console.server import bind_loopback
+    from wxtoken.errors import UsageError
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(UsageError) as caught:
+            bind_loopback(port)
+    assert f"127.0.0.1:{port}" in caught.value.message
+    assert caught.value.fix is not None and "--port 0" in caught.value.fix
+    for sock in bind_loopback(0):
+        assert sock.getsockname()[0] in ("127.0.0.1", "::1")
+        sock.close()
+
+
+def test_the_browser_is_opened_on_a_private_file_not_the_token(tmp_path: Path) -> None:
+    from wxtoken.console.server import opener_file
+
+    url = "http://127.0.0.1:8766/start?token=abc&x=<y>"
+    path = opener_file(str(tmp_path / "home"), url)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "home").stat().st_mode & 0o777 == 0o700
+    text = path.read_text()
+    assert "token=abc&amp;x=&lt;y&gt;" in text and "<script" not in text
