@@ -10,6 +10,7 @@ or one command never pays for the others (httpx2, rich and starlette load only w
     tokens.py    token, refresh, export, revoke, logout
     status.py    status, verify
     log.py       log
+    store.py     store info | copy
     keeper.py    keep
     emulator.py  emulator
     console.py   console (the web console in wxtoken/console/)
@@ -46,6 +47,7 @@ COMMANDS = {
     "doctor": "doctor:doctor",
     "api": "api:api",
     "log": "log:log",
+    "store": "store:store",
     "revoke": "tokens:revoke",
     "logout": "tokens:logout",
     "emulator": "emulator:emulator",

@@ -66,6 +66,10 @@ def status(
         err("No profiles yet. Add one with `wxtoken profile add NAME ...`.")
     else:
         render.status_table(rows, now, _local.keeper_alive(app.settings.socket_path), app.colour())
+        if app.settings.store_url is not None:  # keepers on several hosts: which one acts
+            leaders = store.records.leaders()
+            err(f"Store: {app.settings.store_location}; leading keeper: "
+                f"{', '.join(leaders) or 'none running'}")  # fmt: skip
     ctx.exit(exit_code([r.state for r in rows]))
 
 
