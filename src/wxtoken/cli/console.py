@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -49,18 +48,17 @@ def console(app: App, port: int | None, no_browser: bool, config_path: str | Non
     from ..keeper.config import load_config
 
     config = load_config(Path(config_path) if config_path else None)
-    store = app.store()
-    if os.path.exists(app.settings.db_path) and store.key_source() is not None:
-        store.unlock()  # a passphrase is asked here, on the terminal, before serving
     chosen = DEFAULT_PORT if port is None else port
     gate = Gate(chosen)
     c = Console(
         app.settings,
-        store,
+        app.store(),
         gate,
         config=config,
         config_path=config_path,
         transport=app.transport,
         clock=app.clock,
     )
+    if not c.store_is_new():
+        c.store.unlock()  # a passphrase is asked here, on the terminal, before serving
     serve(c, chosen, open_browser=not no_browser)

@@ -76,8 +76,12 @@ class Console:
         )
 
     def store_is_new(self) -> bool:
-        """No key yet: the wizard asks where it should come from."""
-        return not os.path.exists(self.settings.db_path) or self.store.key_source() is None
+        """No key yet: the wizard asks where it should come from. (An embedded store's file is
+        looked for first, so that merely looking does not create it.)"""
+        shared = self.settings.store_url is not None
+        if not shared and not os.path.exists(self.settings.db_path):
+            return True
+        return self.store.key_source() is None
 
     def use_settings(self, settings: Settings) -> None:
         """Reopen the store with a key source the admin chose in the wizard."""
