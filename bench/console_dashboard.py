@@ -92,7 +92,7 @@ def main() -> None:
         emu.terminate()
         emu.wait()
     settings = Settings(env)
-    gate = Gate(0)
+    gate = Gate()
     app = build_app(Console(settings, store, gate))
     status, _, headers = asyncio.run(request(app, gate.start_url(""), []))
     assert status == 303

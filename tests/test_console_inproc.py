@@ -85,7 +85,7 @@ class Browser:
 def console(tmp_path: Path) -> tuple[Any, Gate, Console]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
     settings = Settings(dict(env, WXTOKEN_HOME=str(tmp_path / "home")))
-    gate = Gate(8766)
+    gate = Gate()
     c = Console(settings, open_store(settings), gate)
     return build_app(c), gate, c
 
@@ -235,7 +235,7 @@ def test_a_service_app_page_shows_its_chain_and_mints_instead_of_signing_in(
     env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
     env.update(WXTOKEN_HOME=str(tmp_path / "home"), WXTOKEN_KEY_FILE=str(tmp_path / "key"))
     settings = Settings(env)
-    gate = Gate(8766)
+    gate = Gate()
     c = Console(settings, open_store(settings), gate)
     app = build_app(c)
     c.store.unlock(create=True)

@@ -127,7 +127,7 @@ def test_refused_without_the_token_then_open_with_it(world: dict[str, Any], page
     page.goto(c.start_url)
     assert page.url == c.base + "/", "the token must leave the address bar"
     assert page.locator("h1").inner_text().startswith("Grants")
-    cookie = next(k for k in page.context.cookies() if k["name"].startswith("wxtoken_console"))
+    cookie = next(k for k in page.context.cookies() if k["name"] == f"wxtoken_console_{c.port}")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     # Spent: a second browser with the same address gets nothing.
     status, _, body = c.raw("GET", c.start_url.split(str(c.port), 1)[1], {"Host": "127.0.0.1"})
@@ -309,7 +309,7 @@ def test_a_foreign_host_header_is_refused_and_headers_are_strict(
     world: dict[str, Any], page: Page
 ) -> None:
     c = _console(world)
-    cookie = next(k for k in page.context.cookies() if k["name"].startswith("wxtoken_console"))
+    cookie = next(k for k in page.context.cookies() if k["name"] == f"wxtoken_console_{c.port}")
     jar = f"{cookie['name']}={cookie['value']}"
     status, _, _ = c.raw("GET", "/", {"Host": f"attacker.example:{c.port}", "Cookie": jar})
     assert status == 421

@@ -49,11 +49,10 @@ def console(app: App, port: int | None, no_browser: bool, config_path: str | Non
 
     config = load_config(Path(config_path) if config_path else None)
     chosen = DEFAULT_PORT if port is None else port
-    gate = Gate(chosen)
     c = Console(
         app.settings,
         app.store(),
-        gate,
+        Gate(),
         config=config,
         config_path=config_path,
         transport=app.transport,

@@ -60,11 +60,14 @@ class Session:
 class Gate:
     """The start token, the sessions it opened, and the checks every request goes through."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self) -> None:
         self._start_token: str | None = secrets.token_urlsafe(32)
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
-        # Cookies are per host, not per port: two consoles on one machine need two names.
+        self.cookie_name = "wxtoken_console"
+
+    def listening_on(self, port: int) -> None:
+        """Cookies are per host, not per port: two consoles on one machine need two names."""
         self.cookie_name = f"wxtoken_console_{port}"
 
     def __repr__(self) -> str:

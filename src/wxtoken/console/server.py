@@ -94,6 +94,7 @@ def serve(
 
     sockets = bind_loopback(port)
     port = int(sockets[0].getsockname()[1])
+    console.gate.listening_on(port)
     start = console.gate.start_url(f"http://127.0.0.1:{port}")
     config = uvicorn.Config(
         build_app(console),
