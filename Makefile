@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -34,6 +34,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/manager_cached.py
 	$(BIN)/python bench/emulator_refresh.py
 	$(BIN)/python bench/keeper_scale.py
+	$(BIN)/python bench/console_dashboard.py
+
+# The console's screenshots in docs/screenshots, taken by its browser tests (needs chromium).
+screenshots: $(STAMP)
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/e2e/test_console_browser.py -q
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

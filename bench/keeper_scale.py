@@ -34,12 +34,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from _common import WXTOKEN, authorize_code, connect, exchange_code, start_emulator, store_at
+from _common import WXTOKEN, seed_profiles, start_emulator, store_at
 
-from wxtoken import TokenManager
-from wxtoken.profile import Profile
 from wxtoken.store import TokenStore
-from wxtoken.token import Token
 
 REDIRECT = "http://127.0.0.1:9/callback"
 
@@ -50,16 +47,7 @@ def control(base: str, path: str) -> dict:  # type: ignore[type-arg]
 
 
 def setup(base: str, cid: str, secret: str, store: TokenStore, n: int) -> None:
-    c = connect(base)
-    for i in range(n):
-        name = f"p{i:05d}"
-        store.save_profile(
-            Profile(name, cid, REDIRECT, ("spark:kms",), base), secret, replace=False
-        )
-        code = authorize_code(c, cid, REDIRECT)
-        started = time.time()
-        tok = Token.from_response(exchange_code(c, cid, secret, code, REDIRECT), started)
-        TokenManager(name, store=store).adopt(tok, identify=False)
+    seed_profiles(base, cid, secret, store, [f"p{i:05d}" for i in range(n)], REDIRECT)
 
 
 def vm_hwm_mb(pid: int) -> float:

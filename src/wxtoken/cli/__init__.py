@@ -13,6 +13,7 @@ or one command never pays for the others (httpx2, rich and starlette load only w
     store.py     store info | copy
     keeper.py    keep
     emulator.py  emulator
+    console.py   console (the web console in wxtoken/console/)
     render.py    how results look; app.py the context object; options.py shared options
 """
 
@@ -50,6 +51,7 @@ COMMANDS = {
     "revoke": "tokens:revoke",
     "logout": "tokens:logout",
     "emulator": "emulator:emulator",
+    "console": "console:console",
     "help": "helpcmd:help_",
     "completion": "helpcmd:completion",
 }
