@@ -55,6 +55,9 @@ def test_timeouts_are_derived_so_a_waiter_outlasts_any_refresh() -> None:
         # The last retry may start just inside the budget and then run a whole deadline.
         assert t.refresh_worst == t.retry_budget + deadline
         assert t.lock_wait > t.refresh_worst
+        # A silent holder of a shared store's lock is dropped after any live refresh would have
+        # spoken again, and before a waiter gives up.
+        assert t.refresh_worst < t.holder_idle < t.lock_wait
         # A socket client may wait for the lock and then for the keeper's own refresh.
         assert t.keeper_answer > t.lock_wait + t.refresh_worst
     assert Settings({"WXTOKEN_HTTP_DEADLINE": "5"}).timeouts.http_deadline == 5.0

@@ -6,6 +6,7 @@ and the same database: what two machines sharing the store have in common.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ from tests.test_concurrency import (
     login_with_short_access,
     stampede,
 )
+from wxtoken._local import Settings
 from wxtoken.store.postgres import LOCK_CLASS, advisory_key
 
 pytest_plugins = ["tests.pg_fixtures"]
@@ -195,3 +197,40 @@ def test_two_hosts_through_pgbouncer_in_transaction_mode(
     keep = wx("keep", "--all", "--metrics-listen", "127.0.0.1:0", timeout=30)
     assert keep.returncode == 2, keep.stderr
     assert len(keep.stderr.strip().splitlines()) == 1 and "WXTOKEN_STORE_POOLER" in keep.stderr
+
+
+def test_a_frozen_lock_holder_is_dropped_and_a_waiter_on_another_host_proceeds(
+    wx: Wx, emulator_factory: Any, pg_url: str, figure: Any
+) -> None:
+    """A holder that stops answering without closing its socket (SIGSTOP here; a frozen VM or
+    a cut network alike) is ended by PostgreSQL's idle_in_transaction_session_timeout, which
+    wxtoken derives from the HTTP deadline; the waiter gets the lock before its own wait ends."""
+    emu = emulator_factory("--rotate", "never")
+    on_pg(wx, pg_url)
+    wx.env["WXTOKEN_HTTP_DEADLINE"] = "1"
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    emu.fault("delay", delay=0.8, count=1)
+    frozen = subprocess.Popen(
+        [WXTOKEN, "refresh", "-p", "rec", "--force"], env=wx.env, stderr=subprocess.PIPE
+    )
+    try:
+        assert wait_until(lambda: _lock_holder(pg_url, "rec") is not None, timeout=10)
+        frozen.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        other = dict(second_host(wx), WXTOKEN_HTTP_DEADLINE="1")
+        waiter = subprocess.run(
+            [WXTOKEN, "refresh", "-p", "rec", "--force"], env=other, capture_output=True, text=True
+        )
+        waited = time.monotonic() - started
+    finally:
+        frozen.kill()
+        frozen.wait()
+    timeouts = Settings({"WXTOKEN_HTTP_DEADLINE": "1"}).timeouts
+    figure(
+        f"PostgreSQL, lock holder frozen with SIGSTOP: a waiter on another host refreshed after "
+        f"{waited:.1f} s (holder dropped after {timeouts.holder_idle:g} s of silence; a waiter "
+        f"waits up to {timeouts.lock_wait:g} s)"
+    )
+    assert waiter.returncode == 0, waiter.stderr
+    assert timeouts.holder_idle - 2 < waited < timeouts.lock_wait

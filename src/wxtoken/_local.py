@@ -55,6 +55,7 @@ RETRY_ATTEMPTS = 4
 RETRY_BUDGET = 30.0
 # Time to commit a refresh to the store after Webex answered (fsync on a slow disk).
 STORE_MARGIN = 15.0
+HOLDER_MARGIN = 5.0  # scheduling slack before a silent lock holder on a shared store is dropped
 DEFAULT_KEYRING_TIMEOUT = 10.0  # an unlock prompt nobody answers must not hang a service
 DEFAULT_MIN_VALID = 300  # seconds an access token must still be valid when handed out
 MAX_MIN_VALID = 10**8  # more is nonsense (three years); refused at every door
@@ -133,13 +134,24 @@ class Timeouts:
     caller of the keeper's socket may wait for the lock and then for a refresh of its own.
     """
 
-    __slots__ = ("http_deadline", "keeper_answer", "lock_wait", "refresh_worst", "retry_budget")
+    __slots__ = (
+        "holder_idle",
+        "http_deadline",
+        "keeper_answer",
+        "lock_wait",
+        "refresh_worst",
+        "retry_budget",
+    )
 
     def __init__(self, http_deadline: float = DEFAULT_HTTP_DEADLINE):
         self.http_deadline = http_deadline
         self.retry_budget = RETRY_BUDGET
         self.refresh_worst = self.retry_budget + http_deadline
         self.lock_wait = self.refresh_worst + STORE_MARGIN
+        # A lock holder on a shared store is silent at most while Webex answers; one silent
+        # for longer is gone (frozen, cut off) and the database ends its session, freeing the
+        # lock well before a waiter gives up (lock_wait).
+        self.holder_idle = self.refresh_worst + HOLDER_MARGIN
         self.keeper_answer = self.lock_wait + self.refresh_worst + 5.0
 
     def __repr__(self) -> str:

@@ -84,9 +84,9 @@ class PostgresRecords:
         self._location = redact_store(url)
         self._clock = clock
         timeouts = settings.timeouts
-        # A client gone silent inside a refresh holds the lock until PostgreSQL drops it: after
-        # the longest refresh a live client can make, plus the time to commit.
-        self.idle_timeout_ms = int(timeouts.lock_wait * 1000)
+        # A client gone silent inside a refresh holds the lock until PostgreSQL drops it, after
+        # the longest a live one is silent (see _local.Timeouts).
+        self.idle_timeout_ms = int(timeouts.holder_idle * 1000)
         self._local = threading.local()
         # Behind a transaction-mode pooler a server session lasts one transaction: no prepared
         # statements, and none of what needs a session (keeper leadership, LISTEN).
