@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import signal
 import threading
 import time
 import urllib.request
@@ -25,7 +26,7 @@ from tests.test_keeper import KeeperProcess, Webhook, start_keep
 from tests.test_keeper import webhook as webhook  # the fixture
 from tests.test_keeper_profiles import keeper_on
 from wxtoken.keeper.leading import LEADER_POLL
-from wxtoken.store.pg_leader import leaders
+from wxtoken.store.pg_leader import HEARTBEAT, SILENCE_MS, leaders
 
 pytest_plugins = ["tests.pg_fixtures"]
 
@@ -206,3 +207,35 @@ def listening(url: str) -> bool:
             "AND datname = current_database()"
         ).fetchone()
     return bool(row and row[0])
+
+
+def test_a_hung_leader_loses_the_lead(
+    wx: Wx, emulator_factory: Any, pg_url: str, figure: Any
+) -> None:
+    """A leader whose process stops (SIGSTOP: its kernel still answers TCP keepalives) stops
+    confirming its lead; the server ends the silent session and a standby leads."""
+    emu = emulator_factory("--access-ttl", "3600")
+    wx.env["WXTOKEN_STORE"] = pg_url
+    wx.add_profile(emu)
+    assert wx.login().returncode == 0
+    cfg = wx.home / "keeper.toml"
+    cfg.write_text('[schedule]\ncheck_interval = "60s"\nprobe_interval = 0\n')
+    keepers = {}
+    for i in (0, 1):
+        k = start_keep(wx, "--all", "--config", str(cfg), env=host_env(wx, i))
+        keepers[k.proc.pid] = k
+    try:
+        assert wait_until(lambda: leader_pid(pg_url) in keepers, timeout=15)
+        hung = leader_pid(pg_url)
+        assert hung is not None
+        keepers[hung].proc.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        moved = wait_until(lambda: leader_pid(pg_url) not in (None, hung), timeout=30)
+        took = time.monotonic() - started
+        assert moved, "the standby never took the lead from a hung leader"
+        figure(f"PostgreSQL, leader keeper hung (SIGSTOP): a standby led after {took:.1f} s")
+        assert took <= SILENCE_MS / 1000 + HEARTBEAT + FAILOVER_BOUND
+    finally:
+        for k in keepers.values():
+            k.proc.send_signal(signal.SIGCONT)
+            k.kill()

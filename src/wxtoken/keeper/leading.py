@@ -43,6 +43,10 @@ class Lead:
         self._announced = False  # "standing by" is said once, not every poll
 
     @property
+    def heartbeat(self) -> float | None:
+        return self._lease.heartbeat
+
+    @property
     def identity(self) -> str:
         return self._lease.identity
 

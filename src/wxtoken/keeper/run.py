@@ -380,6 +380,8 @@ class Keeper:
             interval = self.sched.check_interval
             if not self.lead.leading:
                 interval = min(interval, LEADER_POLL)  # bid for the lead again soon
+            elif self.lead.heartbeat is not None:
+                interval = min(interval, self.lead.heartbeat)  # or lose it
             sleep = next_wake(self._clock(), self.next_act, interval)
             # The first part of the sleep is not cut short: a burst of finished refreshes then
             # costs one pass, and passes never crowd out the refreshes themselves.

@@ -3,8 +3,9 @@
 Why a session lock and not per-profile leases: PostgreSQL ends a session's locks the moment its
 connection ends, so a leader killed with `kill -9` (its socket closed by the kernel) frees the
 lead at once, and one whose network was cut frees it when the server's TCP keepalive gives up
-(set here per session: KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT seconds). No lease
-times or clocks to agree on, nothing to renew; the refreshes themselves are fenced by the
+(set here per session: KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT seconds), and one
+whose process hangs with its socket open frees it when the server ends the silent session
+(SILENCE_MS). No lease times or clocks to agree on; the refreshes themselves are fenced by the
 per-profile lock and the stored generation, so a leader that has not yet noticed it was cut off
 cannot refresh a grant twice. This connection must not go through PgBouncer in transaction
 mode: the lock belongs to the server session, which transaction pooling hands to others.
@@ -19,6 +20,12 @@ import psycopg
 
 from .pg_pool import KEEPALIVE_COUNT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, connect
 from .postgres import LEADER_CLASS, advisory_key
+
+# A leader confirms its lead at least every HEARTBEAT seconds (its pass loop does, so a keeper
+# whose loop hangs stops confirming), and the server ends a leader session silent for
+# SILENCE_MS (idle_session_timeout), freeing the lead for a standby.
+HEARTBEAT = 3.0
+SILENCE_MS = 10_000
 
 _LEADERS = (
     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -41,6 +48,8 @@ def leaders(conn: psycopg.Connection[Any], group: str | None = None) -> list[str
 class PgLeadership:
     """Leads the keepers of `group` while this object's connection holds the group's lock."""
 
+    heartbeat: float | None = HEARTBEAT
+
     def __init__(self, url: str, group: str, identity: str):
         self._url = url
         self._group = group
@@ -60,7 +69,8 @@ class PgLeadership:
                 self._conn.execute(
                     f"SET tcp_keepalives_idle = {KEEPALIVE_IDLE}; "
                     f"SET tcp_keepalives_interval = {KEEPALIVE_INTERVAL}; "
-                    f"SET tcp_keepalives_count = {KEEPALIVE_COUNT}"
+                    f"SET tcp_keepalives_count = {KEEPALIVE_COUNT}; "
+                    f"SET idle_session_timeout = {SILENCE_MS}"
                 )
             if self._held:
                 self._conn.execute("SELECT 1")

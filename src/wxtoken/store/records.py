@@ -177,6 +177,8 @@ class Leadership(Protocol):
     """Which of several keepers sharing a store acts for a group of profiles."""
 
     identity: str
+    # Seconds within which a leader must confirm its lead again to keep it (None: never).
+    heartbeat: float | None
 
     def lead(self) -> bool:
         """Whether this keeper leads now, taking the lead if it is free."""
@@ -191,6 +193,8 @@ class Leadership(Protocol):
 
 class SoleLeader:
     """The embedded store has one host and one keeper (its socket says so): it always leads."""
+
+    heartbeat: float | None = None
 
     def __init__(self, identity: str):
         self.identity = identity
