@@ -39,6 +39,7 @@ EXPECTED = {
     "InvalidGrant",
     "InvalidScope",
     "KeySourceError",
+    "Leadership",
     "LoginRequired",
     "LoginResult",
     "MalformedResponse",

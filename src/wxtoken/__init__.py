@@ -68,7 +68,7 @@ if TYPE_CHECKING:
         TokenStore,
         open_store,
     )
-    from .store.records import ProfileRow, RecordStore, RecordTx, TokenRow
+    from .store.records import Leadership, ProfileRow, RecordStore, RecordTx, TokenRow
     from .token import Token, TokenState
 
 # name -> the module that defines it
@@ -138,7 +138,9 @@ _WHERE = {
         ),
         "store",
     ),
-    **dict.fromkeys(("ProfileRow", "RecordStore", "RecordTx", "TokenRow"), "store.records"),
+    **dict.fromkeys(
+        ("Leadership", "ProfileRow", "RecordStore", "RecordTx", "TokenRow"), "store.records"
+    ),
     "Token": "token",
     "TokenState": "token",
 }
@@ -161,6 +163,7 @@ __all__ = [
     "InvalidGrant",
     "InvalidScope",
     "KeySourceError",
+    "Leadership",
     "LoginRequired",
     "LoginResult",
     "MalformedResponse",
