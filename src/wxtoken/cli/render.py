@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from .. import causes, service_apps
 from ..durations import human_left
 from ..errors import clean_server_text
+from ..network import settings_shown as network_settings_shown
 from ..profile import DEFAULT_BASE_URL, Profile
 from ..results import HandOff, LoginResult, RefreshResult, VerifyResult
 from ..status import ProfileStatus
@@ -59,6 +60,7 @@ def profile_json(p: Profile, has_tokens: bool, default: bool = False) -> dict[st
         "base_url": p.base_url,
         "has_tokens": has_tokens,
         **service_apps.settings_shown(p.extra),
+        **network_settings_shown(p.extra),
     }
 
 

@@ -95,7 +95,9 @@ class Keeper:
             client_for=client_for,
             size=manager_cache,
         )
-        self.alerts = dispatcher or Dispatcher(store, config, clock=clock, log=log)
+        self.alerts = dispatcher or Dispatcher(
+            store, config, clock=clock, log=log, settings=self.managers.settings
+        )
         self._pool = ThreadPoolExecutor(self.sched.workers, thread_name_prefix="wxtoken-refresh")
         self._inflight: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
