@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from . import service_apps
 from ._local import Settings
 from .errors import ProfileNotFound, UsageError
-from .network import network_extra
 from .profile import KIND_SERVICE_APP, Profile, make_profile, validate_name
 from .store import TokenStore, open_store
 
@@ -45,7 +44,7 @@ def add_profile(
         scopes=scopes,
         preset=preset,
         base_url=base_url,
-        extra=network_extra({}, proxy, ca_file),
+        extra=_network_extra({}, proxy, ca_file),
     )
     secret = client_secret() if callable(client_secret) else client_secret
     store = store if store is not None else open_store(settings)
@@ -75,7 +74,7 @@ def update_profile(
     """
     store = store if store is not None else open_store(settings)
     old = store.get_profile(name)
-    extra = network_extra(service_app_changes(store, old, minter, base_url), proxy, ca_file)
+    extra = _network_extra(service_app_changes(store, old, minter, base_url), proxy, ca_file)
     if scopes is None and preset is None:
         scopes = old.scopes
     profile = make_profile(
@@ -116,7 +115,7 @@ def add_service_app(
     defaults to the minter's (see service_apps.py for the rules).
     """
     store = store if store is not None else open_store(settings)
-    extra = network_extra(
+    extra = _network_extra(
         service_apps.service_app_extra(app_id, target_org, minter), proxy, ca_file
     )
     if base_url is None:
@@ -181,3 +180,9 @@ def drop_old_client_secret(
     """Forget the older of two client secrets; False if the profile held only one."""
     store = store if store is not None else open_store(settings)
     return store.drop_old_client_secret(name)
+
+
+def _network_extra(extra: dict[str, str], proxy: str | None, ca_file: str | None) -> dict[str, str]:
+    from .network import network_extra  # imports the HTTP transport: only when asked for
+
+    return network_extra(extra, proxy, ca_file) if (proxy, ca_file) != (None, None) else extra

@@ -36,7 +36,6 @@ from .grants import (
     RefreshGrant,
 )
 from .identity import org_id_from_token
-from .network import network_key
 from .profile import KIND_SERVICE_APP, Profile, validate_base_url
 from .reasons import Forced, Needed, RefreshReason, still_needed
 from .results import HandOff, LoginResult, RefreshResult, VerifyResult
@@ -170,6 +169,8 @@ class TokenManager:
     def peer(self, name: str) -> TokenManager:
         """The manager of another profile of this store (a service app's minter), sharing this
         manager's clock, settings and HTTP client when both talk to the same base URL."""
+        from .network import network_key
+
         other = self.store.get_profile(name)
         shared = (other.base_url, network_key(other)) == (
             self.profile.base_url,

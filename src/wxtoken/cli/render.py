@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from .. import causes, service_apps
 from ..durations import human_left
 from ..errors import clean_server_text
-from ..network import settings_shown as network_settings_shown
 from ..profile import DEFAULT_BASE_URL, Profile
 from ..results import HandOff, LoginResult, RefreshResult, VerifyResult
 from ..status import ProfileStatus
@@ -60,7 +59,7 @@ def profile_json(p: Profile, has_tokens: bool, default: bool = False) -> dict[st
         "base_url": p.base_url,
         "has_tokens": has_tokens,
         **service_apps.settings_shown(p.extra),
-        **network_settings_shown(p.extra),
+        **{k: p.extra[k] for k in ("proxy", "ca_file") if k in p.extra},  # network.py's keys
     }
 
 

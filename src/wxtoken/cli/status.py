@@ -60,12 +60,25 @@ def status(
                 app.manager(p.name).probe()
     now = app.clock()
     rows = [profile_status(store, p, now, warn_days) for p in profiles]
+    from ..network import Network
+
+    # How each profile reaches Webex (no network needed to say): its proxy and trust source.
+    nets = {p.name: Network.of(app.settings, p).describe(p.base_url) for p in profiles}
     if as_json:
-        click.echo(render.to_json([r.as_json() for r in rows]))
+        click.echo(
+            render.to_json(
+                [
+                    dict(r.as_json(), proxy=nets[r.profile][0], trust=nets[r.profile][1])
+                    for r in rows
+                ]
+            )
+        )
     elif not rows:
         err("No profiles yet. Add one with `wxtoken profile add NAME ...`.")
     else:
         render.status_table(rows, now, _local.keeper_alive(app.settings.socket_path), app.colour())
+        for name, (proxy, trust) in nets.items():
+            click.echo(f"{name}: proxy {proxy}; trust {trust}")
     ctx.exit(exit_code([r.state for r in rows]))
 
 

@@ -43,8 +43,13 @@ def open_tunnel(proxy: Proxy, host: str, port: int, budget: Budget) -> socket.so
         return sock
     sock.close()
     if status == 407:
-        told = "refused the credentials it was given" if auth else "needs credentials"
-        raise ProxyAuthRequired(f"the proxy {proxy} {told} (407)", status)
+        if proxy.password:
+            told = "refused the credentials it was given (407)"
+        elif proxy.username is not None:
+            told = "needs credentials (407), and no password was given for its user"
+        else:
+            told = "needs credentials (407)"
+        raise ProxyAuthRequired(f"the proxy {proxy} {told}", status)
     if status == 403:
         raise ProxyForbidden(f"the proxy {proxy} refuses {host} (403)", status)
     raise ProxyFailure(f"the proxy {proxy} answered {status} when asked for {target}", status)
