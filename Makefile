@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+ and make:
 #   make demo   the whole Webex token procedure against the bundled emulator
+#               (make demo-tls: the same over HTTPS, the emulator with a throwaway CA)
 #   make test   lint, types and every test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-tls test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -18,6 +19,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+demo-tls: $(STAMP)
+	$(BIN)/python scripts/demo.py --tls
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

@@ -287,8 +287,11 @@ def check_webex(
 def _reason(exc: Exception) -> str:
     import ssl
 
-    if isinstance(exc, ProxyFailure | CertificateRejected):
-        return str(exc)  # our own words: the proxy or the issuer, never a credential
+    if isinstance(exc, CertificateRejected):
+        seen = f"issued by {exc.issuer!r}" if exc.issuer else "issuer unreadable"
+        return f"its TLS certificate is not valid here ({exc.reason}; {seen})"
+    if isinstance(exc, ProxyFailure):
+        return str(exc)  # our own words: the proxy as http://host:port, never a credential
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):

@@ -20,7 +20,11 @@ from .transport.proxy import VARIABLES, shown
 def check_environment(settings: _local.Settings) -> Iterator[Finding]:
     """The proxy variables set (without credentials) and the trust source for any profile."""
     env = settings.network_env
-    set_vars = [f"{name}={shown(env[name])}" for name in VARIABLES if env.get(name)]
+    set_vars = [
+        f"{name}={shown(env[name])}" + (" (with credentials)" if "@" in env[name] else "")
+        for name in VARIABLES
+        if env.get(name)
+    ]
     if settings.proxy_password:
         set_vars.append(f"{_local.ENV_PROXY_PASSWORD} set")
     yield Finding("proxy", OK, "; ".join(set_vars) if set_vars else "no proxy variables set")

@@ -16,7 +16,7 @@ from proxy.http.proxy import HttpProxyBasePlugin
 REFUSED = b"refused.test"
 
 
-class MapTestHosts(HttpProxyBasePlugin):  # type: ignore[misc]
+class MapTestHosts(HttpProxyBasePlugin):
     def resolve_dns(self, host: str, port: int) -> tuple[str | None, Any]:
         if host.endswith(".test"):
             return "127.0.0.1", None

@@ -92,16 +92,31 @@ def deliver(channel: Channel, alert: Alert, network: Network | None = None) -> N
         msg["From"] = channel.sender
         msg["To"] = ", ".join(channel.to)
         msg.set_content(text + "\n")
+        from ..errors import WxtokenError
+
+        try:
+            context = _smtp_context(channel, network) if channel.starttls else None
+        except WxtokenError as exc:  # an unusable CA file
+            raise AlertError(exc.message) from None
         try:
             with smtplib.SMTP(channel.host, channel.port, timeout=CHANNEL_TIMEOUT) as smtp:
-                if channel.starttls:
-                    smtp.starttls(context=ssl.create_default_context(cafile=channel.ca_file))
+                if context is not None:
+                    smtp.starttls(context=context)
                 if channel.username:
                     password = os.environ.get(channel.password_env or "", "")
                     smtp.login(channel.username, password)
                 smtp.send_message(msg)
         except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
             raise AlertError(type(exc).__name__) from None
+
+
+def _smtp_context(channel: EmailChannel, network: Network | None) -> ssl.SSLContext:
+    """The trust of the token requests (the OS store, SSL_CERT_FILE / SSL_CERT_DIR), plus the
+    channel's own ca_file; SMTP takes no HTTP proxy."""
+    from dataclasses import replace
+
+    net = network if network is not None else Network.of(Settings())
+    return replace(net, anchors=replace(net.anchors, ca_file=channel.ca_file)).ssl_context()
 
 
 class Dispatcher:
