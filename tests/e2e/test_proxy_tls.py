@@ -9,22 +9,36 @@ alert, event and the SQLite file's bytes.
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
+import signal
 import socket
 import ssl
+import subprocess
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Emulator, Wx, assert_no_secret, canary, start_emulator, store_at
+from tests.conftest import (
+    WXTOKEN,
+    Emulator,
+    Wx,
+    assert_no_secret,
+    canary,
+    start_emulator,
+    store_at,
+)
 from tests.proxies import INSPECTION_CA, Proxy, require_proxy_py, start_proxy
 from wxtoken._local import Settings
+from wxtoken.emulator.tlscerts import make_tls_files
 from wxtoken.keeper.alerts import Dispatcher
 from wxtoken.keeper.config import parse_config
 from wxtoken.keeper.schedule import Alert
@@ -116,6 +130,39 @@ def exchange(wx: Wx, emu: Emulator, name: str, **kw: Any) -> Any:
     return wx("exchange", "-p", name, "--code", "-", input=code_for(emu) + "\n", **kw)
 
 
+@contextmanager
+def tls_webhook(directory: Path) -> Iterator[tuple[str, Path, list[Any]]]:
+    """An HTTPS webhook receiver on 127.0.0.1, named hooks.test in its own throwaway CA's
+    certificate: (its URL, that CA, the JSON bodies received)."""
+    files = make_tls_files(directory, ("hooks.test",))
+    received: list[Any] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(files.cert_file, files.key_file)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield (
+            f"https://hooks.test:{server.server_address[1]}/hook/SECRETPATH",
+            files.ca_file,
+            received,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def one_error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
@@ -138,7 +185,7 @@ def test_a_connect_proxy_from_the_environment_with_the_ca_from_the_environment(
 
 
 def test_an_authenticating_proxy_carries_every_path_and_its_password_shows_nowhere(
-    wx: Wx, tls_emu: Emulator, proxies: Any, monkeypatch: pytest.MonkeyPatch
+    wx: Wx, tls_emu: Emulator, proxies: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     auth = proxies["auth"]
     ca = str(ca_of(tls_emu))
@@ -148,7 +195,8 @@ def test_an_authenticating_proxy_carries_every_path_and_its_password_shows_nowhe
     assert shown["proxy"] == f"http://{USER}@127.0.0.1:{auth.port}" and shown["ca_file"] == ca
     before = len(auth.connects())
     exchange(wx, tls_emu, "rec", check=0)  # the login's code exchange
-    wx("refresh", "-p", "rec", "--force", check=0)
+    debug = wx("refresh", "-p", "rec", "--force", env={"WXTOKEN_DEBUG": "1"}, check=0)
+    assert "POST https://webex.test" in debug.stderr  # the debug log is scanned below too
     wx("verify", "-p", "rec", check=0)
     wx("status", "-p", "rec", "--probe", check=0)
     me = json.loads(wx("api", "-p", "rec", "/v1/people/me", check=0).stdout)
@@ -159,38 +207,32 @@ def test_an_authenticating_proxy_carries_every_path_and_its_password_shows_nowhe
     assert f"proxy http://127.0.0.1:{auth.port}" in doctor.stdout + doctor.stderr
     assert f"--ca-file {ca}" in doctor.stdout + doctor.stderr
 
-    # The keeper's Webex-message alert goes the profile's way: its proxy, its CA file.
+    # The keeper's webhook and Webex-message alerts go the profile's way: its proxy, its CA
+    # file, plus the environment's anchors (the webhook's CA through SSL_CERT_FILE).
     monkeypatch.setenv("WXTOKEN_TEST_BOT", tls_emu.info["bot_token"])
-    env = dict(wx.env)
-    config = parse_config(
-        {
-            "alerts": {
-                "webex": [
-                    {
-                        "room_id": "ROOM-NET",
-                        "token_env": "WXTOKEN_TEST_BOT",
-                        "base_url": via(tls_emu),
-                    }
-                ]
-            }
-        }
-    )
-    store = store_at(Path(wx.env["WXTOKEN_HOME"]), env)
-    log = io.StringIO()
-    alerts = Dispatcher(store, config, log=log, settings=Settings(env))
-    alerts.start()
-    alerts.submit(Alert("net:test", "failures", "rec", None, "refreshing rec fails", "none"))
-    alerts.flush()
-    alerts.stop()
-    assert alerts.delivered == 1, log.getvalue()
+    with tls_webhook(tmp_path / "hook") as (hook_url, hook_ca, received):
+        env = dict(wx.env, SSL_CERT_FILE=str(hook_ca))
+        webex = {"room_id": "ROOM-NET", "token_env": "WXTOKEN_TEST_BOT", "base_url": via(tls_emu)}
+        config = parse_config({"alerts": {"webex": [webex], "webhook": [{"url": hook_url}]}})
+        store = store_at(Path(wx.env["WXTOKEN_HOME"]), env)
+        log = io.StringIO()
+        alerts = Dispatcher(store, config, log=log, settings=Settings(env))
+        alerts.start()
+        alerts.submit(Alert("net:test", "failures", "rec", None, "refreshing rec fails", "none"))
+        alerts.flush()
+        alerts.stop()
+    assert alerts.delivered == 2, log.getvalue()
+    assert [r["profile"] for r in received] == ["rec"]
     messages = control(tls_emu, "messages")["items"]
     assert any(m["roomId"] == "ROOM-NET" for m in messages)
+    assert {"hooks.test", "webex.test"} <= {c.split(":")[0] for c in auth.connects()}
 
     # A proxy URL with the password in it, curl's way, from the environment.
     wx("profile", "set", "rec", "--proxy", "", check=0)
     url_env = {
         "HTTPS_PROXY": f"http://{USER}:{PASSWORD}@127.0.0.1:{auth.port}",
         "WXTOKEN_PROXY_PASSWORD": "",
+        "WXTOKEN_DEBUG": "1",
     }
     wx("refresh", "-p", "rec", "--force", env=url_env, check=0)
     doctor = wx("doctor", "-p", "rec", env=url_env)
@@ -207,6 +249,7 @@ def test_an_authenticating_proxy_carries_every_path_and_its_password_shows_nowhe
         log.getvalue(),
         *events,
         json.dumps(messages),
+        json.dumps(received),
         *tls_emu.stderr_lines,
         *(p.log.read_text() for p in proxies.values()),
         stored.decode("latin-1"),
@@ -299,3 +342,22 @@ def test_no_proxy_and_loopback_go_direct(wx: Wx, tls_emu: Emulator, proxies: Any
         check=0,
     )
     exchange(wx, tls_emu, "direct", env={"HTTPS_PROXY": "http://127.0.0.1:9"}, check=0)
+
+
+def test_emulator_tls_banner_names_its_throwaway_ca_and_removes_it_at_exit(wx: Wx) -> None:
+    proc = subprocess.Popen(
+        [WXTOKEN, "emulator", "--tls", "--quiet"], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    try:
+        banner = [proc.stdout.readline() for _ in range(12)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    assert banner[0].startswith("Webex emulator listening on https://127.0.0.1:")
+    line = next(b for b in banner if "CA certificate" in b)
+    ca = Path(line.split()[2])
+    assert f"export SSL_CERT_FILE={ca}\n" in [b.strip() + "\n" for b in banner]
+    assert not ca.exists() and not ca.parent.exists()  # throwaway: gone with the emulator
+    proc2 = wx("emulator", "--tls-name", "x.test", check=2)
+    assert "--tls-name and --tls-dir go with --tls" in proc2.stderr
