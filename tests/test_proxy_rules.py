@@ -14,7 +14,13 @@ from wxtoken.errors import UsageError
 from wxtoken.network import Network, network_extra, validate_ca_file, validate_proxy
 from wxtoken.profile import make_profile
 from wxtoken.transport.proxy import Proxy, ProxySettingError, bypassed, choose, parse_proxy, shown
-from wxtoken.transport.trust import OS_STORE, Anchors, TrustSettingError, trusted_context
+from wxtoken.transport.trust import (
+    OS_STORE,
+    Anchors,
+    TrustSettingError,
+    base_source,
+    trusted_context,
+)
 
 
 def pick(env: dict[str, str], host: str = "webexapis.com", configured: str | None = None) -> str:
@@ -127,8 +133,9 @@ def test_anchors_only_add_and_verification_stays_on(tmp_path: Path) -> None:
     # (truststore keeps the OpenSSL context it verifies with on Linux as `_ctx`.)
     stats = tuple(getattr(c, "_ctx", c).cert_store_stats()["x509_ca"] for c in (base, added))
     assert stats[1] == stats[0] + 1 and stats[0] > 0
+    assert base_source().startswith(OS_STORE)  # this machine has a CA bundle
     assert Anchors(cert_file="/a.pem", ca_file="/b.pem").describe() == (
-        f"{OS_STORE} + SSL_CERT_FILE /a.pem + --ca-file /b.pem"
+        f"{base_source()} + SSL_CERT_FILE /a.pem + --ca-file /b.pem"
     )
     with pytest.raises(TrustSettingError, match="SSL_CERT_DIR names"):
         trusted_context(Anchors(cert_dir=str(tmp_path / "nope")))
