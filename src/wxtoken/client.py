@@ -115,7 +115,7 @@ class WebexClient:
             from .network import Network
 
             net = network if network is not None else Network.of(_local.Settings())
-            net.proxy_for(self.base_url)  # an unusable proxy setting: one line now
+            net.check(self.base_url)  # an unusable proxy or CA setting: one line now
             transport = net.transport(
                 connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline
             )

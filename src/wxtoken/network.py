@@ -93,8 +93,8 @@ class Network:
         read_timeout: float | None = _local.HTTP_READ_TIMEOUT,
         deadline: float = _local.DEFAULT_HTTP_DEADLINE,
     ) -> StdlibTransport:
-        """A transport with this proxy rule and trust; both are checked now, not mid-refresh."""
-        ctx = self.ssl_context()
+        """A transport with this proxy rule and trust. The TLS context is built on the first
+        https connection (a loopback http emulator never pays for it); `check` does it now."""
         rules: dict[Origin, Proxy | None] = {}
 
         def rule(origin: Origin) -> Proxy | None:
@@ -107,9 +107,16 @@ class Network:
             read_timeout=read_timeout,
             write_timeout=read_timeout,
             deadline=deadline,
-            ssl_context=ctx,
+            trust=self.ssl_context,
             proxy=rule,
         )
+
+    def check(self, url: str) -> None:
+        """Raise the one-line error of an unusable proxy or trust setting for `url` now, rather
+        than in the middle of a refresh."""
+        self.proxy_for(url)
+        if url.startswith("https:"):
+            self.ssl_context()
 
     def describe(self, url: str) -> tuple[str, str]:
         """(the proxy for `url` as it may be shown, the trust source) for status and doctor."""

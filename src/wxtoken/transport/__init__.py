@@ -5,9 +5,11 @@
     with httpx2.Client(transport=transport) as client: ...
 
 Modules, in the order a request meets them: `stdlib` (the transport), `pool` (idle keep-alive
-connections), `connection` (a socket opened and used within a budget), `tls`, `wire` (HTTP/1.1
-framing through http.client), `budget` (timeouts under one deadline), `errors` (httpx2 exceptions
-with messages that never carry the request).
+connections), `proxy` (which proxy, if any: curl's rules), `connection` (a socket opened and used
+within a budget), `tunnel` (CONNECT through a proxy), `tls` and `trust` (the handshake, and the
+anchors: the OS store plus those that only add), `wire` (HTTP/1.1 framing through http.client),
+`budget` (timeouts under one deadline), `errors` (httpx2 exceptions with messages that never
+carry the request).
 """
 
 from .budget import Budget

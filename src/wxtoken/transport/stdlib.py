@@ -44,8 +44,9 @@ class StdlibTransport(httpx2.BaseTransport):
     `timeout` extension on a request (httpx2.Client sets one) can only shorten the operation
     timeouts. Redirects are returned, never followed; a request is never sent twice.
 
-    `open_socket` is the one place a connection is made (TCP, then TLS for https): override it to
-    add a proxy tunnel or another trust store.
+    `open_socket` is the one place a connection is made: TCP (or a CONNECT tunnel through the
+    proxy `proxy` names for the origin), then TLS for https with `ssl_context`, else the context
+    `trust` builds, else the process default.
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class StdlibTransport(httpx2.BaseTransport):
         deadline: float = 60.0,
         ssl_context: ssl.SSLContext | None = None,
         proxy: ProxyRule | None = None,
+        trust: Callable[[], ssl.SSLContext] | None = None,
         max_idle_per_origin: int = 8,
         # Below the 5 s keep-alive timeout of common servers (uvicorn, Apache): we drop an idle
         # connection before the server does, instead of racing its close with a request.
@@ -67,6 +69,7 @@ class StdlibTransport(httpx2.BaseTransport):
             raise ValueError("the deadline must be a positive number of seconds")
         self._ssl_context = None if ssl_context is None else require_verification(ssl_context)
         self._proxy = proxy
+        self._trust = trust  # the context for https when none is given, asked for on first use
         self._timeouts = (connect_timeout, read_timeout, write_timeout)
         self._deadline = deadline
         self._clock = clock
@@ -125,7 +128,7 @@ class StdlibTransport(httpx2.BaseTransport):
         if origin.scheme == "http":
             return sock
         try:
-            return handshake(sock, origin.host, self._ssl_context or default_ssl_context(), budget)
+            return handshake(sock, origin.host, self._context(), budget)
         except ssl.SSLCertVerificationError as exc:
             reason = exc.verify_message or str(exc.reason or "not trusted")
         issuer = None
@@ -134,6 +137,11 @@ class StdlibTransport(httpx2.BaseTransport):
         except Exception:  # noqa: S110 - the message says the issuer could not be read
             pass
         raise CertificateRejected(origin.host, reason, issuer)
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl_context is not None:
+            return self._ssl_context
+        return self._trust() if self._trust is not None else default_ssl_context()
 
     def _connect(self, origin: Origin, proxy: Proxy | None, budget: Budget) -> socket.socket:
         if proxy is None:
