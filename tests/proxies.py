@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,11 +28,15 @@ INSPECTION_CA = "Contoso Inspection CA"
 PROXY_BIN = Path(sys.executable).parent / "proxy"
 
 
-def require_proxy_py() -> None:
-    """Skip (one line) where proxy.py is missing; on CI that is a failure."""
-    if PROXY_BIN.exists():
+def require_proxy_py(inspecting: bool = False) -> None:
+    """Skip (one line) where proxy.py, or for TLS inspection the openssl command it signs with,
+    is missing; on CI that is a failure (.ci/run installs both)."""
+    if not PROXY_BIN.exists():
+        message = f"proxy.py is not installed ({PROXY_BIN}); `pip install -e .[dev]` installs it"
+    elif inspecting and shutil.which("openssl") is None:
+        message = "the openssl command (Debian: openssl) is missing; proxy.py signs with it"
+    else:
         return
-    message = f"proxy.py is not installed ({PROXY_BIN}); `pip install -e .[dev]` installs it"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
@@ -76,7 +81,7 @@ def start_proxy(
 ) -> Proxy:
     """proxy.py on a free loopback port; with `inspect_upstream_ca`, it inspects TLS and
     trusts that CA for the servers behind it."""
-    require_proxy_py()
+    require_proxy_py(inspecting=inspect_upstream_ca is not None)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     port_file, log = directory / "port", directory / "proxy.log"
     cmd = [
