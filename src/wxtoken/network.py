@@ -21,16 +21,19 @@ import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from . import _local
 from .errors import PROFILE, UsageError, WebexUnavailable
 from .profile import Profile
-from .transport import StdlibTransport
-from .transport.connection import Origin
-from .transport.errors import CertificateRejected, ProxyAuthRequired, ProxyFailure, ProxyForbidden
 from .transport.proxy import Proxy, ProxySettingError, choose, parse_proxy, shown
 from .transport.trust import Anchors, TrustSettingError, load_anchor, trusted_context
+
+if TYPE_CHECKING:  # httpx2 and the transport load when a transport is built, not to describe one
+    from .transport import StdlibTransport
+    from .transport.connection import Origin
+    from .transport.errors import CertificateRejected, ProxyFailure
 
 PROXY = "proxy"  # keys of Profile.extra
 CA_FILE = "ca_file"
@@ -95,6 +98,8 @@ class Network:
     ) -> StdlibTransport:
         """A transport with this proxy rule and trust. The TLS context is built on the first
         https connection (a loopback http emulator never pays for it); `check` does it now."""
+        from .transport import StdlibTransport
+
         rules: dict[Origin, Proxy | None] = {}
 
         def rule(origin: Origin) -> Proxy | None:
@@ -203,6 +208,8 @@ def settings_shown(extra: Mapping[str, str]) -> dict[str, str]:
 def network_failure(exc: ProxyFailure | CertificateRejected, where: str) -> WebexUnavailable:
     """A proxy's refusal or a certificate that did not verify, named as what it is (exit 5):
     never confused with Webex's own answers. `where` is the URL that was asked for."""
+    from .transport.errors import ProxyAuthRequired, ProxyFailure, ProxyForbidden
+
     parts = urlsplit(where)
     target = f"{parts.hostname}:{parts.port or 443}"
     if isinstance(exc, ProxyAuthRequired):

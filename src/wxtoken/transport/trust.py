@@ -23,8 +23,10 @@ import ssl
 import sys
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .budget import Budget
+if TYPE_CHECKING:
+    from .budget import Budget
 
 OS_STORE = "the OS trust store"
 CERTIFI = "certifi's CA bundle (no usable OS trust store)"
