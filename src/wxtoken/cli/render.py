@@ -279,10 +279,15 @@ _COLOUR = {"ok": "green", "warning": "yellow", "login_required": "red"}
 
 
 def status_table(
-    rows: list[ProfileStatus], now: float, keeper_running: bool, colour: bool | None = None
+    rows: list[ProfileStatus],
+    now: float,
+    keeper_running: bool,
+    colour: bool | None = None,
+    network: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
     """The table on stdout, then one line per note, the keeper and the store. `colour`: True or
-    False forces it, None leaves it to whether stdout is a terminal."""
+    False forces it, None leaves it to whether stdout is a terminal. `network`: per profile,
+    its proxy and trust source as network.Network.describe says them."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -331,6 +336,9 @@ def status_table(
                 f"{r.profile}: {r.failures} failed refresh attempt(s); "
                 f"last: {shown(r.last_error, 300)}"
             )
+        if network and r.profile in network:
+            proxy, trust = network[r.profile]
+            notes.append(f"{r.profile}: proxy {proxy}; trust {trust}")
     notes.append(f"keeper: {'running' if keeper_running else 'not running'}")
     first = rows[0]
     notes.append(f"store: {first.storage}  key: {key_text(first.key_source)}")

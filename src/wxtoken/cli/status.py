@@ -76,9 +76,8 @@ def status(
     elif not rows:
         err("No profiles yet. Add one with `wxtoken profile add NAME ...`.")
     else:
-        render.status_table(rows, now, _local.keeper_alive(app.settings.socket_path), app.colour())
-        for name, (proxy, trust) in nets.items():
-            click.echo(f"{name}: proxy {proxy}; trust {trust}")
+        keeper = _local.keeper_alive(app.settings.socket_path)
+        render.status_table(rows, now, keeper, app.colour(), nets)
     ctx.exit(exit_code([r.state for r in rows]))
 
 
