@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/manager_cached.py
 	$(BIN)/python bench/emulator_refresh.py
 	$(BIN)/python bench/keeper_scale.py
+	$(BIN)/python bench/tls_connect.py
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
