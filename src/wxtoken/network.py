@@ -200,11 +200,6 @@ def network_key(profile: Profile) -> tuple[str | None, str | None]:
     return profile.extra.get(PROXY), profile.extra.get(CA_FILE)
 
 
-def settings_shown(extra: Mapping[str, str]) -> dict[str, str]:
-    """The network settings of a profile as `profile show` prints them (no secret is stored)."""
-    return {k: extra[k] for k in (PROXY, CA_FILE) if k in extra}
-
-
 def network_failure(exc: ProxyFailure | CertificateRejected, where: str) -> WebexUnavailable:
     """A proxy's refusal or a certificate that did not verify, named as what it is (exit 5):
     never confused with Webex's own answers. `where` is the URL that was asked for."""

@@ -193,7 +193,11 @@ def test_an_authenticating_proxy_carries_every_path_and_its_password_shows_nowhe
     wx.env["WXTOKEN_PROXY_PASSWORD"] = PASSWORD
     add(wx, tls_emu, "rec", "--proxy", f"http://{USER}@127.0.0.1:{auth.port}", "--ca-file", ca)
     shown = json.loads(wx("profile", "show", "rec", "--json", check=0).stdout)
-    assert shown["proxy"] == f"http://{USER}@127.0.0.1:{auth.port}" and shown["ca_file"] == ca
+    home = Path(wx.env["WXTOKEN_HOME"])
+    files = b"".join(p.read_bytes() for p in home.iterdir() if p.is_file())
+    assert f"http://{USER}@127.0.0.1:{auth.port}".encode() in files  # stored with its user
+    assert shown["proxy"] == f"http://127.0.0.1:{auth.port} (with a user name)"
+    assert shown["ca_file"] == ca
     before = len(auth.connects())
     exchange(wx, tls_emu, "rec", check=0)  # the login's code exchange
     debug = wx("refresh", "-p", "rec", "--force", env={"WXTOKEN_DEBUG": "1"}, check=0)
@@ -241,7 +245,6 @@ def test_an_authenticating_proxy_carries_every_path_and_its_password_shows_nowhe
     wx("revoke", "-p", "rec", "--yes", env=url_env, check=0)
     assert len(auth.connects()) - before >= 8
 
-    home = Path(wx.env["WXTOKEN_HOME"])
     stored = b"".join(p.read_bytes() for p in home.iterdir() if p.is_file())
     assert PASSWORD.encode() not in stored
     events = [json.dumps(e.detail) for e in store.events(limit=1000)]

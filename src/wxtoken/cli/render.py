@@ -59,8 +59,23 @@ def profile_json(p: Profile, has_tokens: bool, default: bool = False) -> dict[st
         "base_url": p.base_url,
         "has_tokens": has_tokens,
         **service_apps.settings_shown(p.extra),
-        **{k: p.extra[k] for k in ("proxy", "ca_file") if k in p.extra},  # network.py's keys
+        **network_shown(p.extra),
     }
+
+
+def network_shown(extra: Mapping[str, str]) -> dict[str, str]:
+    """A profile's --proxy and --ca-file as shown: the proxy without its user (it may be stored
+    with one; the password never is)."""
+    from ..network import CA_FILE, PROXY
+    from ..transport.proxy import shown as proxy_shown
+
+    out = {}
+    if PROXY in extra:
+        with_user = " (with a user name)" if "@" in extra[PROXY] else ""
+        out[PROXY] = proxy_shown(extra[PROXY]) + with_user
+    if CA_FILE in extra:
+        out[CA_FILE] = extra[CA_FILE]
+    return out
 
 
 def profile_lines(data: Mapping[str, object]) -> list[str]:
