@@ -111,11 +111,14 @@ class WebexClient:
         self._sleep = sleep
         self._clock = clock
         self._own_transport = transport is None
+        self._via = ""  # the debug log's note of the proxy in use (never its credentials)
         if transport is None:
             from .network import Network
 
             net = network if network is not None else Network.of(_local.Settings())
             net.check(self.base_url)  # an unusable proxy or CA setting: one line now
+            proxy = net.proxy_for(self.base_url)
+            self._via = f" via proxy {proxy.url}" if proxy else ""
             transport = net.transport(
                 connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline
             )
@@ -190,9 +193,10 @@ class WebexClient:
                 resp.close()
             if _debug.isEnabledFor(logging.DEBUG):
                 _debug.debug(
-                    "%s %s -> %d in %.0f ms (trackingId %s)",
+                    "%s %s%s -> %d in %.0f ms (trackingId %s)",
                     method,
                     self._where(url),
+                    self._via,
                     answer.status,
                     (time.monotonic() - start) * 1000,
                     clean_server_text(answer.headers.get("trackingid", "none"), 80),
