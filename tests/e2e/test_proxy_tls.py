@@ -366,3 +366,13 @@ def test_emulator_tls_banner_names_its_throwaway_ca_and_removes_it_at_exit(wx: W
     assert not ca.exists() and not ca.parent.exists()  # throwaway: gone with the emulator
     proc2 = wx("emulator", "--tls-name", "x.test", check=2)
     assert "--tls-name and --tls-dir go with --tls" in proc2.stderr
+
+
+def test_emulator_tls_dir_keeps_its_ca_across_restarts(tmp_path: Path) -> None:
+    seen = []
+    for _ in range(2):
+        emu = start_emulator("--tls", "--tls-dir", str(tmp_path / "tls"))
+        seen.append((Path(emu.info["ca_file"]), Path(emu.info["ca_file"]).read_bytes()))
+        emu.stop()
+    assert seen[0] == seen[1] and seen[0][0] == tmp_path / "tls" / "ca.pem"
+    assert (tmp_path / "tls" / "server.key").stat().st_mode & 0o077 == 0

@@ -90,8 +90,8 @@ from .options import EXIT_CODES_HELP
     "--tls-dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="With --tls: write the CA and keys here and keep them (default: a private temporary "
-    "directory removed at exit).",
+    help="With --tls: keep the CA and keys here and reuse them at the next start (default: a "
+    "private temporary directory removed at exit).",
 )
 @click.option("--quiet", is_flag=True, help="No request log on stderr.")
 @click.option(

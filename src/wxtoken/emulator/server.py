@@ -314,7 +314,7 @@ def _tls(opts: EmulatorOptions) -> tuple[dict[str, Any], dict[str, Any], Callabl
     made = opts.tls_dir is None
     directory = Path(tempfile.mkdtemp(prefix="wxtoken-emulator-tls-")) if made else opts.tls_dir
     assert directory is not None
-    files = make_tls_files(directory, tuple(opts.tls_names))
+    files = make_tls_files(directory, tuple(opts.tls_names), reuse=not made)
     args = {"ssl_certfile": str(files.cert_file), "ssl_keyfile": str(files.key_file)}
     return (
         args,

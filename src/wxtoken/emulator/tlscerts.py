@@ -16,7 +16,7 @@ from pathlib import Path
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 CA_NAME = "wxtoken emulator throwaway CA"
-VALID = datetime.timedelta(days=2)
+VALID = datetime.timedelta(days=30)  # renewed at a start within a day of the end
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,24 @@ class TlsFiles:
     key_file: Path  # the server's private key
 
 
-def make_tls_files(directory: Path, names: tuple[str, ...] = ()) -> TlsFiles:
-    """A CA and a certificate for the loopback names and `names`, written into `directory`."""
+def make_tls_files(
+    directory: Path, names: tuple[str, ...] = (), *, reuse: bool = False
+) -> TlsFiles:
+    """A CA and a certificate for the loopback names and `names`, written into `directory`;
+    with `reuse`, the ones already there (so a client's --ca-file survives a restart)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    if reuse and all(p.is_file() for p in (files.ca_file, files.cert_file, files.key_file)):
+        kept = x509.load_pem_x509_certificate(files.cert_file.read_bytes())
+        if kept.not_valid_after_utc > now + datetime.timedelta(days=1):
+            return files
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
-    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
     ca = (
@@ -91,7 +99,6 @@ def make_tls_files(directory: Path, names: tuple[str, ...] = ()) -> TlsFiles:
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
-    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
     _write(files.ca_file, ca.public_bytes(pem))
     _write(files.cert_file, cert.public_bytes(pem) + ca.public_bytes(pem))
     _write(
