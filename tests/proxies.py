@@ -11,7 +11,6 @@ proxy fails: CI installs it through the dev extra.
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import subprocess
@@ -139,10 +138,10 @@ def start_proxy(
 
 def inspection_ca(directory: Path) -> tuple[Path, Path, Path]:
     """A company's TLS-inspection CA (RSA: proxy.py signs with the openssl command)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+
+    from wxtoken.emulator.tlscerts import self_signed_ca
 
     def pem_key(key: rsa.RSAPrivateKey) -> bytes:
         return key.private_bytes(
@@ -152,20 +151,7 @@ def inspection_ca(directory: Path) -> tuple[Path, Path, Path]:
         )
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, INSPECTION_CA)])
-    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed_ca(INSPECTION_CA, key)
     paths = (directory / "ca.pem", directory / "ca.key", directory / "signing.key")
     paths[0].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(pem_key(key))
