@@ -266,7 +266,8 @@ def test_proxy_refusals_are_named_and_never_read_as_webex(
     wx: Wx, tls_emu: Emulator, proxies: Any
 ) -> None:
     auth = proxies["auth"]
-    wx.env["SSL_CERT_FILE"] = str(ca_of(tls_emu))
+    # The profile's --proxy wins over the environment's (which would let the request through).
+    wx.env.update(SSL_CERT_FILE=str(ca_of(tls_emu)), HTTPS_PROXY=proxies["plain"].url)
     proxy = f"http://{USER}@127.0.0.1:{auth.port}"
     add(wx, tls_emu, "rec", "--proxy", proxy)
     mark = control(tls_emu, "ledger?since=999999999")["total"]
