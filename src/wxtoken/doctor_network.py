@@ -11,17 +11,19 @@ from collections.abc import Iterator
 
 from . import _local
 from .doctor import OK, PROBLEM, Finding
-from .errors import EXIT_USAGE
+from .errors import EXIT_USAGE, clean_server_text
 from .network import Network
 from .profile import DEFAULT_BASE_URL, Profile
-from .transport.proxy import VARIABLES, shown
+from .transport.proxy import NO_PROXY_VARIABLES, VARIABLES, shown
 
 
 def check_environment(settings: _local.Settings) -> Iterator[Finding]:
     """The proxy variables set (without credentials) and the trust source for any profile."""
     env = settings.network_env
     set_vars = [
-        f"{name}={shown(env[name])}" + (" (with credentials)" if "@" in env[name] else "")
+        f"{name}={clean_server_text(env[name], 200)}"
+        if name in NO_PROXY_VARIABLES
+        else f"{name}={shown(env[name])}" + (" (with credentials)" if "@" in env[name] else "")
         for name in VARIABLES
         if env.get(name)
     ]

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from . import _local
 from .errors import PROFILE, UsageError, WebexUnavailable
-from .profile import Profile
+from .profile import Profile, is_loopback_host
 from .transport.proxy import Proxy, ProxySettingError, choose, parse_proxy, shown
 from .transport.trust import Anchors, TrustSettingError, load_anchor, trusted_context
 
@@ -134,6 +134,8 @@ class Network:
                 f"{proxy.url} (from {proxy.source}"
                 + (", with credentials)" if proxy.username else ")")
                 if proxy
+                else "none (loopback, never proxied)"
+                if is_loopback_host(urlsplit(url).hostname)
                 else "none (direct)"
             )
         return shown_proxy, self.anchors.describe()
