@@ -11,8 +11,9 @@ local service a proxy could not reach anyway.
 
 Only http:// proxies are spoken to (CONNECT over plain TCP; the tunnel itself carries TLS to
 Webex end to end). Basic credentials come from the URL's userinfo, or, for a URL that names
-only a user (or none), from the password given separately (`WXTOKEN_PROXY_PASSWORD`), so that
-a password need not sit in a URL. A `Proxy` prints as scheme://host:port and never shows them.
+only a user, from the password given separately (`WXTOKEN_PROXY_PASSWORD`), so that a password
+need not sit in a URL; a URL without a user gets no credentials. A `Proxy` prints as
+scheme://host:port and never shows them.
 """
 
 from __future__ import annotations
@@ -84,11 +85,10 @@ def parse_proxy(value: str, source: str, password: str | None = None) -> Proxy:
         raise ProxySettingError(f"the proxy in {source} is not http://host:port")
     username = unquote(parts.username) if parts.username is not None else None
     given = unquote(parts.password) if parts.password is not None else None
-    if username is None and password:
-        raise ProxySettingError(
-            f"a proxy password is set but the proxy in {source} names no user "
-            "(use http://USER@host:port)"
-        )
+    if username is None:
+        # A password without a user is not sent: one keeper may serve profiles whose proxies
+        # differ, only some of them asking for credentials (a 407 then says what is missing).
+        return Proxy(parts.hostname, port, source)
     return Proxy(parts.hostname, port, source, username, given if given is not None else password)
 
 
