@@ -53,9 +53,22 @@ class Proxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def settled(self, quiet: float = 0.3, timeout: float = 5.0) -> str:
+        """Its log once nothing was added for `quiet` seconds: proxy.py writes a tunnel's line
+        when the tunnel closes, a moment after the client's end."""
+        text, since, end = "", time.monotonic(), time.monotonic() + timeout
+        while time.monotonic() < end:
+            now = self.log.read_text(errors="replace") if self.log.exists() else ""
+            if now != text:
+                text, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+            time.sleep(0.05)
+        return text
+
     def connects(self) -> list[str]:
-        """The CONNECT targets it tunnelled (its access log), in order."""
-        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        """The CONNECT targets it tunnelled (its access log, settled), in order."""
+        lines = self.settled().splitlines()
         return [
             line.split(" - CONNECT ", 1)[1].split(" ", 1)[0]
             for line in lines

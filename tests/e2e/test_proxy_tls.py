@@ -333,11 +333,11 @@ def test_no_proxy_and_loopback_go_direct(wx: Wx, tls_emu: Emulator, proxies: Any
     auth = proxies["auth"]
     wx.env.update(HTTPS_PROXY=auth.url, SSL_CERT_FILE=str(ca_of(tls_emu)))
     add(wx, tls_emu, "rec")
-    before = len(auth.connects()), auth.log.read_text().count("ProxyAuthenticationFailed")
+    before = len(auth.connects()), auth.settled().count("ProxyAuthenticationFailed")
     # NO_PROXY names the domain: wxtoken goes direct, and *.test resolves nowhere but the proxy.
     proc = exchange(wx, tls_emu, "rec", env={"NO_PROXY": "example.com, .test"}, check=5)
     assert "cannot reach Webex at https://webex.test" in one_error_line(proc.stderr)
-    after = len(auth.connects()), auth.log.read_text().count("ProxyAuthenticationFailed")
+    after = len(auth.connects()), auth.settled().count("ProxyAuthenticationFailed")
     assert after == before
     # A loopback base URL (the emulator itself) is never proxied, whatever the environment says.
     wx(
