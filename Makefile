@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-tls test lint bench clean
+.PHONY: demo demo-tls test lint bench clean screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -39,6 +39,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/emulator_refresh.py
 	$(BIN)/python bench/keeper_scale.py
 	$(BIN)/python bench/tls_connect.py
+	$(BIN)/python bench/console_dashboard.py
+
+# The console's screenshots in docs/screenshots, taken by its browser tests (needs chromium).
+screenshots: $(STAMP)
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/e2e/test_console_browser.py -q
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ import http.client
 import json
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -72,3 +73,23 @@ def exchange_code(
     c.request("POST", "/v1/access_token", form, FORM)
     r = c.getresponse()
     return dict(json.loads(r.read()))
+
+
+def seed_profiles(
+    base: str, cid: str, secret: str, store: TokenStore, names: list[str], redirect: str
+) -> None:
+    """Profiles of the emulator's integration, each with a real code grant stored through the
+    store (no network for identity): what a bench needs many of."""
+    from wxtoken import TokenManager
+    from wxtoken.profile import Profile
+    from wxtoken.token import Token
+
+    c = connect(base)
+    for name in names:
+        store.save_profile(
+            Profile(name, cid, redirect, ("spark:kms",), base), secret, replace=False
+        )
+        code = authorize_code(c, cid, redirect)
+        started = time.time()
+        tok = Token.from_response(exchange_code(c, cid, secret, code, redirect), started)
+        TokenManager(name, store=store).adopt(tok, identify=False)

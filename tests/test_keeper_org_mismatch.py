@@ -17,7 +17,7 @@ from tests.conftest import Emulator, Wx, assert_no_secret, store_at
 from tests.test_keeper import VClock, keeper_for, kinds, run_for, webhook_receiver
 from tests.test_keeper_schedule import HOME_ORG, T0, record
 from wxtoken.errors import OAuthError, StorageError, WebexUnavailable
-from wxtoken.keeper.run import failure_reason
+from wxtoken.keeper.metrics import failure_reason
 from wxtoken.keeper.schedule import ORG_MISMATCH, org_mismatch_alerts
 from wxtoken.store import Event
 

@@ -62,8 +62,8 @@ def _private(path: str, st: os.stat_result, *, is_dir: bool) -> bool:
 
 def _token(profile: str | None, min_valid: int, settings: _local.Settings) -> str | None:
     """The stored access token if a key-file store holds a fresh one, else None."""
-    if settings.key_file is None or settings.passphrase:
-        return None
+    if settings.key_file is None or settings.passphrase or settings.store_url:
+        return None  # another key source, or a shared store: the full CLI reads it
     if not _private(settings.home, os.lstat(settings.home), is_dir=True):
         return None
     if not _private(settings.db_path, os.lstat(settings.db_path), is_dir=False):

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 APP = "wxtoken"
 DB_NAME = "wxtoken.db"
+CONFIG_NAME = "config.toml"  # in the home: settings shared by every command (the store's URL)
 SOCKET_NAME = "keeper.sock"
 LOCK_DIR_NAME = "locks"
 
@@ -47,6 +48,8 @@ NETWORK_VARIABLES = (
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
 )
+ENV_STORE = "WXTOKEN_STORE"
+ENV_STORE_POOLER = "WXTOKEN_STORE_POOLER"
 
 # Variables whose values are secrets: never shown, and removed from the environment of any
 # program wxtoken starts (the browser, for one).
@@ -106,6 +109,17 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
         ENV_HTTP_DEADLINE,
         f"seconds one exchange with Webex may take, all included (default "
         f"{DEFAULT_HTTP_DEADLINE:g}); retry and lock waits are derived from it",
+    ),
+    (
+        ENV_STORE,
+        "where the store is: unset or sqlite:///PATH for the embedded file in the home, or "
+        "postgresql://USER@HOST/DB for a store shared by several hosts (password from "
+        "PGPASSWORD or ~/.pgpass; also `store = ...` in config.toml in the home)",
+    ),
+    (
+        ENV_STORE_POOLER,
+        "transaction: the PostgreSQL store is reached through PgBouncer (or another pooler) in "
+        "transaction mode, so no statement is prepared on a server session; keepers refuse it",
     ),
     (
         ENV_DEBUG,
@@ -198,8 +212,63 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     return value
 
 
+def process_label(role: str) -> str:
+    """How a wxtoken process names itself to others (the database's activity list, the keepers'
+    leader in status and metrics): its role, host and process id."""
+    import socket
+
+    return f"wxtoken {role} {socket.gethostname()[:24]} pid {os.getpid()}"[:63]
+
+
 def _path(value: str) -> str:
     return os.path.abspath(os.path.expanduser(value))
+
+
+def _configured_store(path: str) -> str:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            value = tomllib.load(f).get("store", "")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingError(
+            f"{path} cannot be read as TOML ({type(exc).__name__})",
+            fix=f'fix {path}: it holds one line such as store = "postgresql://USER@HOST/DB"',
+        ) from None
+    if not isinstance(value, str):
+        raise SettingError(
+            f"`store` in {path} is not a string",
+            fix=f'write it as store = "postgresql://USER@HOST/DB" in {path}',
+        )
+    return value.strip()
+
+
+def store_password(url: str) -> bool:
+    """Whether a store URL carries a password (in its userinfo or a password= parameter)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return bool(parts.password) or "password" in parse_qs(parts.query)
+    except ValueError:
+        return False
+
+
+def redact_store(url: str) -> str:
+    """A store URL safe to print: no password, whether in the userinfo or the query."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hostport = netloc.rpartition("@")
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}@{hostport}" if user else hostport
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:
+        return url.split("://", 1)[0] + "://(unreadable URL)"
 
 
 class Settings:
@@ -225,6 +294,8 @@ class Settings:
         "profile",
         "socket_explicit",
         "socket_path",
+        "store_pooler",
+        "store_url",
         "timeouts",
     )
 
@@ -234,6 +305,16 @@ class Settings:
         self.home_explicit = bool(explicit)
         self.home = _path(explicit) if explicit else default_home(env)
         self.db_path = os.path.join(self.home, DB_NAME)
+        # A shared store (PostgreSQL) by URL; None is the embedded SQLite file at db_path.
+        self.store_url: str | None = None
+        self._choose_store(env)
+        self.store_pooler = env.get(ENV_STORE_POOLER, "").strip().lower() or None
+        if self.store_pooler not in (None, "transaction", "session"):
+            raise SettingError(
+                f"{ENV_STORE_POOLER}={self.store_pooler!r} is not a pooling mode",
+                fix=f"set {ENV_STORE_POOLER}=transaction for PgBouncer's transaction mode, or "
+                "unset it for a direct connection or session pooling",
+            )
         self.lock_dir = os.path.join(self.home, LOCK_DIR_NAME)
         sock = env.get(ENV_SOCKET, "").strip()
         self.socket_explicit = bool(sock)
@@ -254,6 +335,45 @@ class Settings:
         self.timeouts = Timeouts(
             _number(env, ENV_HTTP_DEADLINE, DEFAULT_HTTP_DEADLINE, 1.0, 3600.0)
         )
+
+    def _choose_store(self, env: Mapping[str, str]) -> None:
+        """WXTOKEN_STORE, else `store = "..."` in the home's config.toml, else the SQLite file.
+
+        The config file is read only if it exists (one stat on the hot path). It may not hold a
+        password: a file is copied, backed up and shown; libpq's PGPASSWORD or ~/.pgpass is the
+        place for one, or a DSN held in the environment.
+        """
+        raw = env.get(ENV_STORE, "").strip()
+        origin = ENV_STORE
+        config = os.path.join(self.home, CONFIG_NAME)
+        if not raw and os.path.exists(config):
+            raw, origin = _configured_store(config), config
+            if raw and store_password(raw):
+                raise SettingError(
+                    f"{config} holds a database password in its store URL",
+                    fix="remove the password from the URL there and put it in ~/.pgpass "
+                    "(or PGPASSWORD in the service's environment)",
+                )
+        if not raw:
+            return
+        scheme, sep, rest = raw.partition("://")
+        scheme = scheme.lower()
+        if sep and scheme == "sqlite" and rest.startswith("/"):
+            self.db_path = _path(rest)
+        elif sep and scheme in ("postgresql", "postgres"):
+            self.store_url = raw
+        else:
+            raise SettingError(
+                f"the store {redact_store(raw)!r} (from {origin}) is neither sqlite:///PATH nor "
+                "postgresql://...",
+                fix=f"set {ENV_STORE} to sqlite:///{self.db_path} or to "
+                "postgresql://USER@HOST:5432/DBNAME",
+            )
+
+    @property
+    def store_location(self) -> str:
+        """Where the store is, safe to print: the file, or the URL without its password."""
+        return redact_store(self.store_url) if self.store_url else self.db_path
 
     @property
     def passphrase(self) -> str | None:

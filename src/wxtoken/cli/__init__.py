@@ -10,8 +10,10 @@ or one command never pays for the others (httpx2, rich and starlette load only w
     tokens.py    token, refresh, export, revoke, logout
     status.py    status, verify
     log.py       log
+    store.py     store info | copy
     keeper.py    keep
     emulator.py  emulator
+    console.py   console (the web console in wxtoken/console/)
     render.py    how results look; app.py the context object; options.py shared options
 """
 
@@ -45,9 +47,11 @@ COMMANDS = {
     "doctor": "doctor:doctor",
     "api": "api:api",
     "log": "log:log",
+    "store": "store:store",
     "revoke": "tokens:revoke",
     "logout": "tokens:logout",
     "emulator": "emulator:emulator",
+    "console": "console:console",
     "help": "helpcmd:help_",
     "completion": "helpcmd:completion",
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import click
@@ -93,7 +92,7 @@ def keep(
             socket_option=socket_option,
         )
         # Read without the key; a store not created yet records nothing.
-        stored = app.store().key_source() if os.path.exists(app.settings.db_path) else None
+        stored = app.store().key_source()
         running = systemd.Running.this_process()
         unit = systemd.render_unit(running, args, app.settings, config, sock, stored)
         click.echo(unit, nl=False)

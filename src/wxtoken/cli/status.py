@@ -78,6 +78,10 @@ def status(
     else:
         keeper = _local.keeper_alive(app.settings.socket_path)
         render.status_table(rows, now, keeper, app.colour(), nets)
+        if app.settings.store_url is not None:  # keepers on several hosts: which one acts
+            leaders = store.records.leaders()
+            err(f"Store: {app.settings.store_location}; leading keeper: "
+                f"{', '.join(leaders) or 'none running'}")  # fmt: skip
     ctx.exit(exit_code([r.state for r in rows]))
 
 

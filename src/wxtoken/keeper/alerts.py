@@ -142,13 +142,23 @@ class Dispatcher:
         self._retry: list[tuple[float, Alert]] = []
         self._lock = threading.Lock()
         self.sent: set[tuple[str, str]] = set()
-        for e in store.events(kinds=("alert_sent",), limit=10_000_000):
-            self.sent.add((str(e.detail.get("key")), str(e.detail.get("channel"))))
-        self.keys_sent = {k for k, _ in self.sent}
+        self.keys_sent: set[str] = set()
+        self.reload()
         self.delivered = 0
         self.failed = 0
         self._pending = 0
         self._thread = threading.Thread(target=self._run, name="wxtoken-alerts", daemon=True)
+
+    def reload(self) -> None:
+        """Read back what was delivered, by this keeper before a restart or by another keeper
+        sharing the store, from the event log: each (alert, channel) is delivered once."""
+        sent = {
+            (str(e.detail.get("key")), str(e.detail.get("channel")))
+            for e in self.store.events(kinds=("alert_sent",), limit=10_000_000)
+        }
+        with self._lock:
+            self.sent |= sent
+            self.keys_sent |= {k for k, _ in sent}
 
     def start(self) -> None:
         self._thread.start()

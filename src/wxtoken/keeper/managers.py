@@ -91,6 +91,14 @@ class Managers:
                 self._lru.popitem(last=False)
         return tm
 
+    def drop(self, name: str | None) -> None:
+        """Forget a profile's manager (None: all), whose cached token another host replaced."""
+        with self._lock:
+            if name is None:
+                self._lru.clear()
+            else:
+                self._lru.pop(name, None)
+
     def forget(self, current: Mapping[str, Profile]) -> None:
         """Drop managers whose profile is gone or changed (a new base URL needs a new client)."""
         with self._lock:

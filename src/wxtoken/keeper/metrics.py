@@ -10,8 +10,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import StorageError, WebexUnavailable, WxtokenError
 from ..status import STATES, classify
-from ..store import TokenRecord
+from ..store import Event, TokenRecord
+from .schedule import ORG_MISMATCH
 
 VERDICTS = ("alive", "degraded", "dead", "unknown")
 # The recorder's copy of the refresh token (store.RecorderCopy.state): never handed over, what
@@ -30,17 +32,29 @@ class ProfileStats:
         self.failures_by_reason[reason] = self.failures_by_reason.get(reason, 0) + 1
 
 
+@dataclass(frozen=True)
+class Lead:
+    """This keeper (`me`), whether it leads the keepers sharing its store, and who does."""
+
+    me: str
+    leading: bool
+    leader: str | None
+
+
 def render(
     now: float,
     records: Mapping[str, TokenRecord | None],
     stats: Mapping[str, ProfileStats],
     passes: int,
+    lead: Lead | None = None,
 ) -> bytes:
     from prometheus_client import CollectorRegistry, generate_latest
 
     class Collector:
         def collect(self) -> Iterator[Any]:
             yield from _families(now, records, stats, passes)
+            if lead is not None:
+                yield from _lead_families(lead)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Collector())
@@ -121,3 +135,31 @@ def _families(
     up = GaugeMetricFamily("wxtoken_keeper_passes", "Scheduler passes completed")
     up.add_metric([], passes)
     yield from (access, refresh, state, refreshes, failures, success, probe, probed, copy, up)
+
+
+def _lead_families(lead: Lead) -> Iterator[Any]:
+    from prometheus_client.core import GaugeMetricFamily
+
+    leading = GaugeMetricFamily(
+        "wxtoken_keeper_leading",
+        "1 if this keeper leads (schedules, probes and alerts), 0 if it stands by",
+        labels=["keeper"],
+    )
+    leading.add_metric([lead.me], 1.0 if lead.leading else 0.0)
+    leader = GaugeMetricFamily(
+        "wxtoken_keeper_leader_info",
+        "The keeper leading those sharing this store",
+        labels=["keeper"],
+    )
+    if lead.leader is not None:
+        leader.add_metric([lead.leader], 1.0)
+    yield from (leading, leader)
+
+
+def failure_reason(exc: WxtokenError, org_mismatches: list[Event], started: float) -> str:
+    """The `reason` label of a failed refresh in wxtoken_refresh_failures_total."""
+    if any(e.at >= started for e in org_mismatches):
+        return ORG_MISMATCH
+    if isinstance(exc, StorageError):
+        return "storage"
+    return "unavailable" if isinstance(exc, WebexUnavailable) else "error"

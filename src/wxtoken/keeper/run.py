@@ -32,7 +32,9 @@ from ..token import iso
 from . import metrics
 from .alerts import Dispatcher
 from .config import KeeperConfig
+from .leading import LEADER_POLL, Lead
 from .managers import MANAGER_CACHE_SIZE, Managers, RefreshAbandoned
+from .metrics import failure_reason
 from .schedule import (
     MIN_WAKE,
     ORG_MISMATCH,
@@ -98,7 +100,11 @@ class Keeper:
         self.alerts = dispatcher or Dispatcher(
             store, config, clock=clock, log=log, settings=self.managers.settings
         )
+        # Several keepers may share a store: only the leader schedules and alerts.
+        self.lead = Lead(store, self._wanted, log, self._took_lead)
         self._pool = ThreadPoolExecutor(self.sched.workers, thread_name_prefix="wxtoken-refresh")
+        # Refresh workers, the pass loop, the token socket and alert delivery use it at once.
+        store.records.reserve(self.sched.workers + 4)
         self._inflight: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._backoff: dict[str, Backoff] = {}
@@ -139,7 +145,13 @@ class Keeper:
 
     # --- one pass --------------------------------------------------------------------------
 
+    def _took_lead(self) -> None:
+        # Another keeper may have alerted while this one stood by: read what was sent.
+        self.alerts.reload()
+        self.store.append_event(None, "keeper_leader", {"keeper": self.lead.identity})
+
     def tick(self) -> None:
+        leading = self.lead.check()
         now = self._clock()
         current = self._current()
         records = self.store.all_token_records()
@@ -149,6 +161,11 @@ class Keeper:
         with self._lock:
             self._backoff = {n: b for n, b in self._backoff.items() if n in current}
         self.managers.forget(current)
+        if not leading:  # standing by: metrics and the socket from the store, no actions
+            self.next_act = []
+            self.heartbeat = time.monotonic()
+            self.passes += 1
+            return
         acts: list[float] = []
         for name, record in self._records.items():
             when = self._visit(name, record, now)
@@ -336,7 +353,8 @@ class Keeper:
     # --- health and metrics ----------------------------------------------------------------
 
     def metrics(self) -> bytes:
-        return metrics.render(self._clock(), self._records, self.stats, self.passes)
+        lead = metrics.Lead(self.lead.identity, self.lead.leading, self.lead.leader())
+        return metrics.render(self._clock(), self._records, self.stats, self.passes, lead)
 
     def healthy(self) -> bool:
         return self.passes > 0 and (
@@ -348,6 +366,13 @@ class Keeper:
     def run(self) -> None:
         """Pass after pass until `stop()`."""
         self.alerts.start()
+        # Tokens another host writes to a shared store replace what this keeper cached.
+        threading.Thread(
+            target=self.store.records.watch,
+            args=(self.managers.drop, self.stopping),
+            name="wxtoken-watch",
+            daemon=True,
+        ).start()
         while not self.stopping.is_set():
             self._wake.clear()  # before the pass: a refresh finishing during it still counts
             try:
@@ -355,6 +380,8 @@ class Keeper:
             except StorageError as exc:
                 self._log.write(f"wxtoken keep: store error: {exc.one_line()}\n")
             interval = self.sched.check_interval
+            if not self.lead.leading:
+                interval = min(interval, LEADER_POLL)  # bid for the lead again soon
             sleep = next_wake(self._clock(), self.next_act, interval)
             # The first part of the sleep is not cut short: a burst of finished refreshes then
             # costs one pass, and passes never crowd out the refreshes themselves.
@@ -372,13 +399,5 @@ class Keeper:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.alerts.flush(10)
         self.alerts.stop()
+        self.lead.close()  # hands the lead over at once
         self.managers.close()
-
-
-def failure_reason(exc: WxtokenError, org_mismatches: list[Event], started: float) -> str:
-    """The `reason` label of a failed refresh in wxtoken_refresh_failures_total."""
-    if any(e.at >= started for e in org_mismatches):
-        return ORG_MISMATCH
-    if isinstance(exc, StorageError):
-        return "storage"
-    return "unavailable" if isinstance(exc, WebexUnavailable) else "error"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._local import (
+    DB_NAME,
     DEFAULT_HTTP_DEADLINE,
     DEFAULT_KEYRING_TIMEOUT,
     ENV_HOME,
@@ -30,6 +31,7 @@ from .._local import (
     ENV_PASSPHRASE,
     ENV_PROFILE,
     ENV_SOCKET,
+    ENV_STORE,
     Settings,
 )
 from ..errors import EXIT_USAGE, UsageError
@@ -126,6 +128,11 @@ def environment(settings: Settings) -> list[tuple[str, str]]:
         env.append((ENV_HTTP_DEADLINE, f"{settings.timeouts.http_deadline:g}"))
     if settings.profile:
         env.append((ENV_PROFILE, settings.profile))
+    if settings.store_url is not None:
+        # Without its password: the unit file is world-readable; ~/.pgpass holds that.
+        env.append((ENV_STORE, settings.store_location))
+    elif settings.db_path != os.path.join(settings.home, DB_NAME):
+        env.append((ENV_STORE, f"sqlite://{settings.db_path}"))
     return env
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from .. import oauth
@@ -48,8 +49,13 @@ def run_login(
     transport: httpx2.BaseTransport | None = None,
     stdin: IO[str] = sys.stdin,
     err: IO[str] = sys.stderr,
+    show_url: Callable[[str], None] | None = None,
 ) -> LoginResult:
-    """Sign in for `manager`'s profile and store the tokens; `transport` is for tests."""
+    """Sign in for `manager`'s profile and store the tokens; `transport` is for tests.
+
+    `show_url` receives the sign-in address once Webex accepted to start it (the console shows
+    it as a link instead of starting a browser).
+    """
     profile = manager.profile
     # Reading the client secret proves the key opens this profile's sealed data.
     manager.store.unlock()
@@ -73,6 +79,8 @@ def run_login(
             f"Sign in to Webex as an administrator for profile {profile.name!r}:\n\n"
             f"  {request.url}\n\n"
         )
+        if show_url is not None:
+            show_url(request.url)
         if open_browser:
             browser.open_browser(request.url, _offer_alternatives(profile.name, err))
         if listener is not None:

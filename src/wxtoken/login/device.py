@@ -178,11 +178,13 @@ def run_device_login(
     terminal: bool | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    on_code: Callable[[DeviceAuthorization], None] | None = None,
 ) -> LoginResult:
     """Sign in `manager`'s profile with a device code and store the tokens.
 
     `terminal` (default: whether `err` is a tty) turns on the live countdown; `qr` draws the
-    address as a QR code, on a terminal only.
+    address as a QR code, on a terminal only. `on_code` receives the code once it has been
+    checked and shown (the console shows it on its page).
     """
     profile = manager.profile
     name = manager.name
@@ -195,6 +197,8 @@ def run_device_login(
     started = monotonic()  # before asking: Webex's clock for the code starts no later
     auth = manager.device_authorize()
     show_code(auth, name, profile.base_url, err, qr and tty)
+    if on_code is not None:
+        on_code(auth)
     countdown = Countdown(err, started + auth.expires_in, tty, monotonic, sleep)
     try:
         return _poll(manager, auth, countdown)

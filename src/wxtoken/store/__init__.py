@@ -7,8 +7,10 @@ Two layers, so a new backend only stores rows:
         records.RecordStore      rows, events and the per-profile lock; no crypto
           sqlite.SQLiteRecords   the embedded default (schema in migrations.py)
 
-`open_store(settings)` is the one place that composes them. A shared PostgreSQL backend is a
-second RecordStore; nothing above it changes.
+          postgres.PostgresRecords   the shared store for several hosts (schema in pg_schema.py)
+
+`open_store(settings)` is the one place that composes them; `record_store(settings)` chooses
+the backend from the settings (WXTOKEN_STORE, or config.toml in the home).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .._local import Settings
+from ..errors import UsageError
 from .records import (
     STATUS_LOGIN_REQUIRED,
     STATUS_OK,
@@ -23,6 +26,7 @@ from .records import (
     ExpiryTrend,
     Probe,
     RecorderCopy,
+    RecordStore,
     TokenRecord,
 )
 from .sealed import SealedStore
@@ -44,11 +48,26 @@ def open_store(
     """
     import time
 
-    from .sqlite import SQLiteRecords
-
     settings = settings if settings is not None else Settings()
     clock = clock or time.time
-    return SealedStore(SQLiteRecords(settings, clock=clock), settings, prompt=prompt, clock=clock)
+    return SealedStore(record_store(settings, clock), settings, prompt=prompt, clock=clock)
+
+
+def record_store(settings: Settings, clock: Callable[[], float]) -> RecordStore:
+    """The backend the settings name: the SQLite file, or PostgreSQL for a store URL."""
+    if settings.store_url is None:
+        from .sqlite import SQLiteRecords
+
+        return SQLiteRecords(settings, clock=clock)
+    try:
+        from .postgres import PostgresRecords
+    except ImportError:
+        raise UsageError(
+            f"the store {settings.store_location} is PostgreSQL, and this wxtoken was installed "
+            "without PostgreSQL support",
+            fix="pip install 'wxtoken[postgres]' (in the environment wxtoken runs from)",
+        ) from None
+    return PostgresRecords(settings.store_url, settings, clock=clock)
 
 
 __all__ = [

@@ -138,8 +138,16 @@ def choose_new_source(settings: Settings) -> str:
                 "WXTOKEN_KEY_SOURCE=keyfile needs WXTOKEN_KEY_FILE=PATH",
                 fix="export WXTOKEN_KEY_FILE=~/.config/wxtoken.key",
             )
-        return wanted
-    return "keyring"
+    else:
+        wanted = "keyring"
+    if wanted == "keyring" and settings.store_url:
+        # The keyring is one machine's: other hosts sharing the store could never unlock it.
+        raise KeySourceError(
+            "a store shared by several hosts cannot keep its key in this machine's keyring",
+            fix="give every host the same key: WXTOKEN_PASSPHRASE (" + SET_PASSPHRASE + ") or "
+            "WXTOKEN_KEY_FILE=PATH with the same file copied to each host",
+        )
+    return wanted
 
 
 def new_store_key(settings: Settings, prompt: Callable[[str, bool], str] | None) -> KeyDecision:

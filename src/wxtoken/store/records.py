@@ -1,8 +1,8 @@
 """The record store: rows, events and the per-profile lock of a backend, and nothing about crypto.
 
-A backend (SQLite now, PostgreSQL next) stores what it is given: profile rows whose client
-secret is already sealed, token rows whose tokens are already sealed, plaintext metadata, and an
-append-only event log. It decides nothing: generations, identities and states are computed by
+A backend (SQLite, or PostgreSQL for several hosts) stores what it is given: profile rows whose
+client secret is already sealed, token rows whose tokens are already sealed, plaintext metadata,
+and an append-only event log. It decides nothing: generations, identities and states are computed by
 the manager, sealing by `sealed.SealedStore`. What a backend must guarantee:
 
 - `write()` is one atomic transaction; two writers never interleave inside it;
@@ -13,7 +13,8 @@ the manager, sealing by `sealed.SealedStore`. What a backend must guarantee:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -167,6 +168,42 @@ class RecordTx(Protocol):
 
     def event(self, profile: str | None, kind: str, detail: Mapping[str, Any]) -> None: ...
 
+    def copy_event(self, event: Event) -> None:
+        """Append an event as it was (its time kept, a new id): `wxtoken store copy`."""
+        ...
+
+
+class Leadership(Protocol):
+    """Which of several keepers sharing a store acts for a group of profiles."""
+
+    identity: str
+
+    def lead(self) -> bool:
+        """Whether this keeper leads now, taking the lead if it is free."""
+        ...
+
+    def leader(self) -> str | None:
+        """The identity of the keeper that leads now (None: none does)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SoleLeader:
+    """The embedded store has one host and one keeper (its socket says so): it always leads."""
+
+    def __init__(self, identity: str):
+        self.identity = identity
+
+    def lead(self) -> bool:
+        return True
+
+    def leader(self) -> str | None:
+        return self.identity
+
+    def close(self) -> None:
+        return None
+
 
 class RecordStore(Protocol):
     """A backend for the sealed store: see the module docstring for what it guarantees."""
@@ -214,6 +251,23 @@ class RecordStore(Protocol):
         Asked before a request whose answer must be stored: once Webex has answered with
         rotated tokens, failing to store them loses the grant.
         """
+        ...
+
+    def leadership(self, group: str, identity: str) -> Leadership:
+        """The lead among keepers of `group` (the profiles they keep) sharing this store."""
+        ...
+
+    def leaders(self) -> list[str]:
+        """The keepers leading now, for `status` and `store info` (empty: not known here)."""
+        ...
+
+    def watch(self, changed: Callable[[str | None], None], stopping: threading.Event) -> None:
+        """Call `changed(profile)` whenever another process changes a profile, until `stopping`
+        (`changed(None)`: anything may have changed). Returns at once if nobody else can."""
+        ...
+
+    def reserve(self, threads: int) -> None:
+        """Say that up to `threads` threads use the store at once (a pool sizes itself)."""
         ...
 
     def close(self) -> None: ...

@@ -22,7 +22,14 @@ from ..profile import Profile, keeps_tokens
 from ..token import Token
 from .binding import OLD_SECRET, secret_ad, token_ad
 from .cipher import Cipher
-from .records import DEFAULT_PROFILE, Event, ProfileRow, RecordStore, TokenRecord, TokenRow
+from .records import (
+    DEFAULT_PROFILE,
+    Event,
+    ProfileRow,
+    RecordStore,
+    TokenRecord,
+    TokenRow,
+)
 from .unlock import StoreKey
 
 

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .._format import SCHEMA_VERSION
 from .._local import Settings
@@ -31,12 +31,20 @@ from .records import (
     FIRST_PROFILE,
     Event,
     ProfileRow,
+    SoleLeader,
     TokenRecord,
     TokenRow,
 )
-from .sqlite_rows import PROFILE_COLS, RECORD_COLS, Tx, profile_from_row, record_from_row
-
-T = TypeVar("T")
+from .rows import (
+    PROFILE_COLS,
+    RECORDS_SELECT,
+    decode_memo,
+    decode_records,
+    event_from_row,
+    events_query,
+    profile_from_row,
+)
+from .sqlite_rows import Tx
 
 # Room a token write needs, with a wide margin: a transaction is a few pages, a checkpoint may
 # briefly need the WAL's size again.
@@ -48,8 +56,9 @@ class SQLiteRecords:
     """The RecordStore in `settings.home`: one SQLite file, one connection per thread."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time):
-        self.home = Path(settings.home)
         self.path = Path(settings.db_path)
+        # The directory holding the file: the home, unless WXTOKEN_STORE=sqlite:///PATH moved it.
+        self.home = self.path.parent
         self._clock = clock
         self._local = threading.local()
         # Threads of one process (the keeper's workers) queue here for the write transaction:
@@ -175,6 +184,18 @@ class SQLiteRecords:
                 fix=f"make {self.home} writable, or set WXTOKEN_HOME elsewhere",
             ) from None
 
+    def leadership(self, group: str, identity: str) -> SoleLeader:
+        return SoleLeader(identity)
+
+    def leaders(self) -> list[str]:
+        return []  # one host: `status` asks the keeper's socket instead
+
+    def watch(self, changed: Callable[[str | None], None], stopping: threading.Event) -> None:
+        return None  # one host, and its only keeper reads the file it writes
+
+    def reserve(self, threads: int) -> None:
+        return None  # one connection per thread already
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -251,7 +272,7 @@ class SQLiteRecords:
                 .execute(f"SELECT {PROFILE_COLS} FROM profiles ORDER BY name")
                 .fetchall()
             )
-        self._profile_rows = _decode(rows, self._profile_rows, profile_from_row)
+        self._profile_rows = decode_memo(rows, self._profile_rows, profile_from_row)
         return list(self._profile_rows.values())
 
     def profile(self, name: str) -> ProfileRow | None:
@@ -270,8 +291,8 @@ class SQLiteRecords:
         if not self.exists():
             return {}
         with self._errors("read tokens"):
-            rows = self._conn().execute(f"SELECT profile, {RECORD_COLS} FROM tokens").fetchall()
-        self._record_rows = _decode(rows, self._record_rows, lambda r: record_from_row(r[0], r[1:]))
+            rows = self._conn().execute(RECORDS_SELECT).fetchall()
+        self._record_rows = decode_records(rows, self._record_rows)
         return {rec.profile: rec for rec in self._record_rows.values()}
 
     def events(
@@ -283,22 +304,10 @@ class SQLiteRecords:
     ) -> list[Event]:
         if not self.exists():
             return []
-        sql = "SELECT id, at, profile, kind, detail FROM events WHERE 1=1"
-        args: list[Any] = []
-        if since is not None:
-            sql += " AND at >= ?"
-            args.append(since)
-        if profile is not None:
-            sql += " AND profile = ?"
-            args.append(profile)
-        if kinds:
-            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            args.extend(kinds)
-        sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
+        sql, args = events_query("?", profile, kinds, limit, since)
         with self._errors("read events"):
             rows = self._conn().execute(sql, args).fetchall()
-        return [Event(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def refresh_lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         return self._locks.hold(name, timeout)
@@ -327,15 +336,3 @@ class SQLiteRecords:
                 "answer could not be stored",
                 fix=f"make {self.home} and {self.path} writable by you, then retry",
             )
-
-
-def _decode(
-    rows: list[tuple[Any, ...]],
-    seen: dict[tuple[Any, ...], T],
-    decode: Callable[[tuple[Any, ...]], T],
-) -> dict[tuple[Any, ...], T]:
-    """Each row decoded, reusing what an identical row decoded to last time (the objects are
-    frozen, so sharing them is safe). The result, holding only current rows, is the memo for
-    the next read. Decoding 10,000 token rows costs about 200 ms of CPU; comparing them, a few.
-    """
-    return {r: seen.get(r) or decode(r) for r in rows}
