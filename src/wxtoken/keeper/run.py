@@ -98,7 +98,7 @@ class Keeper:
             size=manager_cache,
         )
         self.alerts = dispatcher or Dispatcher(
-            store, config, clock=clock, log=log, settings=self.managers.settings
+            store, config, clock=clock, log=log, settings=settings
         )
         # Several keepers may share a store: only the leader schedules and alerts.
         self.lead = Lead(store, self._wanted, log, self._took_lead)
