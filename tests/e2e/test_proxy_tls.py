@@ -41,7 +41,9 @@ from wxtoken._local import Settings
 from wxtoken.emulator.tlscerts import make_tls_files
 from wxtoken.keeper.alerts import Dispatcher
 from wxtoken.keeper.config import parse_config
+from wxtoken.keeper.managers import Managers
 from wxtoken.keeper.schedule import Alert
+from wxtoken.reasons import Forced
 
 USER = "wxuser"
 PASSWORD = canary("proxy-password")
@@ -228,6 +230,12 @@ def test_an_authenticating_proxy_carries_every_path_and_its_password_shows_nowhe
         alerts.flush()
         alerts.stop()
     assert alerts.delivered == 2, log.getvalue()
+    # The keeper's own refreshes: its shared client for the profile goes the same way.
+    managers = Managers(store, Settings(env), stopping=threading.Event())
+    mark = len(auth.connects())
+    assert managers.get("rec").refresh(Forced()).token.access_token
+    managers.close()
+    assert len(auth.connects()) > mark
     assert [r["profile"] for r in received] == ["rec"]
     messages = control(tls_emu, "messages")["items"]
     assert any(m["roomId"] == "ROOM-NET" for m in messages)
