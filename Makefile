@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+ and make:
 #   make demo   the whole Webex token procedure against the bundled emulator
+#               (make demo-tls: the same over HTTPS, the emulator with a throwaway CA)
 #   make test   lint, types and every test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean screenshots
+.PHONY: demo demo-tls test lint bench clean screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -18,6 +19,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+demo-tls: $(STAMP)
+	$(BIN)/python scripts/demo.py --tls
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
@@ -34,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/manager_cached.py
 	$(BIN)/python bench/emulator_refresh.py
 	$(BIN)/python bench/keeper_scale.py
+	$(BIN)/python bench/tls_connect.py
 	$(BIN)/python bench/console_dashboard.py
 
 # The console's screenshots in docs/screenshots, taken by its browser tests (needs chromium).

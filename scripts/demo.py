@@ -7,6 +7,10 @@ consent page, status, token, verify, export, a forced refresh, a live probe, sta
 and the event log. Each command
 and its output are shown; token values are shortened on screen. Everything lives in .demo/ and
 is recreated on every run.
+
+`make demo-tls` (`scripts/demo.py --tls`) runs the same procedure over HTTPS: the emulator
+serves TLS with a throwaway CA (`wxtoken emulator --tls`), which wxtoken and the scripted
+browser trust through SSL_CERT_FILE, in addition to the OS trust store.
 """
 
 from __future__ import annotations
@@ -66,15 +70,18 @@ def run(
 
 
 def main() -> int:
+    tls = "--tls" in sys.argv[1:]
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir(mode=0o700)
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/callback"
-    step("Start the bundled Webex emulator (127.0.0.1, a free port)")
+    step(f"Start the bundled Webex emulator (127.0.0.1, a free port{', HTTPS' if tls else ''})")
     # --quiet: its request log would interleave with the demo's own output.
-    print(f"$ wxtoken emulator --port 0 --json --quiet --redirect-uri {redirect}")
+    emu_args = ["--port", "0", "--json", "--quiet", "--redirect-uri", redirect]
+    emu_args += ["--tls"] if tls else []
+    print(f"$ wxtoken emulator {' '.join(emu_args)}")
     emu = subprocess.Popen(
-        [WXTOKEN, "emulator", "--port", "0", "--json", "--quiet", "--redirect-uri", redirect],
+        [WXTOKEN, "emulator", *emu_args],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -95,6 +102,10 @@ def main() -> int:
                 "COLUMNS": "120",
             }
         )
+        if tls:
+            # Added to the OS trust store's anchors, for wxtoken and the scripted browser alike.
+            env["SSL_CERT_FILE"] = info["ca_file"]
+            print(f"$ export SSL_CERT_FILE={info['ca_file']}   # the emulator's throwaway CA")
 
         step("1. Create the profile (client secret via stdin, never on the command line)")
         run(
@@ -148,7 +159,7 @@ def main() -> int:
         code = emu.wait(10)
     print(
         f"\nemulator stopped (exit {code}). Demo complete: the manual procedure, as one command "
-        "per step, against the emulator."
+        f"per step, against the emulator{' over TLS' if tls else ''}."
     )
     return 0 if code == 0 else 1
 

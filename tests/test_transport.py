@@ -31,6 +31,7 @@ from tests.conftest import (
     wait_until,
 )
 from wxtoken.transport import DEADLINE_EXTENSION, DeadlineExceeded, StdlibTransport
+from wxtoken.transport.errors import CertificateRejected
 
 
 @pytest.fixture
@@ -465,8 +466,9 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[hs.Server, Path]]:
 def test_tls_self_signed_refused_by_default(tls_server: tuple[hs.Server, Path]) -> None:
     srv, _ = tls_server
     with StdlibTransport() as t:
-        exc = fails_within(t, srv.url, httpx2.ConnectError, 0.0)
+        exc = fails_within(t, srv.url, CertificateRejected, 0.0)
     assert "certificate" in str(exc) and "was not accepted" in str(exc)
+    assert isinstance(exc, httpx2.ConnectError) and "issued by '127.0.0.1'" in str(exc)
 
 
 def test_tls_accepted_with_a_context_that_trusts_it(tls_server: tuple[hs.Server, Path]) -> None:
@@ -479,7 +481,7 @@ def test_tls_accepted_with_a_context_that_trusts_it(tls_server: tuple[hs.Server,
 def test_tls_hostname_mismatch_refused(tls_server: tuple[hs.Server, Path]) -> None:
     srv, cert = tls_server  # the certificate names 127.0.0.1 only
     with StdlibTransport(ssl_context=ssl.create_default_context(cafile=str(cert))) as t:
-        exc = fails_within(t, f"https://localhost:{srv.port}/", httpx2.ConnectError, 0.0)
+        exc = fails_within(t, f"https://localhost:{srv.port}/", CertificateRejected, 0.0)
     assert "mismatch" in str(exc).lower()
 
 

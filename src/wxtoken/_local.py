@@ -36,12 +36,24 @@ ENV_SOCKET = "WXTOKEN_SOCKET"
 ENV_CLIENT_SECRET = "WXTOKEN_CLIENT_SECRET"
 ENV_HTTP_DEADLINE = "WXTOKEN_HTTP_DEADLINE"
 ENV_DEBUG = "WXTOKEN_DEBUG"
+ENV_PROXY_PASSWORD = "WXTOKEN_PROXY_PASSWORD"
+# The standard variables wxtoken reads for its network (curl's and OpenSSL's names).
+NETWORK_VARIABLES = (
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
 ENV_STORE = "WXTOKEN_STORE"
 ENV_STORE_POOLER = "WXTOKEN_STORE_POOLER"
 
 # Variables whose values are secrets: never shown, and removed from the environment of any
 # program wxtoken starts (the browser, for one).
-SECRET_VARIABLES = (ENV_PASSPHRASE, ENV_CLIENT_SECRET)
+SECRET_VARIABLES = (ENV_PASSPHRASE, ENV_CLIENT_SECRET, ENV_PROXY_PASSWORD)
 
 # --- timeouts, derived from each other -----------------------------------------------------------
 
@@ -119,7 +131,20 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
         "the browser `wxtoken login` starts (without wxtoken's secrets in its "
         "environment); unset, the platform's default",
     ),
-    ("HTTPS_PROXY, ALL_PROXY, NO_PROXY", "the proxy for Webex, as curl reads them"),
+    (
+        "HTTPS_PROXY, ALL_PROXY, NO_PROXY",
+        "the proxy for Webex and alert webhooks, with curl's precedence (lower-case first); "
+        "NO_PROXY takes names and CIDR blocks; loopback is never proxied",
+    ),
+    (
+        ENV_PROXY_PASSWORD,
+        "the proxy's password, so it stays out of the proxy URL (which then names only the "
+        "user: http://USER@host:port); a secret, never shown",
+    ),
+    (
+        "SSL_CERT_FILE, SSL_CERT_DIR",
+        "CA certificates trusted in addition to the OS trust store (never instead of it)",
+    ),
     ("NO_COLOR", "set to anything: no colour in the output"),
     ("PYTHON_KEYRING_BACKEND", "the keyring library's own choice of OS keyring backend"),
 )
@@ -267,6 +292,7 @@ class Settings:
     __slots__ = (
         "_client_secret",
         "_passphrase",
+        "_proxy_password",
         "db_path",
         "debug",
         "home",
@@ -275,6 +301,7 @@ class Settings:
         "key_source",
         "keyring_timeout",
         "lock_dir",
+        "network_env",
         "no_color",
         "profile",
         "socket_explicit",
@@ -312,6 +339,8 @@ class Settings:
         self._passphrase = env.get(ENV_PASSPHRASE) or None
         self._client_secret = env.get(ENV_CLIENT_SECRET, "").strip() or None
         self.key_source = env.get(ENV_KEY_SOURCE, "").strip().lower() or None
+        self._proxy_password = env.get(ENV_PROXY_PASSWORD) or None
+        self.network_env = {k: env[k] for k in NETWORK_VARIABLES if k in env}
         self.keyring_timeout = _number(
             env, ENV_KEYRING_TIMEOUT, DEFAULT_KEYRING_TIMEOUT, 0.1, 600.0
         )
@@ -365,6 +394,10 @@ class Settings:
     @property
     def client_secret(self) -> str | None:
         return self._client_secret
+
+    @property
+    def proxy_password(self) -> str | None:
+        return self._proxy_password
 
     def __repr__(self) -> str:
         return (

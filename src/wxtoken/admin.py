@@ -28,6 +28,8 @@ def add_profile(
     replace: bool = False,
     store: TokenStore | None = None,
     settings: Settings | None = None,
+    proxy: str | None = None,
+    ca_file: str | None = None,
 ) -> Profile:
     """Validate and save a profile (with `replace`, overwrite one of that name); returns it.
 
@@ -42,6 +44,7 @@ def add_profile(
         scopes=scopes,
         preset=preset,
         base_url=base_url,
+        extra=_network_extra({}, proxy, ca_file),
     )
     secret = client_secret() if callable(client_secret) else client_secret
     store = store if store is not None else open_store(settings)
@@ -61,6 +64,8 @@ def update_profile(
     minter: str | None = None,
     store: TokenStore | None = None,
     settings: Settings | None = None,
+    proxy: str | None = None,
+    ca_file: str | None = None,
 ) -> Profile:
     """Change some settings of a profile, validated as a new one would be; returns it.
 
@@ -69,7 +74,7 @@ def update_profile(
     """
     store = store if store is not None else open_store(settings)
     old = store.get_profile(name)
-    extra = service_app_changes(store, old, minter, base_url)
+    extra = _network_extra(service_app_changes(store, old, minter, base_url), proxy, ca_file)
     if scopes is None and preset is None:
         scopes = old.scopes
     profile = make_profile(
@@ -101,6 +106,8 @@ def add_service_app(
     replace: bool = False,
     store: TokenStore | None = None,
     settings: Settings | None = None,
+    proxy: str | None = None,
+    ca_file: str | None = None,
 ) -> Profile:
     """Validate and save a service-app profile whose tokens are minted through `minter`.
 
@@ -108,7 +115,9 @@ def add_service_app(
     defaults to the minter's (see service_apps.py for the rules).
     """
     store = store if store is not None else open_store(settings)
-    extra = service_apps.service_app_extra(app_id, target_org, minter)
+    extra = _network_extra(
+        service_apps.service_app_extra(app_id, target_org, minter), proxy, ca_file
+    )
     if base_url is None:
         try:
             base_url = store.get_profile(minter).base_url
@@ -171,3 +180,9 @@ def drop_old_client_secret(
     """Forget the older of two client secrets; False if the profile held only one."""
     store = store if store is not None else open_store(settings)
     return store.drop_old_client_secret(name)
+
+
+def _network_extra(extra: dict[str, str], proxy: str | None, ca_file: str | None) -> dict[str, str]:
+    from .network import network_extra  # imports the HTTP transport: only when asked for
+
+    return network_extra(extra, proxy, ca_file) if (proxy, ca_file) != (None, None) else extra

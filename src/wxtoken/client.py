@@ -21,12 +21,11 @@ from __future__ import annotations
 import base64
 import logging
 import random
-import ssl
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx2
@@ -34,7 +33,13 @@ import httpx2
 from . import _local, oauth, oauth_errors
 from ._version import __version__
 from .device import DEVICE_AUTHORIZE_PATH, DEVICE_GRANT_TYPE
-from .errors import MalformedResponse, WebexUnavailable, WxtokenError, clean_server_text, redact
+from .errors import (
+    MalformedResponse,
+    WebexUnavailable,
+    WxtokenError,
+    clean_server_text,
+    redact,
+)
 from .grants import (
     SECRET_FIELDS,
     BuildsRequest,
@@ -42,19 +47,19 @@ from .grants import (
     DeviceAuthorization,
     Grant,
 )
-from .profile import is_loopback_host
 from .token import Token
-from .transport import DEADLINE_EXTENSION, DeadlineExceeded, default_ssl_context
+from .transport import DEADLINE_EXTENSION, DeadlineExceeded
+from .transport.errors import CertificateRejected, ProxyFailure
+
+from .network import network_failure  # isort: skip
+
+if TYPE_CHECKING:
+    from .network import Network
 
 # `wxtoken --debug`: one line per request (method, address without query, status, time,
 # trackingId). Nothing else: a header, a body or a query could carry a secret.
 _debug = logging.getLogger("wxtoken.http")
 _USER_AGENT = f"wxtoken/{__version__}"
-
-
-def tls_context() -> ssl.SSLContext:
-    """The process's one TLS context (shared with StdlibTransport): verification always on."""
-    return default_ssl_context()
 
 
 @dataclass(frozen=True)
@@ -78,28 +83,6 @@ class Response:
     content_type: str | None
 
 
-def default_transport(base_url: str, timeouts: tuple[float, float, float]) -> httpx2.BaseTransport:
-    """StdlibTransport, or httpx2's own where the environment names a proxy for this host.
-
-    StdlibTransport does not speak to proxies yet; until it does, an HTTPS_PROXY (or ALL_PROXY)
-    that applies to Webex's host (NO_PROXY honoured) keeps working through httpx2, which
-    supports CONNECT with credentials. The local emulator is never proxied.
-    """
-    import urllib.request
-
-    from .transport import StdlibTransport
-
-    connect_timeout, read_timeout, deadline = timeouts
-    host = httpx2.URL(base_url).host
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get("https") or proxies.get("all")
-    if proxy and not is_loopback_host(host) and not urllib.request.proxy_bypass(host):
-        return httpx2.HTTPTransport(verify=tls_context(), proxy=proxy)
-    return StdlibTransport(
-        connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline
-    )
-
-
 class WebexClient:
     """Sends grants and API calls to one Webex base URL; safe to share between threads.
 
@@ -119,6 +102,7 @@ class WebexClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        network: Network | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline
@@ -127,9 +111,18 @@ class WebexClient:
         self._sleep = sleep
         self._clock = clock
         self._own_transport = transport is None
-        self._transport = transport or default_transport(
-            self.base_url, (connect_timeout, read_timeout, deadline)
-        )
+        self._via = ""  # the debug log's note of the proxy in use (never its credentials)
+        if transport is None:
+            from .network import Network
+
+            net = network if network is not None else Network.of(_local.Settings())
+            net.check(self.base_url)  # an unusable proxy or CA setting: one line now
+            proxy = net.proxy_for(self.base_url)
+            self._via = f" via proxy {proxy.url}" if proxy else ""
+            transport = net.transport(
+                connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline
+            )
+        self._transport = transport
         self._timeout = {"connect": connect_timeout, "read": read_timeout, "write": read_timeout}
         self._urls: dict[str, httpx2.URL] = {}  # parsed once per path: parsing costs CPU
 
@@ -200,9 +193,10 @@ class WebexClient:
                 resp.close()
             if _debug.isEnabledFor(logging.DEBUG):
                 _debug.debug(
-                    "%s %s -> %d in %.0f ms (trackingId %s)",
+                    "%s %s%s -> %d in %.0f ms (trackingId %s)",
                     method,
                     self._where(url),
+                    self._via,
                     answer.status,
                     (time.monotonic() - start) * 1000,
                     clean_server_text(answer.headers.get("trackingid", "none"), 80),
@@ -220,6 +214,8 @@ class WebexClient:
                 f"Webex did not answer in time ({type(exc).__name__} on {self._where(url)})",
                 fix="check the network or proxy settings, then retry",
             ) from None
+        except (ProxyFailure, CertificateRejected) as exc:
+            raise network_failure(exc, self._where(url)) from None
         except httpx2.DecodingError:
             raise MalformedResponse(
                 "Webex's response could not be decoded (bad compression)",

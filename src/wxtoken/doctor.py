@@ -13,7 +13,6 @@ unreachable (5), a setting Webex refuses (1), a bad setting (2).
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import sqlite3
@@ -23,7 +22,6 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from . import _local, causes, oauth
 from ._format import SCHEMA_VERSION
@@ -40,6 +38,7 @@ from .errors import (
 )
 from .login.loopback import NO_SUCH_ADDRESS, listen_addresses
 from .login.probe import PROBE_TIMEOUT, diagnose, fetch
+from .network import Network
 from .profile import Profile, loopback_listen_target
 from .status import profile_status
 from .store import TokenStore
@@ -47,6 +46,7 @@ from .store.fs import check_private
 from .store.keys import KEYRING_SERVICE
 from .store.oskeyring import keyring_problem
 from .token import iso
+from .transport.errors import CertificateRejected, ProxyFailure
 
 if TYPE_CHECKING:
     import httpx2
@@ -56,7 +56,6 @@ CLOCK_SKEW_WARN = 60.0  # seconds: beyond this, expiry decisions and Webex's own
 FREE_SPACE_WARN = 50 * 1024 * 1024  # bytes: a refresh needs little, but SQLite's WAL needs room
 # Which problem to fix first decides the exit code (see the module docstring).
 _RANK = {EXIT_STORAGE: 5, EXIT_LOGIN_REQUIRED: 4, EXIT_UNAVAILABLE: 3, EXIT_ERROR: 2, EXIT_USAGE: 1}
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
 
 
 @dataclass(frozen=True)
@@ -196,21 +195,6 @@ def check_keeper(settings: _local.Settings) -> Iterator[Finding]:
         )
 
 
-def check_proxy(env: dict[str, str]) -> Iterator[Finding]:
-    shown = [f"{name}={_without_password(env[name])}" for name in PROXY_VARIABLES if env.get(name)]
-    yield Finding("proxy", OK, "; ".join(shown) if shown else "no proxy variables set")
-
-
-def _without_password(url: str) -> str:
-    """A proxy URL without its credentials: they are a secret like any other."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 # --- per profile -------------------------------------------------------------------------------
 
 
@@ -257,6 +241,7 @@ def check_webex(
     transport: httpx2.BaseTransport | None,
     clock: Callable[[], float],
     timeout: float = PROBE_TIMEOUT,
+    settings: _local.Settings | None = None,
 ) -> Iterator[Finding]:
     """Reachability and TLS, the clock, and the authorize endpoint's verdict, from one GET of
     the authorize URL (no cookies, no redirects followed: nothing signs in)."""
@@ -266,7 +251,13 @@ def check_webex(
     )
     before = clock()
     try:
-        answer = fetch(request.url, profile.base_url, transport, timeout)
+        answer = fetch(
+            request.url,
+            profile.base_url,
+            transport,
+            timeout,
+            Network.of(settings or _local.Settings(), profile),
+        )
     except Exception as exc:  # every way of not reaching Webex is this one finding
         yield Finding(
             "webex",
@@ -296,6 +287,11 @@ def check_webex(
 def _reason(exc: Exception) -> str:
     import ssl
 
+    if isinstance(exc, CertificateRejected):
+        seen = f"issued by {exc.issuer!r}" if exc.issuer else "issuer unreadable"
+        return f"its TLS certificate is not valid here ({exc.reason}; {seen})"
+    if isinstance(exc, ProxyFailure):
+        return str(exc)  # our own words: the proxy as http://host:port, never a credential
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
@@ -382,7 +378,9 @@ def run(
         findings += check_key(store)
     findings += check_keyring(settings, store.key_source() if usable else None)
     findings += check_keeper(settings)
-    findings += check_proxy(dict(os.environ) if env is None else env)
+    from .doctor_network import check_environment, check_profile_network
+
+    findings += check_environment(settings if env is None else _local.Settings(env))
     if not usable:
         return findings
     now = clock()
@@ -390,8 +388,9 @@ def run(
         profiles = [store.get_profile(n) for n in names] if names else store.list_profiles()
         for p in profiles:
             findings += check_grant(store, p, now)
+            findings += check_profile_network(settings, p)
             if not offline:
-                findings += check_webex(p, transport=transport, clock=clock)
+                findings += check_webex(p, transport=transport, clock=clock, settings=settings)
             findings += check_redirect_port(p)
     except WxtokenError as exc:
         findings.append(_from_error("profiles", exc))

@@ -151,6 +151,7 @@ class TokenManager:
         with self._guard:
             if self._client is None:
                 from .client import WebexClient
+                from .network import Network
 
                 # Re-checked on every use, not only when the profile was saved: where the client
                 # secret and tokens are sent is the one setting an attacker would change.
@@ -161,14 +162,20 @@ class TokenManager:
                     retry=self._retry,
                     clock=self._clock,
                     deadline=self.settings.timeouts.http_deadline,
+                    network=Network.of(self.settings, self.profile),
                 )
             return self._client
 
     def peer(self, name: str) -> TokenManager:
         """The manager of another profile of this store (a service app's minter), sharing this
         manager's clock, settings and HTTP client when both talk to the same base URL."""
+        from .network import network_key
+
         other = self.store.get_profile(name)
-        shared = other.base_url == self.profile.base_url
+        shared = (other.base_url, network_key(other)) == (
+            self.profile.base_url,
+            network_key(self.profile),
+        )
         return TokenManager(
             name,
             store=self.store,

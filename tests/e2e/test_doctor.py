@@ -238,7 +238,7 @@ def test_proxy_credentials_are_not_shown(ready: tuple[Wx, Emulator]) -> None:
     wx, _ = ready
     env = {"HTTPS_PROXY": "http://alice:s3cret-proxy-pw@127.0.0.1:3128", "NO_PROXY": "127.0.0.1"}
     proxy = finding(doctor(wx, env=env)[1], "proxy")
-    assert "HTTPS_PROXY=http://***@127.0.0.1:3128" in proxy["detail"]
+    assert "HTTPS_PROXY=http://127.0.0.1:3128 (with credentials)" in proxy["detail"]
     assert "s3cret" not in json.dumps(doctor(wx, env=env)[1]) and "alice" not in proxy["detail"]
 
 
@@ -254,7 +254,7 @@ def test_a_store_from_a_newer_wxtoken_then_this_ones(ready: tuple[Wx, Emulator])
     store = finding(findings, "store")
     assert (code, store["level"]) == (6, "problem") and "newer wxtoken" in store["detail"]
     # Nothing else is read from a store this wxtoken does not understand.
-    assert {f["check"] for f in findings} == {"store", "keyring", "keeper", "proxy"}
+    assert {f["check"] for f in findings} == {"store", "keyring", "keeper", "proxy", "trust"}
     with sqlite3.connect(db) as conn:
         conn.execute(f"PRAGMA user_version = {version}")
     assert level(doctor(wx)[1], "store") == "ok"

@@ -74,6 +74,25 @@ from .options import EXIT_CODES_HELP
     default=None,
     help="Keep state (integration, grants, tokens) in this file across restarts.",
 )
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Serve HTTPS with a throwaway CA; its certificate's path is in the banner and JSON "
+    "(trust it with SSL_CERT_FILE or a profile's --ca-file).",
+)
+@click.option(
+    "--tls-name",
+    "tls_names",
+    multiple=True,
+    help="With --tls: also put this host name in the certificate (repeatable).",
+)
+@click.option(
+    "--tls-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --tls: keep the CA and keys here and reuse them at the next start (default: a "
+    "private temporary directory removed at exit).",
+)
 @click.option("--quiet", is_flag=True, help="No request log on stderr.")
 @click.option(
     "--json",
@@ -94,6 +113,9 @@ def emulator(
     replace_redirect_uris: bool,
     control: bool,
     state_file: str | None,
+    tls: bool,
+    tls_names: tuple[str, ...],
+    tls_dir: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -113,6 +135,7 @@ def emulator(
     Example:
       wxtoken emulator --port 0 --auto-approve
       wxtoken emulator --state-file ~/emu.json --redirect-uri http://127.0.0.1:9000/cb
+      wxtoken emulator --tls --json     # HTTPS; "ca_file" names the CA to trust
     """
     from ..emulator.server import EmulatorOptions, serve
 
@@ -123,6 +146,8 @@ def emulator(
             f"--rotate {rotate!r} is not a rotation policy",
             fix="use never, always, grace:N or reuse-kills-family",
         )
+    if (tls_names or tls_dir) and not tls:
+        raise UsageError("--tls-name and --tls-dir go with --tls", fix="add --tls")
     opts = EmulatorOptions(
         host=host,
         port=port,
@@ -138,5 +163,8 @@ def emulator(
         replace_redirect_uris=replace_redirect_uris,
         json=as_json,
         quiet=quiet,
+        tls=tls,
+        tls_names=list(tls_names),
+        tls_dir=Path(tls_dir) if tls_dir else None,
     )
     click.get_current_context().exit(serve(opts))

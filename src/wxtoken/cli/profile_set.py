@@ -8,6 +8,7 @@ from ..admin import add_client_secret, drop_old_client_secret, update_profile
 from ..errors import UsageError
 from . import render
 from .app import App, pass_app
+from .netopts import ca_file_option, proxy_option
 from .options import EXIT_CODES_HELP, complete_profiles, err, json_option
 from .profiles import profile, read_client_secret
 
@@ -19,6 +20,8 @@ from .profiles import profile, read_client_secret
 @click.option("--preset", default=None, help="A scope preset instead of --scopes.")
 @click.option("--base-url", default=None, help="A new Webex API base URL.")
 @click.option("--minter", default=None, help="Service app: a new profile to mint it through.")
+@proxy_option
+@ca_file_option
 @click.option("--client-secret-stdin", is_flag=True, help="Read a new client secret from stdin.")
 @click.option(
     "--new-secret",
@@ -47,6 +50,8 @@ def profile_set(
     preset: str | None,
     base_url: str | None,
     minter: str | None,
+    proxy: str | None,
+    ca_file: str | None,
     client_secret_stdin: bool,
     new_secret: bool,
     add_client_secret: bool,
@@ -66,6 +71,7 @@ def profile_set(
       printf '%s\\n' "$NEW" | wxtoken profile set recorder --add-client-secret --client-secret-stdin
       wxtoken profile set recorder --drop-old-client-secret
       wxtoken profile set recorder --redirect-uri http://127.0.0.1:8766/callback
+      wxtoken profile set recorder --proxy http://proxy.corp:3128 --ca-file /etc/corp-ca.pem
     """
     app.profile_name = name
     if scopes is not None and preset is not None:
@@ -79,14 +85,16 @@ def profile_set(
             fix=f"add the new one first: wxtoken profile set {name} --add-client-secret",
         )
     if add_client_secret or drop_old_client_secret:
-        if any(c is not None for c in (redirect_uri, scopes, preset, base_url, minter)):
+        if any(
+            c is not None for c in (redirect_uri, scopes, preset, base_url, minter, proxy, ca_file)
+        ):
             raise UsageError(
                 "change the client secrets and the other settings in separate commands",
                 fix=f"e.g. wxtoken profile set {name} --drop-old-client-secret",
             )
         _rotate_secret(app, name, add_client_secret, client_secret_stdin)
         return
-    changes = (redirect_uri, scopes, preset, base_url, minter)
+    changes = (redirect_uri, scopes, preset, base_url, minter, proxy, ca_file)
     if all(c is None for c in changes) and not (client_secret_stdin or new_secret):
         raise UsageError(
             f"nothing to change for {name!r}",
@@ -106,6 +114,8 @@ def profile_set(
         base_url=base_url,
         minter=minter,
         store=store,
+        proxy=proxy,
+        ca_file=ca_file,
     )
     if as_json:
         click.echo(render.to_json(render.profile_json(prof, store.token_record(name) is not None)))

@@ -16,6 +16,7 @@ from ..errors import UsageError
 from ..manager import resolve_profile_name
 from . import render
 from .app import App, pass_app
+from .netopts import ca_file_option, proxy_option
 from .options import (
     EXIT_CODES_HELP,
     WholeSummaries,
@@ -96,6 +97,8 @@ def read_client_secret(app: App, from_stdin: bool) -> str:
     "--base-url", default=None, help="Webex API base URL (default https://webexapis.com)."
 )
 @click.option("--client-secret-stdin", is_flag=True, help="Read the client secret from stdin.")
+@proxy_option
+@ca_file_option
 @click.option("--replace", is_flag=True, help="Overwrite an existing profile of that name.")
 @json_option("Print the profile as JSON.")
 @pass_app
@@ -112,6 +115,8 @@ def profile_add(
     preset: str | None,
     base_url: str | None,
     client_secret_stdin: bool,
+    proxy: str | None,
+    ca_file: str | None,
     replace: bool,
     as_json: bool,
 ) -> None:
@@ -127,6 +132,7 @@ def profile_add(
     """
     app.profile_name = name
     store = app.store()
+    network = {"proxy": proxy, "ca_file": ca_file}
     if service_app:
         prof = _add_service_app(
             app,
@@ -141,6 +147,7 @@ def profile_add(
             base_url,
             client_secret_stdin,
             replace,
+            network,
         )
     else:
         if app_id is not None or target_org is not None or minter is not None:
@@ -163,6 +170,7 @@ def profile_add(
             base_url,
             client_secret_stdin,
             replace,
+            network,
         )
     if as_json:
         click.echo(
@@ -192,6 +200,7 @@ def _add_integration(
     base_url: str | None,
     client_secret_stdin: bool,
     replace: bool,
+    network: dict[str, str | None],
 ) -> Profile:
     return add_profile(
         name,
@@ -203,6 +212,8 @@ def _add_integration(
         base_url=base_url,
         replace=replace,
         store=app.store(),
+        proxy=network["proxy"],
+        ca_file=network["ca_file"],
     )
 
 
@@ -219,6 +230,7 @@ def _add_service_app(
     base_url: str | None,
     client_secret_stdin: bool,
     replace: bool,
+    network: dict[str, str | None],
 ) -> Profile:
     if redirect_uri is not None:
         raise UsageError(
@@ -249,6 +261,8 @@ def _add_service_app(
         base_url=base_url,
         replace=replace,
         store=app.store(),
+        proxy=network["proxy"],
+        ca_file=network["ca_file"],
     )
 
 

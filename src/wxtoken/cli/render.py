@@ -59,7 +59,23 @@ def profile_json(p: Profile, has_tokens: bool, default: bool = False) -> dict[st
         "base_url": p.base_url,
         "has_tokens": has_tokens,
         **service_apps.settings_shown(p.extra),
+        **network_shown(p.extra),
     }
+
+
+def network_shown(extra: Mapping[str, str]) -> dict[str, str]:
+    """A profile's --proxy and --ca-file as shown: the proxy without its user (it may be stored
+    with one; the password never is)."""
+    from ..network import CA_FILE, PROXY
+    from ..transport.proxy import shown as proxy_shown
+
+    out = {}
+    if PROXY in extra:
+        with_user = " (with a user name)" if "@" in extra[PROXY] else ""
+        out[PROXY] = proxy_shown(extra[PROXY]) + with_user
+    if CA_FILE in extra:
+        out[CA_FILE] = extra[CA_FILE]
+    return out
 
 
 def profile_lines(data: Mapping[str, object]) -> list[str]:
@@ -278,10 +294,15 @@ _COLOUR = {"ok": "green", "warning": "yellow", "login_required": "red"}
 
 
 def status_table(
-    rows: list[ProfileStatus], now: float, keeper_running: bool, colour: bool | None = None
+    rows: list[ProfileStatus],
+    now: float,
+    keeper_running: bool,
+    colour: bool | None = None,
+    network: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
     """The table on stdout, then one line per note, the keeper and the store. `colour`: True or
-    False forces it, None leaves it to whether stdout is a terminal."""
+    False forces it, None leaves it to whether stdout is a terminal. `network`: per profile,
+    its proxy and trust source as network.Network.describe says them."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -330,6 +351,9 @@ def status_table(
                 f"{r.profile}: {r.failures} failed refresh attempt(s); "
                 f"last: {shown(r.last_error, 300)}"
             )
+        if network and r.profile in network:
+            proxy, trust = network[r.profile]
+            notes.append(f"{r.profile}: proxy {proxy}; trust {trust}")
     notes.append(f"keeper: {'running' if keeper_running else 'not running'}")
     first = rows[0]
     notes.append(f"store: {first.storage}  key: {key_text(first.key_source)}")

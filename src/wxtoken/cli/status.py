@@ -60,12 +60,24 @@ def status(
                 app.manager(p.name).probe()
     now = app.clock()
     rows = [profile_status(store, p, now, warn_days) for p in profiles]
+    from ..network import Network
+
+    # How each profile reaches Webex (no network needed to say): its proxy and trust source.
+    nets = {p.name: Network.of(app.settings, p).describe(p.base_url) for p in profiles}
     if as_json:
-        click.echo(render.to_json([r.as_json() for r in rows]))
+        click.echo(
+            render.to_json(
+                [
+                    dict(r.as_json(), proxy=nets[r.profile][0], trust=nets[r.profile][1])
+                    for r in rows
+                ]
+            )
+        )
     elif not rows:
         err("No profiles yet. Add one with `wxtoken profile add NAME ...`.")
     else:
-        render.status_table(rows, now, _local.keeper_alive(app.settings.socket_path), app.colour())
+        keeper = _local.keeper_alive(app.settings.socket_path)
+        render.status_table(rows, now, keeper, app.colour(), nets)
         if app.settings.store_url is not None:  # keepers on several hosts: which one acts
             leaders = store.records.leaders()
             err(f"Store: {app.settings.store_location}; leading keeper: "

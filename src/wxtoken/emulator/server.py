@@ -15,6 +15,7 @@ import socket
 import sys
 import tomllib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +48,9 @@ class EmulatorOptions:
     replace_redirect_uris: bool = False
     json: bool = False
     quiet: bool = False  # no request log
+    tls: bool = False  # HTTPS with a throwaway CA (tlscerts.py)
+    tls_names: list[str] = field(default_factory=list)  # more names for its certificate
+    tls_dir: Path | None = None  # where the CA and keys go (default: a private temp dir)
 
 
 def parse_rotate(value: str, policy: Policy) -> None:
@@ -262,8 +266,9 @@ def serve(opts: EmulatorOptions, out: IO[str] | None = None, log: IO[str] | None
     sock = _bind(opts.host, opts.port)
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
-    base_url = f"http://{shown_host}:{port}"
-    seed = dict(seed, base_url=base_url, control=opts.control)
+    tls_args, tls_seed, cleanup = _tls(opts)
+    base_url = f"{'https' if opts.tls else 'http'}://{shown_host}:{port}"
+    seed = dict(seed, base_url=base_url, control=opts.control, **tls_seed)
     banner_out = out or sys.stdout
     request_log = None if opts.quiet else RequestLog(emu, log or sys.stderr)
     app = create_app(emu, control=opts.control, on_reply=request_log)
@@ -276,6 +281,7 @@ def serve(opts: EmulatorOptions, out: IO[str] | None = None, log: IO[str] | None
         http="httptools",
         timeout_keep_alive=30,
         date_header=False,  # the router dates each answer by the emulator's own clock
+        **tls_args,
     )
 
     class Server(uvicorn.Server):
@@ -287,9 +293,34 @@ def serve(opts: EmulatorOptions, out: IO[str] | None = None, log: IO[str] | None
     # handlers in place that re-raise is harmless and we exit 0 as documented.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
-    Server(config).run(sockets=[sock])
+    try:
+        Server(config).run(sockets=[sock])
+    finally:
+        cleanup()
     emu.save()
     return 0
+
+
+def _tls(opts: EmulatorOptions) -> tuple[dict[str, Any], dict[str, Any], Callable[[], None]]:
+    """uvicorn's TLS arguments, what the banner says of TLS, and what removes the keys at exit
+    (a directory of our own making; one given with --tls-dir is left in place)."""
+    if not opts.tls:
+        return {}, {}, lambda: None
+    import shutil
+    import tempfile
+
+    from .tlscerts import make_tls_files
+
+    made = opts.tls_dir is None
+    directory = Path(tempfile.mkdtemp(prefix="wxtoken-emulator-tls-")) if made else opts.tls_dir
+    assert directory is not None
+    files = make_tls_files(directory, tuple(opts.tls_names), reuse=not made)
+    args = {"ssl_certfile": str(files.cert_file), "ssl_keyfile": str(files.key_file)}
+    return (
+        args,
+        {"ca_file": str(files.ca_file)},
+        (lambda: shutil.rmtree(directory, ignore_errors=True)) if made else (lambda: None),
+    )
 
 
 def _banner(seed: dict[str, Any], opts: EmulatorOptions, out: IO[str]) -> None:
@@ -306,8 +337,14 @@ def _banner(seed: dict[str, Any], opts: EmulatorOptions, out: IO[str]) -> None:
         f"  scopes         {' '.join(seed['scopes'])}",
         f"  signed-in user {seed['user']['email']} (org {seed['org_id']})",
         f"  control API    {'on at /_emulator/' if opts.control else 'off (--control)'}",
+        *(
+            [f"  CA certificate {seed['ca_file']}   (throwaway; trust it to use HTTPS)"]
+            if "ca_file" in seed
+            else []
+        ),
         "",
         "Try:",
+        *([f"  export SSL_CERT_FILE={seed['ca_file']}"] if "ca_file" in seed else []),
         f"  export WXTOKEN_CLIENT_SECRET={seed['client_secret']}",
         f"  wxtoken profile add emu --client-id {seed['client_id']} \\",
         f"      --redirect-uri {seed['redirect_uris'][0]} --preset verint-calling \\",

@@ -20,6 +20,9 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from typing import IO, Any
 
+from .._local import Settings
+from ..errors import ProfileNotFound
+from ..network import Network
 from ..store import TokenStore
 from .config import EmailChannel, KeeperConfig, WebexChannel, WebhookChannel
 from .schedule import Alert
@@ -27,29 +30,47 @@ from .schedule import Alert
 Channel = WebhookChannel | WebexChannel | EmailChannel
 RETRY_AFTER_FAILURE = 60.0
 CHANNEL_TIMEOUT = 10.0
+CHANNEL_DEADLINE = 20.0  # a whole webhook exchange, a proxy's CONNECT included
 
 
 class AlertError(Exception):
     pass
 
 
-def _post_json(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+def _post_json(
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    network: Network | None = None,
+) -> None:
     import httpx2
 
+    from ..errors import WxtokenError
+    from ..transport.errors import CertificateRejected, ProxyFailure
+
+    # The same proxy rule and trust as the profile's token requests (network.py).
+    net = network if network is not None else Network.of(Settings())
     try:
-        with httpx2.Client(timeout=CHANNEL_TIMEOUT, follow_redirects=False) as http:
+        transport = net.transport(
+            connect_timeout=CHANNEL_TIMEOUT, read_timeout=CHANNEL_TIMEOUT, deadline=CHANNEL_DEADLINE
+        )
+        with httpx2.Client(transport=transport, follow_redirects=False) as http:
             resp = http.post(url, json=body, headers=headers)
+    except WxtokenError as exc:  # an unusable proxy or CA setting
+        raise AlertError(exc.message) from None
+    except (ProxyFailure, CertificateRejected) as exc:  # our words: a proxy, never its password
+        raise AlertError(str(exc)) from None
     except httpx2.HTTPError as exc:
         raise AlertError(type(exc).__name__) from None
     if resp.status_code >= 300:
         raise AlertError(f"HTTP {resp.status_code}")
 
 
-def deliver(channel: Channel, alert: Alert) -> None:
+def deliver(channel: Channel, alert: Alert, network: Network | None = None) -> None:
     text = alert.text + (f"\nFix: {alert.fix}" if alert.fix else "")
     if isinstance(channel, WebhookChannel):
         # "text" is what Slack, Teams workflows and Webex incoming webhooks all read.
-        _post_json(channel.url, dict(alert.as_json(), text=text, markdown=text))
+        _post_json(channel.url, dict(alert.as_json(), text=text, markdown=text), None, network)
     elif isinstance(channel, WebexChannel):
         token = os.environ.get(channel.token_env, "")
         if not token:
@@ -63,6 +84,7 @@ def deliver(channel: Channel, alert: Alert) -> None:
             f"{channel.base_url.rstrip('/')}/v1/messages",
             body,
             {"Authorization": f"Bearer {token}"},
+            network,
         )
     else:
         msg = EmailMessage()
@@ -70,16 +92,31 @@ def deliver(channel: Channel, alert: Alert) -> None:
         msg["From"] = channel.sender
         msg["To"] = ", ".join(channel.to)
         msg.set_content(text + "\n")
+        from ..errors import WxtokenError
+
+        try:
+            context = _smtp_context(channel, network) if channel.starttls else None
+        except WxtokenError as exc:  # an unusable CA file
+            raise AlertError(exc.message) from None
         try:
             with smtplib.SMTP(channel.host, channel.port, timeout=CHANNEL_TIMEOUT) as smtp:
-                if channel.starttls:
-                    smtp.starttls(context=ssl.create_default_context(cafile=channel.ca_file))
+                if context is not None:
+                    smtp.starttls(context=context)
                 if channel.username:
                     password = os.environ.get(channel.password_env or "", "")
                     smtp.login(channel.username, password)
                 smtp.send_message(msg)
         except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
             raise AlertError(type(exc).__name__) from None
+
+
+def _smtp_context(channel: EmailChannel, network: Network | None) -> ssl.SSLContext:
+    """The trust of the token requests (the OS store, SSL_CERT_FILE / SSL_CERT_DIR), plus the
+    channel's own ca_file; SMTP takes no HTTP proxy."""
+    from dataclasses import replace
+
+    net = network if network is not None else Network.of(Settings())
+    return replace(net, anchors=replace(net.anchors, ca_file=channel.ca_file)).ssl_context()
 
 
 class Dispatcher:
@@ -92,13 +129,15 @@ class Dispatcher:
         *,
         clock: Callable[[], float] = time.time,
         log: IO[str] = sys.stderr,
-        send: Callable[[Channel, Alert], None] = deliver,
+        send: Callable[[Channel, Alert], None] | None = None,
+        settings: Settings | None = None,
     ):
         self.store = store
         self.config = config
         self._clock = clock
         self._log = log
-        self._send = send
+        self._send = send or self._deliver
+        self._settings = settings if settings is not None else Settings()
         self._queue: queue.Queue[Alert | None] = queue.Queue()
         self._retry: list[tuple[float, Alert]] = []
         self._lock = threading.Lock()
@@ -123,6 +162,15 @@ class Dispatcher:
 
     def start(self) -> None:
         self._thread.start()
+
+    def _deliver(self, channel: Channel, alert: Alert) -> None:
+        """Deliver the way the alert's profile reaches Webex: its proxy and CA file if it has
+        them, else the environment's."""
+        try:
+            profile = self.store.get_profile(alert.profile)
+        except ProfileNotFound:
+            profile = None
+        deliver(channel, alert, Network.of(self._settings, profile))
 
     def submit(self, alert: Alert) -> None:
         with self._lock:

@@ -55,7 +55,9 @@ class Managers:
         self._stopping = stopping
         self._client_for = client_for or self._shared_client
         self._lru: OrderedDict[str, tuple[Profile, TokenManager]] = OrderedDict()
-        self._clients: dict[str, WebexClient] = {}
+        # One client per base URL and network settings (proxy, CA file): shared by the profiles
+        # that agree on both.
+        self._clients: dict[tuple[str, tuple[str | None, str | None]], WebexClient] = {}
         self._lock = threading.Lock()
 
     @property
@@ -106,17 +108,20 @@ class Managers:
 
     def _shared_client(self, profile: Profile) -> WebexClient:
         from ..client import WebexClient
+        from ..network import Network, network_key
 
+        key = (profile.base_url, network_key(profile))
         with self._lock:
-            client = self._clients.get(profile.base_url)
+            client = self._clients.get(key)
             if client is None:
                 client = WebexClient(
                     profile.base_url,
                     clock=self._clock,
                     deadline=self.settings.timeouts.http_deadline,
                     sleep=self._retry_sleep,
+                    network=Network.of(self.settings, profile),
                 )
-                self._clients[profile.base_url] = client
+                self._clients[key] = client
             return client
 
     def _retry_sleep(self, seconds: float) -> None:

@@ -97,7 +97,9 @@ class Keeper:
             client_for=client_for,
             size=manager_cache,
         )
-        self.alerts = dispatcher or Dispatcher(store, config, clock=clock, log=log)
+        self.alerts = dispatcher or Dispatcher(
+            store, config, clock=clock, log=log, settings=settings
+        )
         # Several keepers may share a store: only the leader schedules and alerts.
         self.lead = Lead(store, self._wanted, log, self._took_lead)
         self._pool = ThreadPoolExecutor(self.sched.workers, thread_name_prefix="wxtoken-refresh")

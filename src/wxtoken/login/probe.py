@@ -37,6 +37,8 @@ from ..profile import Profile
 if TYPE_CHECKING:
     import httpx2
 
+    from ..network import Network
+
 PROBE_TIMEOUT = 5.0  # seconds for the whole exchange; a slower Webex is left to the browser
 _MAX_BODY = 64 * 1024  # an error page is small; the diagnosis needs only its words
 _TAG = re.compile(r"<[^>]*>")
@@ -61,7 +63,10 @@ def check_authorize(
     request = oauth.prepare_authorization_request(
         profile.base_url, profile.client_id, profile.redirect_uri, profile.scopes
     )
-    answer = ask(request.url, profile.base_url, transport, timeout)
+    from .._local import Settings
+    from ..network import Network
+
+    answer = ask(request.url, profile.base_url, transport, timeout, Network.of(Settings(), profile))
     if answer is not None:
         problem = diagnose(answer, profile, request.state)
         if problem is not None:
@@ -69,27 +74,39 @@ def check_authorize(
 
 
 def ask(
-    url: str, base_url: str, transport: httpx2.BaseTransport | None, timeout: float
+    url: str,
+    base_url: str,
+    transport: httpx2.BaseTransport | None,
+    timeout: float,
+    network: Network | None = None,
 ) -> Answer | None:
     """GET `url` once (no cookies, no redirects followed); None on any network trouble."""
     try:
-        return fetch(url, base_url, transport, timeout)
+        return fetch(url, base_url, transport, timeout, network)
     except Exception:  # the check only ever helps: trouble here is the browser's to show
         return None
 
 
 def fetch(
-    url: str, base_url: str, transport: httpx2.BaseTransport | None, timeout: float
+    url: str,
+    base_url: str,
+    transport: httpx2.BaseTransport | None,
+    timeout: float,
+    network: Network | None = None,
 ) -> Answer:
     """GET `url` once (no cookies, no redirects followed); network trouble raises (`doctor`
     reports why)."""
     import httpx2
 
-    from ..client import default_transport
+    from .._local import Settings
+    from ..network import Network
     from ..transport import DEADLINE_EXTENSION
 
     own = transport is None
-    sender = transport or default_transport(base_url, (timeout, timeout, timeout))
+    net = network if network is not None else Network.of(Settings())
+    sender = transport or net.transport(
+        connect_timeout=timeout, read_timeout=timeout, deadline=timeout
+    )
     request = httpx2.Request(
         "GET",
         url,

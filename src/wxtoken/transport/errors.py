@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 # The phases of an exchange, in order. Messages say "while <phase>"; each has its timeout class.
 CONNECT = "connecting"
+TUNNEL = "asking the proxy for a tunnel"
 TLS_HANDSHAKE = "doing the TLS handshake"
 SEND = "sending the request"
 HEAD = "reading the status line and headers"
@@ -28,6 +29,7 @@ BODY = "reading the body"
 
 _TIMEOUT_CLASS: dict[str, type[httpx2.TimeoutException]] = {
     CONNECT: httpx2.ConnectTimeout,
+    TUNNEL: httpx2.ConnectTimeout,
     TLS_HANDSHAKE: httpx2.ConnectTimeout,
     SEND: httpx2.WriteTimeout,
     HEAD: httpx2.ReadTimeout,
@@ -41,6 +43,38 @@ class DeadlineExceeded(httpx2.TimeoutException):
     Per-operation timeouts cannot catch a server that sends one byte a second; this can. The
     connection has been closed by the time it is raised.
     """
+
+
+class ProxyFailure(httpx2.ProxyError):
+    """The proxy did not give a tunnel: unreachable, too slow, or it answered CONNECT with an
+    error (`status`). The message names the proxy, never its credentials."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ProxyAuthRequired(ProxyFailure):
+    """407: the proxy wants credentials, or refused the ones it was given."""
+
+
+class ProxyForbidden(ProxyFailure):
+    """403 to CONNECT: the proxy does not let this host through."""
+
+
+class CertificateRejected(httpx2.ConnectError):
+    """The server's certificate did not verify against the trust anchors in use.
+
+    `issuer` is who the presented certificate says issued it (read without trusting it, for
+    the message only): a company's inspection CA there means a proxy is re-signing TLS.
+    """
+
+    def __init__(self, host: str, reason: str, issuer: str | None):
+        seen = f"issued by {issuer!r}" if issuer else "its issuer could not be read"
+        super().__init__(f"the TLS certificate of {host} was not accepted ({seen}: {reason})")
+        self.host = host
+        self.reason = reason
+        self.issuer = issuer
 
 
 def deadline_exceeded(phase: str, origin: Origin) -> DeadlineExceeded:

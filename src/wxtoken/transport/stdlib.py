@@ -17,9 +17,12 @@ import httpx2
 
 from .budget import Budget
 from .connection import Connection, Origin, connect_tcp
-from .errors import BODY, HEAD, SEND
+from .errors import BODY, HEAD, SEND, CertificateRejected, ProxyFailure
 from .pool import Pool
+from .proxy import Proxy
 from .tls import default_ssl_context, handshake, require_verification
+from .trust import issuer_seen
+from .tunnel import open_tunnel
 from .wire import ResponseStream, failure, header_list, read_head, send, serialize
 
 DEADLINE_EXTENSION = "wxtoken.deadline"
@@ -27,6 +30,9 @@ DEADLINE_EXTENSION = "wxtoken.deadline"
 (`time.monotonic()` unless one was injected). It replaces the transport's default deadline."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+ProxyRule = Callable[[Origin], Proxy | None]
+"""Which proxy a connection to an origin goes through (None: directly); see proxy.choose."""
 
 
 class StdlibTransport(httpx2.BaseTransport):
@@ -38,8 +44,9 @@ class StdlibTransport(httpx2.BaseTransport):
     `timeout` extension on a request (httpx2.Client sets one) can only shorten the operation
     timeouts. Redirects are returned, never followed; a request is never sent twice.
 
-    `open_socket` is the one place a connection is made (TCP, then TLS for https): override it to
-    add a proxy tunnel or another trust store.
+    `open_socket` is the one place a connection is made: TCP (or a CONNECT tunnel through the
+    proxy `proxy` names for the origin), then TLS for https with `ssl_context`, else the context
+    `trust` builds, else the process default.
     """
 
     def __init__(
@@ -50,6 +57,8 @@ class StdlibTransport(httpx2.BaseTransport):
         write_timeout: float | None = 30.0,
         deadline: float = 60.0,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: ProxyRule | None = None,
+        trust: Callable[[], ssl.SSLContext] | None = None,
         max_idle_per_origin: int = 8,
         # Below the 5 s keep-alive timeout of common servers (uvicorn, Apache): we drop an idle
         # connection before the server does, instead of racing its close with a request.
@@ -59,6 +68,8 @@ class StdlibTransport(httpx2.BaseTransport):
         if deadline <= 0 or not math.isfinite(deadline):
             raise ValueError("the deadline must be a positive number of seconds")
         self._ssl_context = None if ssl_context is None else require_verification(ssl_context)
+        self._proxy = proxy
+        self._trust = trust  # the context for https when none is given, asked for on first use
         self._timeouts = (connect_timeout, read_timeout, write_timeout)
         self._deadline = deadline
         self._clock = clock
@@ -106,14 +117,42 @@ class StdlibTransport(httpx2.BaseTransport):
         )
 
     def open_socket(self, origin: Origin, budget: Budget) -> socket.socket:
-        """A connected socket to `origin` (an ssl.SSLSocket for https), within `budget`.
+        """A connected socket to `origin` (an ssl.SSLSocket for https), within `budget`: directly,
+        or through a CONNECT tunnel when the proxy rule names a proxy for it.
 
-        Raises OSError, ssl.SSLError or an httpx2 timeout; the caller maps them for the user.
+        Raises OSError, ssl.SSLError, an httpx2 timeout, ProxyFailure or CertificateRejected;
+        the caller maps them for the user.
         """
-        sock = connect_tcp(origin.host, origin.port, budget)
+        proxy = self._proxy(origin) if self._proxy is not None else None
+        sock = self._connect(origin, proxy, budget)
         if origin.scheme == "http":
             return sock
-        return handshake(sock, origin.host, self._ssl_context or default_ssl_context(), budget)
+        try:
+            return handshake(sock, origin.host, self._context(), budget)
+        except ssl.SSLCertVerificationError as exc:
+            reason = exc.verify_message or str(exc.reason or "not trusted")
+        issuer = None
+        try:  # a second handshake, only to name the issuer in the message
+            issuer = issuer_seen(self._connect(origin, proxy, budget), origin.host, budget)
+        except Exception:  # noqa: S110 - the message says the issuer could not be read
+            pass
+        raise CertificateRejected(origin.host, reason, issuer)
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl_context is not None:
+            return self._ssl_context
+        return self._trust() if self._trust is not None else default_ssl_context()
+
+    def _connect(self, origin: Origin, proxy: Proxy | None, budget: Budget) -> socket.socket:
+        if proxy is None:
+            return connect_tcp(origin.host, origin.port, budget)
+        try:
+            return open_tunnel(proxy, origin.host, origin.port, budget)
+        except httpx2.TimeoutException:
+            raise ProxyFailure(
+                f"the proxy {proxy} gave no tunnel to {origin.host}:{origin.port} in time "
+                f"(timed out while {budget.phase})"
+            ) from None
 
     def close(self) -> None:
         self._closed = True
