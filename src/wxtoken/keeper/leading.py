@@ -12,6 +12,7 @@ server's TCP keepalive time (11 s, see pg_pool.py) for a host cut off the networ
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from typing import IO
 
@@ -36,15 +37,12 @@ class Lead:
         log: IO[str],
         on_lead: Callable[[], None],
     ):
+        self._store = store
         self._lease = store.records.leadership(group_of(wanted), process_label("keep"))
         self._log = log
         self._on_lead = on_lead
         self.leading = False
         self._announced = False  # "standing by" is said once, not every poll
-
-    @property
-    def heartbeat(self) -> float | None:
-        return self._lease.heartbeat
 
     @property
     def identity(self) -> str:
@@ -68,6 +66,23 @@ class Lead:
 
     def leader(self) -> str | None:
         return self._lease.leader()
+
+    def interval(self, check_interval: float) -> float:
+        """The longest the keeper may sleep between passes: a standby bids again soon, and a
+        leader on a shared store confirms its lead within its heartbeat or loses it."""
+        if not self.leading:
+            return min(check_interval, LEADER_POLL)
+        heartbeat = self._lease.heartbeat
+        return check_interval if heartbeat is None else min(check_interval, heartbeat)
+
+    def watch(self, changed: Callable[[str | None], None], stopping: threading.Event) -> None:
+        """Drop what the keeper cached about a profile another host changes (shared store)."""
+        threading.Thread(
+            target=self._store.records.watch,
+            args=(changed, stopping),
+            name="wxtoken-watch",
+            daemon=True,
+        ).start()
 
     def close(self) -> None:
         self._lease.close()

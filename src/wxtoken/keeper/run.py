@@ -32,7 +32,7 @@ from ..token import iso
 from . import metrics
 from .alerts import Dispatcher
 from .config import KeeperConfig
-from .leading import LEADER_POLL, Lead
+from .leading import Lead
 from .managers import MANAGER_CACHE_SIZE, Managers, RefreshAbandoned
 from .metrics import failure_reason
 from .schedule import (
@@ -366,24 +366,14 @@ class Keeper:
     def run(self) -> None:
         """Pass after pass until `stop()`."""
         self.alerts.start()
-        # Tokens another host writes to a shared store replace what this keeper cached.
-        threading.Thread(
-            target=self.store.records.watch,
-            args=(self.managers.drop, self.stopping),
-            name="wxtoken-watch",
-            daemon=True,
-        ).start()
+        self.lead.watch(self.managers.drop, self.stopping)
         while not self.stopping.is_set():
             self._wake.clear()  # before the pass: a refresh finishing during it still counts
             try:
                 self.tick()
             except StorageError as exc:
                 self._log.write(f"wxtoken keep: store error: {exc.one_line()}\n")
-            interval = self.sched.check_interval
-            if not self.lead.leading:
-                interval = min(interval, LEADER_POLL)  # bid for the lead again soon
-            elif self.lead.heartbeat is not None:
-                interval = min(interval, self.lead.heartbeat)  # or lose it
+            interval = self.lead.interval(self.sched.check_interval)
             sleep = next_wake(self._clock(), self.next_act, interval)
             # The first part of the sleep is not cut short: a burst of finished refreshes then
             # costs one pass, and passes never crowd out the refreshes themselves.
