@@ -63,7 +63,9 @@ def post_recorder(request: Request) -> Response:
 
 def step_portal(request: Request) -> Response:
     c, w = console_of(request), session_of(request).wizard
-    if not w.get("name"):
+    # The first step keeps what was typed even when it was refused (to show it again), so an
+    # unknown preset may be here: send the admin back rather than fail on it.
+    if not w.get("name") or w.get("preset") not in PRESETS:
         return back("/wizard")
     scopes = w["scopes"] if w["preset"] == "other" else " ".join(SCOPE_PRESETS[w["preset"]])
     return c.page(
@@ -147,6 +149,8 @@ def _settle_key(request: Request, form: dict[str, str]) -> None:
 
 def post_credentials(request: Request) -> Response:
     c, form, w = console_of(request), form_of(request), session_of(request).wizard
+    if not w.get("redirect_uri") or w.get("preset") not in PRESETS:
+        return back("/wizard/portal")  # the earlier steps' answers are needed below
     name = w.get("name", "")
     base_url = form.get("base_url", "").strip() or DEFAULT_BASE_URL
     w.update(client_id=form.get("client_id", "").strip(), base_url=base_url)
