@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.test_console_inproc import Browser, console
 from wxtoken.console.app import Console
 from wxtoken.console.security import Gate
@@ -41,3 +43,30 @@ def test_credentials_posted_before_the_earlier_steps_go_back_to_them(
     creds = {"client_id": "C" + "1" * 64, "client_secret": "s" * 40, "key_source": "keyring"}
     status, headers, _ = browser.post("/wizard/credentials", creds)
     assert status == 303 and headers[b"location"] == b"/wizard/portal"
+
+
+def test_a_key_source_that_fails_can_be_replaced_by_another(
+    console: tuple[Any, Gate, Console], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+    import keyring.backends.fail
+
+    monkeypatch.setattr(keyring.core, "_keyring_backend", keyring.backends.fail.Keyring())
+    app, gate, c = console
+    browser = Browser(app, gate)
+    browser.post("/wizard", {"name": "rec", "preset": "verint-calling"})
+    browser.post("/wizard/portal", {"redirect_uri": REDIRECT})
+    creds = {"client_id": "C" + "1" * 64, "client_secret": "s" * 40, "key_source": "keyring"}
+    browser.post("/wizard/credentials", creds)
+    page = browser.get("/wizard/credentials")[2]
+    assert "keyring is unavailable" in notice_of(page)
+    # The choice is offered again (it was "decided by the environment": keyring, for good).
+    assert 'id="ks-passphrase"' in page
+    assert 'choose "passphrase" or "key file" above' in page.replace("&#34;", '"')
+    again = dict(creds, key_source="passphrase", passphrase="correct horse")
+    status, headers, _ = browser.post(
+        "/wizard/credentials", dict(again, passphrase2="correct horse")
+    )
+    assert status == 303 and headers[b"location"] == b"/wizard/signin?profile=rec"
+    assert c.store.key_source() == "passphrase"
+    assert c.store.client_secret("rec") == "s" * 40

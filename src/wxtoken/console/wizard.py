@@ -142,9 +142,18 @@ def _settle_key(request: Request, form: dict[str, str]) -> None:
         env[ENV_KEY_SOURCE] = "keyring"
     else:
         raise UsageError(f"unknown key source {source!r}", fix="choose one of the list")
-    settings = Settings(env)
-    c.use_settings(settings)
-    c.store.unlock(create=True)
+    previous = c.settings
+    c.use_settings(Settings(env))
+    try:
+        c.store.unlock(create=True)
+    except WxtokenError as exc:
+        # A source that failed (no OS keyring on this host, say) must not stay chosen: the
+        # console's settings would then decide it for every later try, and the admin could
+        # never pick a passphrase or key file instead without restarting the console.
+        c.use_settings(previous)
+        if source == "keyring":
+            exc.fix = 'choose "passphrase" or "key file" above instead'
+        raise
 
 
 def post_credentials(request: Request) -> Response:
