@@ -4,13 +4,17 @@ tests/test_console_inproc.py)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.test_console_inproc import Browser, console
-from wxtoken.console.app import Console
+from wxtoken._local import Settings
+from wxtoken.console.app import Console, build_app
 from wxtoken.console.security import Gate
+from wxtoken.store import open_store
 
 __all__ = ["console"]  # the fixture, shared with test_console_inproc
 
@@ -70,3 +74,36 @@ def test_a_key_source_that_fails_can_be_replaced_by_another(
     assert status == 303 and headers[b"location"] == b"/wizard/signin?profile=rec"
     assert c.store.key_source() == "passphrase"
     assert c.store.client_secret("rec") == "s" * 40
+
+
+def test_a_redirect_uri_the_console_cannot_catch_is_refused_before_the_sign_in(
+    tmp_path: Path,
+) -> None:
+    from wxtoken.admin import add_profile
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
+    env.update(WXTOKEN_HOME=str(tmp_path / "home"), WXTOKEN_KEY_FILE=str(tmp_path / "key"))
+    settings = Settings(env)
+    gate = Gate()
+    c = Console(settings, open_store(settings), gate)
+    c.store.unlock(create=True)
+    postman = "https://oauth.pstmn.io/v1/callback"  # an address admins often register
+    add_profile(
+        "rec",
+        client_id="C" + "1" * 64,
+        client_secret="s" * 40,
+        redirect_uri=postman,
+        preset="verint-calling",
+        base_url="http://127.0.0.1:9",
+        store=c.store,
+    )
+    browser = Browser(build_app(c), gate)
+    browser.get("/wizard/signin?profile=rec")
+    status, headers, _ = browser.post("/wizard/signin", {"profile": "rec", "method": "browser"})
+    assert status == 303 and headers[b"location"] == b"/wizard/signin?profile=rec"
+    # Was: a sign-in started whose only possible end was "nothing was pasted".
+    assert "rec" not in c.jobs
+    page = browser.get("/wizard/signin?profile=rec")[2].replace("&#34;", '"')
+    assert f"uses {postman}" in notice_of(page)
+    assert 'press "Sign in with a code" instead' in page
+    assert "`wxtoken login -p rec --paste`" in page
