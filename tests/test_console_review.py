@@ -14,6 +14,8 @@ from tests.test_console_inproc import Browser, console
 from wxtoken._local import Settings
 from wxtoken.console.app import Console, build_app
 from wxtoken.console.security import Gate
+from wxtoken.emulator import Emulator, EmulatorTransport
+from wxtoken.emulator.model import Fault
 from wxtoken.store import open_store
 
 __all__ = ["console"]  # the fixture, shared with test_console_inproc
@@ -107,3 +109,43 @@ def test_a_redirect_uri_the_console_cannot_catch_is_refused_before_the_sign_in(
     assert f"uses {postman}" in notice_of(page)
     assert 'press "Sign in with a code" instead' in page
     assert "`wxtoken login -p rec --paste`" in page
+
+
+def signed_in(tmp_path: Path) -> tuple[Any, Gate, Console, Emulator]:
+    """A console over an in-process emulator with one signed-in profile, `rec`."""
+    from wxtoken.admin import add_profile
+
+    emulator = Emulator()
+    seed = emulator.seed_default()["integration"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
+    env.update(WXTOKEN_HOME=str(tmp_path / "home"), WXTOKEN_KEY_FILE=str(tmp_path / "key"))
+    settings = Settings(env)
+    gate = Gate()
+    transport = EmulatorTransport(emulator)
+    c = Console(settings, open_store(settings), gate, transport=transport)
+    c.store.unlock(create=True)
+    add_profile(
+        "rec",
+        client_id=seed.client_id,
+        client_secret=seed.client_secret,
+        redirect_uri=REDIRECT,
+        preset="verint-calling",
+        base_url="http://127.0.0.1:1",  # the in-process transport ignores host and port
+        store=c.store,
+    )
+    scopes = list(c.store.get_profile("rec").scopes)
+    code = emulator.authorization_code(seed.client_id, REDIRECT, scopes)
+    with c.manager("rec") as tm:
+        tm.exchange_code(code, code_verifier=None, via="exchange")
+    return build_app(c), gate, c, emulator
+
+
+def test_a_probe_that_learnt_nothing_says_what_webex_answered(tmp_path: Path) -> None:
+    app, gate, _, emulator = signed_in(tmp_path)
+    browser = Browser(app, gate)
+    emulator.faults.append(Fault("*", "html", count=4))
+    browser.post("/profile/rec/probe", {})
+    said = notice_of(browser.get("/profile/rec")[2])
+    # Was only "Probed 'rec' at Webex: unknown." with nothing to act on or quote.
+    assert said.startswith("Probed &#39;rec&#39; at Webex: unknown: ")
+    assert "non-JSON body" in said and "trackingId" in said

@@ -14,6 +14,7 @@ from ..errors import WxtokenError
 from ..reasons import Forced
 from ..token import iso
 from .app import back, console_of, failed, form_of, notify
+from .views import shown
 
 EXPORT_FORMAT = "verint"  # the recorder preset the console hands over for
 
@@ -31,6 +32,10 @@ def probe(request: Request) -> Response:
         failed(request, exc, name)
     else:
         said = f" ({found.cause})" if found.cause else ""
+        # What Webex answered, as `status --probe` prints it: without it "unknown" or
+        # "degraded" gives the admin nothing to act on (or to quote in a support case).
+        if found.detail:
+            said += f": {shown(found.detail, 200)}"
         notify(
             request,
             "ok" if found.verdict == "alive" else "warning",
