@@ -149,3 +149,18 @@ def test_a_probe_that_learnt_nothing_says_what_webex_answered(tmp_path: Path) ->
     # Was only "Probed 'rec' at Webex: unknown." with nothing to act on or quote.
     assert said.startswith("Probed &#39;rec&#39; at Webex: unknown: ")
     assert "non-JSON body" in said and "trackingId" in said
+
+
+def test_a_damaged_store_is_the_clis_message_and_fix_not_a_500(tmp_path: Path) -> None:
+    app, gate, c, _ = signed_in(tmp_path)
+    browser = Browser(app, gate)
+    db = Path(c.settings.db_path)
+    with db.open("r+b") as f:  # the file's first pages overwritten: a disk fault, say
+        f.write(b"\0" * 8192)
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    # Was: the exception out of the app (uvicorn: a bare 500 and a traceback on stderr).
+    status, _, page = browser.get("/")
+    assert status == 503
+    assert f"the store {db} is damaged" in notice_of(page)
+    assert "restore" in page.split('class="notice-fix">')[1] and "Traceback" not in page

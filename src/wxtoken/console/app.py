@@ -154,6 +154,16 @@ def not_found(request: Request, exc: Exception) -> Response:
     return Response("Not found.", status_code=404, media_type="text/plain")
 
 
+def library_error(request: Request, exc: Exception) -> Response:
+    """A library error no route caught (the store damaged, its database down, ...): the CLI's
+    message and fix on a page. Without this the dashboard answered a bare 500 and printed a
+    traceback on the console's stderr, and a route that sends the admin back to the dashboard
+    with the error lost it there."""
+    assert isinstance(exc, WxtokenError)
+    failed(request, exc, str(request.path_params.get("name", "NAME")))
+    return console_of(request).page(request, "base.html", status=503)
+
+
 def build_app(console: Console) -> Guard:
     from . import actions, keeperpage, signin, wizard
 
@@ -166,6 +176,6 @@ def build_app(console: Console) -> Guard:
         *keeperpage.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    app = Starlette(routes=routes, exception_handlers={404: not_found, WxtokenError: library_error})
     app.state.console = console
     return Guard(app, console.gate)
