@@ -164,3 +164,22 @@ def test_a_damaged_store_is_the_clis_message_and_fix_not_a_500(tmp_path: Path) -
     assert status == 503
     assert f"the store {db} is damaged" in notice_of(page)
     assert "restore" in page.split('class="notice-fix">')[1] and "Traceback" not in page
+
+
+def test_an_existing_name_points_at_the_replace_checkbox_not_the_cli_flag(
+    tmp_path: Path,
+) -> None:
+    app, gate, c, _ = signed_in(tmp_path)
+    browser = Browser(app, gate)
+    browser.post("/wizard", {"name": "rec", "preset": "verint-calling"})
+    browser.post("/wizard/portal", {"redirect_uri": REDIRECT})
+    creds = {"client_id": "C" + "4" * 64, "client_secret": "n" * 40}
+    browser.post("/wizard/credentials", creds)
+    page = browser.get("/wizard/credentials")[2].replace("&#34;", '"')
+    assert "a profile named &#39;rec&#39; exists already" in notice_of(page)
+    # Was: "... or add --replace to overwrite it whole", a flag the page does not have.
+    assert "--replace" not in page
+    assert 'tick "Replace a profile of the same name"' in page and 'id="replace"' in page
+    status, headers, _ = browser.post("/wizard/credentials", dict(creds, replace="yes"))
+    assert status == 303 and headers[b"location"] == b"/wizard/signin?profile=rec"
+    assert c.store.get_profile("rec").client_id == "C" + "4" * 64

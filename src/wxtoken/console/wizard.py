@@ -170,6 +170,15 @@ def post_credentials(request: Request) -> Response:
                 "no client secret given", fix="paste the Client Secret the developer portal showed"
             )
         _settle_key(request, form)
+        replace = form.get("replace") == "yes"
+        if not replace and any(p.name == name for p in c.store.list_profiles()):
+            # The store's own refusal names the CLI's `--replace`; on this page that is the
+            # checkbox, which an admin new to wxtoken would not map it to.
+            raise UsageError(
+                f"a profile named {name!r} exists already",
+                fix='tick "Replace a profile of the same name" below to overwrite it, or go back '
+                "to the first step and choose another name",
+            )
         add_profile(
             name,
             client_id=w["client_id"],
@@ -178,7 +187,7 @@ def post_credentials(request: Request) -> Response:
             scopes=w["scopes"] if w["preset"] == "other" else None,
             preset=None if w["preset"] == "other" else w["preset"],
             base_url=base_url,
-            replace=form.get("replace") == "yes",
+            replace=replace,
             store=c.store,
         )
     except WxtokenError as exc:
