@@ -183,3 +183,16 @@ def test_an_existing_name_points_at_the_replace_checkbox_not_the_cli_flag(
     status, headers, _ = browser.post("/wizard/credentials", dict(creds, replace="yes"))
     assert status == 303 and headers[b"location"] == b"/wizard/signin?profile=rec"
     assert c.store.get_profile("rec").client_id == "C" + "4" * 64
+
+
+def test_other_without_scopes_says_which_field_not_which_flag(
+    console: tuple[Any, Gate, Console],
+) -> None:
+    app, gate, _ = console
+    browser = Browser(app, gate)
+    status, headers, _ = browser.post("/wizard", {"name": "rec", "preset": "other", "scopes": ""})
+    assert status == 303 and headers[b"location"] == b"/wizard"
+    page = browser.get("/wizard")[2]
+    assert notice_of(page) == "no scopes given for &#34;Other&#34;"
+    # Was: "pass --scopes "a b c" or --preset NAME", flags the wizard does not have.
+    assert "--scopes" not in page and "in the Scopes field" in page

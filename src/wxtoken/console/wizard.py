@@ -54,6 +54,13 @@ def post_recorder(request: Request) -> Response:
     try:
         if preset not in PRESETS:
             raise UsageError(f"unknown recorder preset {preset!r}", fix="choose one of the list")
+        if preset == "other" and not scopes:
+            # make_profile's own refusal tells a terminal user to pass --scopes or --preset.
+            raise UsageError(
+                'no scopes given for "Other"',
+                fix="type the scopes the recorder needs, space-separated, in the Scopes field "
+                "(e.g. spark:kms spark:people_read), or choose a recorder from the list",
+            )
         _check(name, preset, scopes, w.get("redirect_uri", DEFAULT_REDIRECT))
     except WxtokenError as exc:
         failed(request, exc, name or "NAME")
