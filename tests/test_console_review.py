@@ -196,3 +196,19 @@ def test_other_without_scopes_says_which_field_not_which_flag(
     assert notice_of(page) == "no scopes given for &#34;Other&#34;"
     # Was: "pass --scopes "a b c" or --preset NAME", flags the wizard does not have.
     assert "--scopes" not in page and "in the Scopes field" in page
+
+
+def test_a_redirect_uri_the_console_cannot_catch_is_flagged_at_the_portal_step(
+    console: tuple[Any, Gate, Console],
+) -> None:
+    app, gate, _ = console
+    browser = Browser(app, gate)
+    browser.post("/wizard", {"name": "rec", "preset": "verint-calling"})
+    status, headers, _ = browser.post("/wizard/portal", {"redirect_uri": REDIRECT})
+    assert headers[b"location"] == b"/wizard/credentials"
+    assert notice_of(browser.get("/wizard/credentials")[2]) == ""
+    postman = "https://oauth.pstmn.io/v1/callback"
+    status, headers, _ = browser.post("/wizard/portal", {"redirect_uri": postman})
+    assert status == 303 and headers[b"location"] == b"/wizard/credentials"  # allowed, but:
+    said = notice_of(browser.get("/wizard/credentials")[2])
+    assert said.startswith(postman) and "only the sign-in with a code" in said

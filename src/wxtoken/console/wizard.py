@@ -19,7 +19,13 @@ from .._local import ENV_KEY_FILE, ENV_KEY_SOURCE, ENV_PASSPHRASE, Settings
 from ..admin import add_profile
 from ..device import DEVICE_HELPER_REDIRECT_URIS
 from ..errors import UsageError, WxtokenError
-from ..profile import DEFAULT_BASE_URL, KIND_SERVICE_APP, SCOPE_PRESETS, make_profile
+from ..profile import (
+    DEFAULT_BASE_URL,
+    KIND_SERVICE_APP,
+    SCOPE_PRESETS,
+    loopback_listen_target,
+    make_profile,
+)
 from ..store.keys import WEAKNESS
 from .app import back, console_of, failed, form_of, notify, session_of
 
@@ -94,6 +100,17 @@ def post_portal(request: Request) -> Response:
     except WxtokenError as exc:
         failed(request, exc, w.get("name") or "NAME")
         return back("/wizard/portal")
+    if loopback_listen_target(redirect_uri) is None:
+        # Valid for Webex, but step 4's browser sign-in cannot catch it: say so now, before
+        # the admin registers it at the portal, not only when signing in.
+        notify(
+            request,
+            "warning",
+            f"{redirect_uri} is not an address on this machine that wxtoken can listen on, so "
+            "only the sign-in with a code will work from the console",
+            f"use {DEFAULT_REDIRECT} (and register that on the integration) unless the "
+            "recorder needs this one",
+        )
     return back("/wizard/credentials")
 
 
