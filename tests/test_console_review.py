@@ -5,12 +5,13 @@ tests/test_console_inproc.py)."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_console_inproc import Browser, console
+from tests.test_console_inproc import Browser, call, console
 from wxtoken._local import Settings
 from wxtoken.console.app import Console, build_app
 from wxtoken.console.security import Gate
@@ -212,3 +213,61 @@ def test_a_redirect_uri_the_console_cannot_catch_is_flagged_at_the_portal_step(
     assert status == 303 and headers[b"location"] == b"/wizard/credentials"  # allowed, but:
     said = notice_of(browser.get("/wizard/credentials")[2])
     assert said.startswith(postman) and "only the sign-in with a code" in said
+
+
+def test_probe_refresh_and_reveal_at_once_leave_the_token_readable(tmp_path: Path) -> None:
+    """Two tabs, a double click, or a keeper refreshing while the admin probes: a probe or a
+    hand-off used to write back the record it had read before a refresh that finished in
+    between, so the stored token no longer matched its record ("failed its integrity check")
+    and only a new sign-in recovered."""
+    app, gate, c, _ = signed_in(tmp_path)
+    browser = Browser(app, gate)
+    csrf = browser.get("/wizard")[2].split('name="csrf" value="')[1].split('"')[0]
+    actions = ["refresh", "probe", "export", "mark-current"] * 6
+    errors: list[str] = []
+
+    def press(action: str) -> None:
+        headers = {
+            "Host": "127.0.0.1:8766",
+            "Cookie": browser.cookie,
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        status, _, _ = call(app, "POST", f"/profile/rec/{action}", headers, f"csrf={csrf}".encode())
+        if status >= 500:
+            errors.append(f"{action}: {status}")
+
+    threads = [threading.Thread(target=press, args=(a,)) for a in actions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with c.manager("rec") as tm:
+        assert tm.access_token()  # was: "the stored access token failed its integrity check"
+    assert "integrity" not in browser.get("/profile/rec")[2]
+
+
+def test_a_probe_beside_a_keepers_refresh_leaves_the_token_readable(tmp_path: Path) -> None:
+    """The keeper refreshes under the store's refresh lock, not the console's own: the console's
+    probe takes that lock too (direct library refreshes stand in for the keeper here)."""
+    from wxtoken.reasons import Forced
+
+    app, gate, c, _ = signed_in(tmp_path)
+    browser = Browser(app, gate)
+
+    def keeper() -> None:
+        for _ in range(5):
+            with c.manager("rec") as tm:
+                tm.refresh(Forced(unless_newer_than=None))
+
+    def probe() -> None:
+        for _ in range(5):
+            browser.post("/profile/rec/probe", {})
+
+    threads = [threading.Thread(target=work) for _ in range(8) for work in (keeper, probe)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with c.manager("rec") as tm:
+        assert tm.access_token()

@@ -5,10 +5,11 @@ actions in `actions.py`; all of them call the library exactly as the CLI command
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ class Console:
         self.clock = clock
         self.jobs: dict[str, Any] = {}  # profile -> signin.SigninJob
         self.lock = threading.Lock()
+        self._profile_locks: dict[str, threading.Lock] = {}
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -74,6 +76,17 @@ class Console:
             transport=self.transport,
             clock=self.clock,
         )
+
+    @contextlib.contextmanager
+    def one_at_a_time(self, name: str) -> Iterator[None]:
+        """This console's actions on one profile, one after the other. The library's probe and
+        hand-off write back the record they read, outside the refresh lock: beside a refresh
+        (two tabs, a double click) the record stopped matching the stored token, and only a
+        new sign-in recovered."""
+        with self.lock:
+            lock = self._profile_locks.setdefault(name, threading.Lock())
+        with lock:
+            yield
 
     def store_is_new(self) -> bool:
         """No key yet: the wizard asks where it should come from. (An embedded store's file is
