@@ -271,3 +271,26 @@ def test_a_probe_beside_a_keepers_refresh_leaves_the_token_readable(tmp_path: Pa
         t.join()
     with c.manager("rec") as tm:
         assert tm.access_token()
+
+
+def test_a_new_store_says_what_the_keeper_and_cli_will_need_to_open_it(
+    console: tuple[Any, Gate, Console], tmp_path: Path
+) -> None:
+    app, gate, _ = console
+    browser = Browser(app, gate)
+    browser.post("/wizard", {"name": "rec", "preset": "verint-calling"})
+    browser.post("/wizard/portal", {"redirect_uri": REDIRECT})
+    key = tmp_path / "wx.key"
+    creds = {"client_id": "C" + "1" * 64, "client_secret": "s" * 40}
+    _, headers, _ = browser.post(
+        "/wizard/credentials", dict(creds, key_source="keyfile", key_file=str(key))
+    )
+    assert headers[b"location"] == b"/wizard/signin?profile=rec"
+    said = notice_of(browser.get("/wizard/signin?profile=rec")[2])
+    # Was only "Profile 'rec' saved": the path chosen here lived only in the console's memory.
+    assert f"keeper need WXTOKEN_KEY_FILE={key} in their environment" in said
+    # A second profile in the same (no longer new) store: nothing to repeat.
+    browser.post("/wizard", {"name": "rec2", "preset": "verint-calling"})
+    browser.post("/wizard/portal", {"redirect_uri": REDIRECT})
+    browser.post("/wizard/credentials", creds)
+    assert "WXTOKEN_KEY_FILE" not in notice_of(browser.get("/wizard/signin?profile=rec2")[2])

@@ -193,6 +193,7 @@ def post_credentials(request: Request) -> Response:
             raise UsageError(
                 "no client secret given", fix="paste the Client Secret the developer portal showed"
             )
+        new_store = c.store_is_new()
         _settle_key(request, form)
         replace = form.get("replace") == "yes"
         if not replace and any(p.name == name for p in c.store.list_profiles()):
@@ -217,8 +218,27 @@ def post_credentials(request: Request) -> Response:
     except WxtokenError as exc:
         failed(request, exc, name or "NAME")
         return back("/wizard/credentials")
-    notify(request, "ok", f"Profile {name!r} saved in {c.store.location} (secrets encrypted).")
+    saved = f"Profile {name!r} saved in {c.store.location} (secrets encrypted)."
+    notify(request, "ok", saved + (_key_note(c.settings) if new_store else ""))
     return back(f"/wizard/signin?profile={name}")
+
+
+def _key_note(settings: Settings) -> str:
+    """What every later command needs to open the store just created here: the key source
+    chosen on this page lives only in this console's memory, so without this the keeper (or
+    the next `wxtoken token`) failed on a store the admin had just set up."""
+    if settings.key_file:
+        return (
+            f" Its key is the file {settings.key_file}: every other wxtoken command and the "
+            f"keeper need WXTOKEN_KEY_FILE={settings.key_file} in their environment."
+        )
+    if settings.passphrase:
+        return (
+            " Every other wxtoken command asks for its passphrase; the keeper needs it in "
+            "WXTOKEN_PASSPHRASE (a systemd credential or an EnvironmentFile only its user can "
+            "read)."
+        )
+    return ""
 
 
 def step_signin(request: Request) -> Response:
