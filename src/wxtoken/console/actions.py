@@ -14,6 +14,7 @@ from ..errors import WxtokenError
 from ..reasons import Forced
 from ..token import iso
 from .app import back, console_of, failed, form_of, notify
+from .views import shown
 
 EXPORT_FORMAT = "verint"  # the recorder preset the console hands over for
 
@@ -25,12 +26,19 @@ def _name(request: Request) -> str:
 def probe(request: Request) -> Response:
     c, name = console_of(request), _name(request)
     try:
-        with c.manager(name) as tm:
-            found = tm.probe()
+        with c.manager(name) as tm, c.one_at_a_time(name):
+            # Under the refresh lock as well, so a keeper refreshing this profile from another
+            # process cannot finish between the probe's read and its write of the record.
+            with tm.store.refresh_lock(tm.name, tm.lock_timeout):
+                found = tm.probe()
     except WxtokenError as exc:
         failed(request, exc, name)
     else:
         said = f" ({found.cause})" if found.cause else ""
+        # What Webex answered, as `status --probe` prints it: without it "unknown" or
+        # "degraded" gives the admin nothing to act on (or to quote in a support case).
+        if found.detail:
+            said += f": {shown(found.detail, 200)}"
         notify(
             request,
             "ok" if found.verdict == "alive" else "warning",
@@ -42,7 +50,7 @@ def probe(request: Request) -> Response:
 def refresh(request: Request) -> Response:
     c, name = console_of(request), _name(request)
     try:
-        with c.manager(name) as tm:
+        with c.manager(name) as tm, c.one_at_a_time(name):
             result = tm.refresh(Forced(unless_newer_than=None))
             warning = render.rotation_warning(tm.name, tm.last_refresh)
     except WxtokenError as exc:
@@ -60,7 +68,7 @@ def refresh(request: Request) -> Response:
 def mark_current(request: Request) -> Response:
     c, name = console_of(request), _name(request)
     try:
-        with c.manager(name) as tm:
+        with c.manager(name) as tm, c.one_at_a_time(name):
             tm.mark_current()
     except WxtokenError as exc:
         failed(request, exc, name)
@@ -81,7 +89,7 @@ def revoke(request: Request) -> Response:
         )
         return back(f"/profile/{name}#revoke")
     try:
-        with c.manager(name) as tm:
+        with c.manager(name) as tm, c.one_at_a_time(name):
             marked = tm.revoke()
     except WxtokenError as exc:
         failed(request, exc, name)
@@ -121,7 +129,7 @@ def reveal(request: Request) -> Response:
     the event log, and the recorder's copy is current from here."""
     c, name = console_of(request), _name(request)
     try:
-        with c.manager(name) as tm:
+        with c.manager(name) as tm, c.one_at_a_time(name):
             handoff = tm.export(EXPORT_FORMAT)
             warning = render.rotation_warning(tm.name, tm.last_refresh)
     except WxtokenError as exc:

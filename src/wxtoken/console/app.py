@@ -5,10 +5,11 @@ actions in `actions.py`; all of them call the library exactly as the CLI command
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ class Console:
         self.clock = clock
         self.jobs: dict[str, Any] = {}  # profile -> signin.SigninJob
         self.lock = threading.Lock()
+        self._profile_locks: dict[str, threading.Lock] = {}
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -74,6 +76,17 @@ class Console:
             transport=self.transport,
             clock=self.clock,
         )
+
+    @contextlib.contextmanager
+    def one_at_a_time(self, name: str) -> Iterator[None]:
+        """This console's actions on one profile, one after the other. The library's probe and
+        hand-off write back the record they read, outside the refresh lock: beside a refresh
+        (two tabs, a double click) the record stopped matching the stored token, and only a
+        new sign-in recovered."""
+        with self.lock:
+            lock = self._profile_locks.setdefault(name, threading.Lock())
+        with lock:
+            yield
 
     def store_is_new(self) -> bool:
         """No key yet: the wizard asks where it should come from. (An embedded store's file is
@@ -154,6 +167,16 @@ def not_found(request: Request, exc: Exception) -> Response:
     return Response("Not found.", status_code=404, media_type="text/plain")
 
 
+def library_error(request: Request, exc: Exception) -> Response:
+    """A library error no route caught (the store damaged, its database down, ...): the CLI's
+    message and fix on a page. Without this the dashboard answered a bare 500 and printed a
+    traceback on the console's stderr, and a route that sends the admin back to the dashboard
+    with the error lost it there."""
+    assert isinstance(exc, WxtokenError)
+    failed(request, exc, str(request.path_params.get("name", "NAME")))
+    return console_of(request).page(request, "base.html", status=503)
+
+
 def build_app(console: Console) -> Guard:
     from . import actions, keeperpage, signin, wizard
 
@@ -166,6 +189,6 @@ def build_app(console: Console) -> Guard:
         *keeperpage.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    app = Starlette(routes=routes, exception_handlers={404: not_found, WxtokenError: library_error})
     app.state.console = console
     return Guard(app, console.gate)

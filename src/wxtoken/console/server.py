@@ -26,6 +26,7 @@ from ..store.fs import create_private_file, ensure_private_dir
 from .app import Console, build_app
 
 NO_IPV6 = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+MAX_HEADER_BYTES = 64 * 1024  # a browser's request line and headers for this console: ~2 KB
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -101,7 +102,11 @@ def serve(
         log_level="warning",
         access_log=False,  # request lines carry the start token
         lifespan="off",
-        http="httptools",
+        # h11, not httptools: uvicorn's httptools protocol buffers a request's headers without
+        # limit, so any local user could grow this process by sending a header that never
+        # ends; h11 answers 431 past MAX_HEADER_BYTES.
+        http="h11",
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_keep_alive=30,
         server_header=False,
     )

@@ -25,8 +25,9 @@ from ..errors import WxtokenError
 from ..grants import DeviceAuthorization
 from ..login import run_login
 from ..manager import TokenManager
-from ..profile import KIND_SERVICE_APP
+from ..profile import KIND_SERVICE_APP, loopback_listen_target
 from .app import Console, back, console_of, failed, form_of, notify
+from .wizard import DEFAULT_REDIRECT
 
 SIGNIN_TIMEOUT = 600.0
 
@@ -69,6 +70,20 @@ def start(request: Request) -> Response:
     if kind == KIND_SERVICE_APP:
         return _mint(request, tm)
     page = f"/wizard/signin?profile={name}"
+    if method != "device" and loopback_listen_target(tm.profile.redirect_uri) is None:
+        # The terminal's paste mode has no counterpart on the page: such a sign-in could only
+        # end in "nothing was pasted", after the admin had signed in at Webex for nothing.
+        tm.close()
+        notify(
+            request,
+            "error",
+            f"the console catches a browser sign-in only on a loopback redirect URI "
+            f"(http://127.0.0.1:PORT/...), and {name!r} uses {tm.profile.redirect_uri}",
+            f'press "Sign in with a code" instead, or run `wxtoken login -p {name} --paste` in '
+            f"a terminal, or `wxtoken profile set {name} --redirect-uri {DEFAULT_REDIRECT}` "
+            "(and register that URI on the integration)",
+        )
+        return back(page)
     with c.lock:
         running = c.jobs.get(name)
         if running is not None and not running.done:

@@ -19,7 +19,13 @@ from .._local import ENV_KEY_FILE, ENV_KEY_SOURCE, ENV_PASSPHRASE, Settings
 from ..admin import add_profile
 from ..device import DEVICE_HELPER_REDIRECT_URIS
 from ..errors import UsageError, WxtokenError
-from ..profile import DEFAULT_BASE_URL, KIND_SERVICE_APP, SCOPE_PRESETS, make_profile
+from ..profile import (
+    DEFAULT_BASE_URL,
+    KIND_SERVICE_APP,
+    SCOPE_PRESETS,
+    loopback_listen_target,
+    make_profile,
+)
 from ..store.keys import WEAKNESS
 from .app import back, console_of, failed, form_of, notify, session_of
 
@@ -54,6 +60,13 @@ def post_recorder(request: Request) -> Response:
     try:
         if preset not in PRESETS:
             raise UsageError(f"unknown recorder preset {preset!r}", fix="choose one of the list")
+        if preset == "other" and not scopes:
+            # make_profile's own refusal tells a terminal user to pass --scopes or --preset.
+            raise UsageError(
+                'no scopes given for "Other"',
+                fix="type the scopes the recorder needs, space-separated, in the Scopes field "
+                "(e.g. spark:kms spark:people_read), or choose a recorder from the list",
+            )
         _check(name, preset, scopes, w.get("redirect_uri", DEFAULT_REDIRECT))
     except WxtokenError as exc:
         failed(request, exc, name or "NAME")
@@ -63,7 +76,9 @@ def post_recorder(request: Request) -> Response:
 
 def step_portal(request: Request) -> Response:
     c, w = console_of(request), session_of(request).wizard
-    if not w.get("name"):
+    # The first step keeps what was typed even when it was refused (to show it again), so an
+    # unknown preset may be here: send the admin back rather than fail on it.
+    if not w.get("name") or w.get("preset") not in PRESETS:
         return back("/wizard")
     scopes = w["scopes"] if w["preset"] == "other" else " ".join(SCOPE_PRESETS[w["preset"]])
     return c.page(
@@ -85,6 +100,17 @@ def post_portal(request: Request) -> Response:
     except WxtokenError as exc:
         failed(request, exc, w.get("name") or "NAME")
         return back("/wizard/portal")
+    if loopback_listen_target(redirect_uri) is None:
+        # Valid for Webex, but step 4's browser sign-in cannot catch it: say so now, before
+        # the admin registers it at the portal, not only when signing in.
+        notify(
+            request,
+            "warning",
+            f"{redirect_uri} is not an address on this machine that wxtoken can listen on, so "
+            "only the sign-in with a code will work from the console",
+            f"use {DEFAULT_REDIRECT} (and register that on the integration) unless the "
+            "recorder needs this one",
+        )
     return back("/wizard/credentials")
 
 
@@ -140,13 +166,24 @@ def _settle_key(request: Request, form: dict[str, str]) -> None:
         env[ENV_KEY_SOURCE] = "keyring"
     else:
         raise UsageError(f"unknown key source {source!r}", fix="choose one of the list")
-    settings = Settings(env)
-    c.use_settings(settings)
-    c.store.unlock(create=True)
+    previous = c.settings
+    c.use_settings(Settings(env))
+    try:
+        c.store.unlock(create=True)
+    except WxtokenError as exc:
+        # A source that failed (no OS keyring on this host, say) must not stay chosen: the
+        # console's settings would then decide it for every later try, and the admin could
+        # never pick a passphrase or key file instead without restarting the console.
+        c.use_settings(previous)
+        if source == "keyring":
+            exc.fix = 'choose "passphrase" or "key file" above instead'
+        raise
 
 
 def post_credentials(request: Request) -> Response:
     c, form, w = console_of(request), form_of(request), session_of(request).wizard
+    if not w.get("redirect_uri") or w.get("preset") not in PRESETS:
+        return back("/wizard/portal")  # the earlier steps' answers are needed below
     name = w.get("name", "")
     base_url = form.get("base_url", "").strip() or DEFAULT_BASE_URL
     w.update(client_id=form.get("client_id", "").strip(), base_url=base_url)
@@ -156,7 +193,17 @@ def post_credentials(request: Request) -> Response:
             raise UsageError(
                 "no client secret given", fix="paste the Client Secret the developer portal showed"
             )
+        new_store = c.store_is_new()
         _settle_key(request, form)
+        replace = form.get("replace") == "yes"
+        if not replace and any(p.name == name for p in c.store.list_profiles()):
+            # The store's own refusal names the CLI's `--replace`; on this page that is the
+            # checkbox, which an admin new to wxtoken would not map it to.
+            raise UsageError(
+                f"a profile named {name!r} exists already",
+                fix='tick "Replace a profile of the same name" below to overwrite it, or go back '
+                "to the first step and choose another name",
+            )
         add_profile(
             name,
             client_id=w["client_id"],
@@ -165,14 +212,33 @@ def post_credentials(request: Request) -> Response:
             scopes=w["scopes"] if w["preset"] == "other" else None,
             preset=None if w["preset"] == "other" else w["preset"],
             base_url=base_url,
-            replace=form.get("replace") == "yes",
+            replace=replace,
             store=c.store,
         )
     except WxtokenError as exc:
         failed(request, exc, name or "NAME")
         return back("/wizard/credentials")
-    notify(request, "ok", f"Profile {name!r} saved in {c.store.location} (secrets encrypted).")
+    saved = f"Profile {name!r} saved in {c.store.location} (secrets encrypted)."
+    notify(request, "ok", saved + (_key_note(c.settings) if new_store else ""))
     return back(f"/wizard/signin?profile={name}")
+
+
+def _key_note(settings: Settings) -> str:
+    """What every later command needs to open the store just created here: the key source
+    chosen on this page lives only in this console's memory, so without this the keeper (or
+    the next `wxtoken token`) failed on a store the admin had just set up."""
+    if settings.key_file:
+        return (
+            f" Its key is the file {settings.key_file}: every other wxtoken command and the "
+            f"keeper need WXTOKEN_KEY_FILE={settings.key_file} in their environment."
+        )
+    if settings.passphrase:
+        return (
+            " Every other wxtoken command asks for its passphrase; the keeper needs it in "
+            "WXTOKEN_PASSPHRASE (a systemd credential or an EnvironmentFile only its user can "
+            "read)."
+        )
+    return ""
 
 
 def step_signin(request: Request) -> Response:
