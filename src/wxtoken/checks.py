@@ -165,5 +165,17 @@ def probe_and_record(tm: TokenManager) -> Probe:
         reason = text[0] if text else "Webex no longer accepts the grant"
         updated = outcomes.login_required(updated, reason, found.at, cause=found.cause)
     detail = {"verdict": found.verdict, "cause": found.cause, "endpoint": found.endpoint}
-    tm.store.put_record(updated, event="probe", detail=dict(detail, seen=found.detail))
+    # Recorded under the profile's lock, over the record as it is now: a refresh may have
+    # stored a newer token while Webex was asked (without the lock, so a probe never holds up
+    # a refresh). Its verdict then still describes the grant, unless it found the older token
+    # dead: the newer one, refreshed since, says otherwise.
+    with tm.store.refresh_lock(tm.name, tm.lock_timeout):
+        current = tm.store.token_record(tm.name)
+        if current is None:
+            return found
+        if current.generation != record.generation:
+            if found.verdict == "dead":
+                return found
+            updated = replace(current, probe=found)
+        tm.store.put_record(updated, event="probe", detail=dict(detail, seen=found.detail))
     return found

@@ -21,23 +21,25 @@ MARKED_CURRENT = "marked-current"  # the export format of `export --mark-current
 def export(tm: TokenManager, fmt: str) -> HandOff:
     """What a recorder's data source needs; the hand-off is recorded (fingerprints, no values)
     and the recorder's copy becomes `current`."""
-    token = tm.token()
-    if token.refresh_token is None:
-        raise NoTokens(
-            f"profile {tm.name!r} has no refresh token to hand over",
-            fix=f"wxtoken login -p {tm.name}",
+    tm.token()  # refreshed first if it needs to be
+    # What is handed over and what is recorded as handed over are read and written under the
+    # profile's lock, so a refresh cannot slip between them (nor be overwritten by them).
+    with tm.store.refresh_lock(tm.name, tm.lock_timeout):
+        record, token = tm._load()
+        if token.refresh_token is None:
+            raise NoTokens(
+                f"profile {tm.name!r} has no refresh token to hand over",
+                fix=f"wxtoken login -p {tm.name}",
+            )
+        tm.store.put_record(
+            outcomes.exported(record, fmt, tm.clock()),
+            event="export",
+            detail={
+                "format": fmt,
+                "refresh_fp": record.refresh_fp,
+                "refresh_expires_at": iso(record.refresh_expires_at),
+            },
         )
-    record = tm.store.token_record(tm.name)
-    assert record is not None
-    tm.store.put_record(
-        outcomes.exported(record, fmt, tm.clock()),
-        event="export",
-        detail={
-            "format": fmt,
-            "refresh_fp": record.refresh_fp,
-            "refresh_expires_at": iso(record.refresh_expires_at),
-        },
-    )
     return HandOff(
         client_id=tm.profile.client_id,
         client_secret=tm.store.client_secret(tm.name),

@@ -26,11 +26,10 @@ def _name(request: Request) -> str:
 def probe(request: Request) -> Response:
     c, name = console_of(request), _name(request)
     try:
+        # The library records the verdict under the profile's refresh lock (checks.py), so a
+        # keeper refreshing from another process cannot be overwritten by it.
         with c.manager(name) as tm, c.one_at_a_time(name):
-            # Under the refresh lock as well, so a keeper refreshing this profile from another
-            # process cannot finish between the probe's read and its write of the record.
-            with tm.store.refresh_lock(tm.name, tm.lock_timeout):
-                found = tm.probe()
+            found = tm.probe()
     except WxtokenError as exc:
         failed(request, exc, name)
     else:

@@ -359,8 +359,21 @@ class SealedStore:
         return record
 
     def put_record(self, record: TokenRecord, *, event: str, detail: Mapping[str, Any]) -> None:
-        """Update a token row's metadata (state, failures) and log why, in one transaction."""
+        """Update a token row's metadata (state, failures) and log why, in one transaction.
+
+        Only over the generation it was read from: a record read before a refresh carries the
+        old expiry its sealed token was bound to, and writing it over the new token would make
+        that token fail its integrity check. A caller that did not hold the profile's lock may
+        meet this and re-read.
+        """
         with self.records.write("record the outcome") as tx:
+            current = tx.token(record.profile)
+            if current is None or current.record.generation != record.generation:
+                raise StorageError(
+                    f"the tokens of {record.profile!r} changed while this was being recorded "
+                    "(another process refreshed or removed them); nothing was overwritten",
+                    fix="retry",
+                )
             tx.put_record(record)
             tx.event(record.profile, event, detail)
 
