@@ -81,12 +81,22 @@ class Browser:
         return call(self.app, "POST", target, headers, urlencode(form).encode())
 
 
+def new_console(
+    tmp_path: Path, *, key_file: bool = True, transport: Any = None
+) -> tuple[Console, Gate]:
+    """A console over a new store in `tmp_path` (keyed by a key file there, unless not)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
+    env["WXTOKEN_HOME"] = str(tmp_path / "home")
+    if key_file:
+        env["WXTOKEN_KEY_FILE"] = str(tmp_path / "key")
+    settings = Settings(env)
+    gate = Gate()
+    return Console(settings, open_store(settings), gate, transport=transport), gate
+
+
 @pytest.fixture
 def console(tmp_path: Path) -> tuple[Any, Gate, Console]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
-    settings = Settings(dict(env, WXTOKEN_HOME=str(tmp_path / "home")))
-    gate = Gate()
-    c = Console(settings, open_store(settings), gate)
+    c, gate = new_console(tmp_path, key_file=False)
     return build_app(c), gate, c
 
 
@@ -232,11 +242,7 @@ def test_a_service_app_page_shows_its_chain_and_mints_instead_of_signing_in(
 ) -> None:
     from wxtoken.admin import add_profile, add_service_app
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
-    env.update(WXTOKEN_HOME=str(tmp_path / "home"), WXTOKEN_KEY_FILE=str(tmp_path / "key"))
-    settings = Settings(env)
-    gate = Gate()
-    c = Console(settings, open_store(settings), gate)
+    c, gate = new_console(tmp_path)
     app = build_app(c)
     c.store.unlock(create=True)
     add_profile(

@@ -4,20 +4,17 @@ tests/test_console_inproc.py)."""
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_console_inproc import Browser, call, console
-from wxtoken._local import Settings
+from tests.test_console_inproc import Browser, call, console, new_console
 from wxtoken.console.app import Console, build_app
 from wxtoken.console.security import Gate
 from wxtoken.emulator import Emulator, EmulatorTransport
 from wxtoken.emulator.model import Fault
-from wxtoken.store import open_store
 
 __all__ = ["console"]  # the fixture, shared with test_console_inproc
 
@@ -84,11 +81,7 @@ def test_a_redirect_uri_the_console_cannot_catch_is_refused_before_the_sign_in(
 ) -> None:
     from wxtoken.admin import add_profile
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
-    env.update(WXTOKEN_HOME=str(tmp_path / "home"), WXTOKEN_KEY_FILE=str(tmp_path / "key"))
-    settings = Settings(env)
-    gate = Gate()
-    c = Console(settings, open_store(settings), gate)
+    c, gate = new_console(tmp_path)
     c.store.unlock(create=True)
     postman = "https://oauth.pstmn.io/v1/callback"  # an address admins often register
     add_profile(
@@ -118,12 +111,7 @@ def signed_in(tmp_path: Path) -> tuple[Any, Gate, Console, Emulator]:
 
     emulator = Emulator()
     seed = emulator.seed_default()["integration"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WXTOKEN_")}
-    env.update(WXTOKEN_HOME=str(tmp_path / "home"), WXTOKEN_KEY_FILE=str(tmp_path / "key"))
-    settings = Settings(env)
-    gate = Gate()
-    transport = EmulatorTransport(emulator)
-    c = Console(settings, open_store(settings), gate, transport=transport)
+    c, gate = new_console(tmp_path, transport=EmulatorTransport(emulator))
     c.store.unlock(create=True)
     add_profile(
         "rec",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import WXTOKEN
+from tests.conftest import WXTOKEN, stop_process
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -89,13 +89,7 @@ class ConsoleProc:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def raw(self, method: str, path: str, headers: dict[str, str], body: str = "") -> Any:
         """A request outside the browser (headers a browser would never send)."""
