@@ -54,7 +54,7 @@ from .transport.errors import CertificateRejected, ProxyFailure
 from .network import network_failure  # isort: skip
 
 if TYPE_CHECKING:
-    from .network import Network
+    from .profile import Profile
 
 # `wxtoken --debug`: one line per request (method, address without query, status, time,
 # trackingId). Nothing else: a header, a body or a query could carry a secret.
@@ -102,7 +102,8 @@ class WebexClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
-        network: Network | None = None,
+        settings: _local.Settings | None = None,
+        profile: Profile | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline
@@ -115,7 +116,9 @@ class WebexClient:
         if transport is None:
             from .network import Network
 
-            net = network if network is not None else Network.of(_local.Settings())
+            # The proxy and trust rules of these settings and this profile (its --proxy and
+            # --ca-file), the same for every client wxtoken builds (network.py).
+            net = Network.of(settings if settings is not None else _local.Settings(), profile)
             net.check(self.base_url)  # an unusable proxy or CA setting: one line now
             proxy = net.proxy_for(self.base_url)
             self._via = f" via proxy {proxy.url}" if proxy else ""

@@ -151,7 +151,6 @@ class TokenManager:
         with self._guard:
             if self._client is None:
                 from .client import WebexClient
-                from .network import Network
 
                 # Re-checked on every use, not only when the profile was saved: where the client
                 # secret and tokens are sent is the one setting an attacker would change.
@@ -162,7 +161,8 @@ class TokenManager:
                     retry=self._retry,
                     clock=self._clock,
                     deadline=self.settings.timeouts.http_deadline,
-                    network=Network.of(self.settings, self.profile),
+                    settings=self.settings,
+                    profile=self.profile,
                 )
             return self._client
 

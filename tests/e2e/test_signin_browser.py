@@ -48,6 +48,7 @@ def secret_env(wx: Wx, emu: Emulator) -> dict[str, str]:
     wx.env.pop("WXTOKEN_KEY_FILE")
     wx.env["WXTOKEN_PASSPHRASE"] = canary("PASS")
     wx.env["WXTOKEN_CLIENT_SECRET"] = emu.client_secret
+    wx.env["WXTOKEN_PROXY_PASSWORD"] = canary("PROXY")  # unused here (loopback), never passed on
     wx.add_profile(emu)
     return {name: wx.env[name] for name in SECRET_VARIABLES}
 

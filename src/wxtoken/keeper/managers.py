@@ -108,7 +108,7 @@ class Managers:
 
     def _shared_client(self, profile: Profile) -> WebexClient:
         from ..client import WebexClient
-        from ..network import Network, network_key
+        from ..network import network_key
 
         key = (profile.base_url, network_key(profile))
         with self._lock:
@@ -119,7 +119,8 @@ class Managers:
                     clock=self._clock,
                     deadline=self.settings.timeouts.http_deadline,
                     sleep=self._retry_sleep,
-                    network=Network.of(self.settings, profile),
+                    settings=self.settings,
+                    profile=profile,
                 )
                 self._clients[key] = client
             return client
