@@ -26,6 +26,9 @@ from .postgres import LEADER_CLASS, advisory_key
 # SILENCE_MS (idle_session_timeout), freeing the lead for a standby.
 HEARTBEAT = 3.0
 SILENCE_MS = 10_000
+# idle_session_timeout came with PostgreSQL 14; before it, a hung leader keeps the lead until
+# its process or host dies (the README says so).
+IDLE_SESSION_SINCE = 140000
 
 _LEADERS = (
     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -69,9 +72,10 @@ class PgLeadership:
                 self._conn.execute(
                     f"SET tcp_keepalives_idle = {KEEPALIVE_IDLE}; "
                     f"SET tcp_keepalives_interval = {KEEPALIVE_INTERVAL}; "
-                    f"SET tcp_keepalives_count = {KEEPALIVE_COUNT}; "
-                    f"SET idle_session_timeout = {SILENCE_MS}"
+                    f"SET tcp_keepalives_count = {KEEPALIVE_COUNT}"
                 )
+                if self._conn.info.server_version >= IDLE_SESSION_SINCE:
+                    self._conn.execute(f"SET idle_session_timeout = {SILENCE_MS}")
             if self._held:
                 self._conn.execute("SELECT 1")
             else:
