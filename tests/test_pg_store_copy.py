@@ -63,3 +63,30 @@ def test_store_info_and_copy_never_show_a_password(wx: Wx, pg_url: str) -> None:
     refused = wx("store", "copy", "--to", with_pw)
     assert refused.returncode == 2 and "~/.pgpass" in refused.stderr
     assert "Pw-CANARY" not in refused.stdout + refused.stderr
+
+
+def test_doctor_looks_at_the_shared_store_not_a_file(
+    wx: Wx, pg_url: str, emulator_factory: Any
+) -> None:
+    with_pw = pg_url.replace("postgres@", "postgres:Pw-CANARY-77@")
+    env = {"WXTOKEN_STORE": with_pw}
+    empty = wx("doctor", "--json", "--offline", env=env)
+    [store] = [f for f in json.loads(empty.stdout)["findings"] if f["check"] == "store"]
+    assert store["level"] == "warning" and "no wxtoken store in postgresql://" in store["detail"]
+    emu = emulator_factory()
+    wx.env.update(env)
+    wx.add_profile(emu)
+    ready = wx("doctor", "--json", "--offline")
+    [store] = [f for f in json.loads(ready.stdout)["findings"] if f["check"] == "store"]
+    assert store["level"] == "ok" and "schema 3; no keeper leads" in store["detail"]
+    down = wx(
+        "doctor",
+        "--json",
+        "--offline",
+        env={"WXTOKEN_STORE": "postgresql://u:Pw-CANARY-77@127.0.0.1:1/x"},
+    )
+    [store] = [f for f in json.loads(down.stdout)["findings"] if f["check"] == "store"]
+    assert store["level"] == "problem" and "cannot be reached" in store["detail"]
+    assert down.returncode == 6
+    for proc in (empty, ready, down):
+        assert "Pw-CANARY" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr

@@ -370,7 +370,11 @@ def run(
     env: dict[str, str] | None = None,
 ) -> list[Finding]:
     """Every check, in the order to fix what they find; `names`: these profiles, else all."""
-    findings = list(check_store(settings, store))
+    from .doctor_network import check_environment, check_profile_network
+    from .doctor_store import check_shared_store
+
+    shared = settings.store_url is not None  # PostgreSQL: no file to look at
+    findings = list((check_shared_store if shared else check_store)(settings, store))
     # A store that cannot be used safely is not read further: its key, profiles and grants
     # wait until the store's own finding is fixed.
     usable = all(f.level != PROBLEM for f in findings)
@@ -378,8 +382,6 @@ def run(
         findings += check_key(store)
     findings += check_keyring(settings, store.key_source() if usable else None)
     findings += check_keeper(settings)
-    from .doctor_network import check_environment, check_profile_network
-
     findings += check_environment(settings if env is None else _local.Settings(env))
     if not usable:
         return findings
