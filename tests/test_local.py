@@ -79,6 +79,8 @@ def test_secrets_stay_out_of_the_repr_and_of_child_processes() -> None:
         "WXTOKEN_CLIENT_SECRET": "CS-CANARY-0123456789",
         "WXTOKEN_HOME": "/h",
         "PATH": "/bin",
+        "WXTOKEN_STORE": "postgresql://u:PW-CANARY-0123456789@db/wx",
+        "PGPASSWORD": "PGPW-CANARY-0123456789",
     }
     s = Settings(env)
     assert s.passphrase == env["WXTOKEN_PASSPHRASE"]

@@ -406,10 +406,16 @@ class Settings:
         )
 
 
+# Kept from programs wxtoken starts too: the shared store's URL (it may carry the database
+# password) and libpq's password variable. Not wxtoken's secrets to scrub from its own process:
+# a later connection to the store needs them.
+CHILD_EXCLUDED = (*SECRET_VARIABLES, ENV_STORE, "PGPASSWORD")
+
+
 def child_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a program wxtoken starts: without any secret-valued variable."""
     env = os.environ if env is None else env
-    return {k: v for k, v in env.items() if k not in SECRET_VARIABLES}
+    return {k: v for k, v in env.items() if k not in CHILD_EXCLUDED}
 
 
 # --- core dumps --------------------------------------------------------------------------------

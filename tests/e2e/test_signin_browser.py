@@ -24,7 +24,7 @@ from tests.conftest import (
     canary,
     wait_until,
 )
-from wxtoken._local import SECRET_VARIABLES
+from wxtoken._local import CHILD_EXCLUDED, SECRET_VARIABLES
 
 
 def recording_browser(directory: Path, log: Path) -> Path:
@@ -49,15 +49,16 @@ def secret_env(wx: Wx, emu: Emulator) -> dict[str, str]:
     wx.env["WXTOKEN_PASSPHRASE"] = canary("PASS")
     wx.env["WXTOKEN_CLIENT_SECRET"] = emu.client_secret
     wx.env["WXTOKEN_PROXY_PASSWORD"] = canary("PROXY")  # unused here (loopback), never passed on
+    wx.env["PGPASSWORD"] = canary("PGPW")  # libpq's, for a shared store: not the browser's
     wx.add_profile(emu)
-    return {name: wx.env[name] for name in SECRET_VARIABLES}
+    return {name: wx.env[name] for name in (*SECRET_VARIABLES, "PGPASSWORD")}
 
 
 def assert_clean(log: Path, secrets: dict[str, str]) -> None:
     lines = log.read_text().splitlines()
     assert len(lines) == 1, "the browser was started once"
     seen = json.loads(lines[0])
-    assert not set(SECRET_VARIABLES) & set(seen), "a secret variable reached the browser"
+    assert not set(CHILD_EXCLUDED) & set(seen), "a secret variable reached the browser"
     assert_no_secret([lines[0]], list(secrets.values()))
 
 

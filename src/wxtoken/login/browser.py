@@ -99,12 +99,30 @@ def _report_failure(proc: subprocess.Popen[bytes], on_failure: OnFailure) -> Non
         on_failure(f"the $BROWSER command exited with status {proc.returncode}")
 
 
+# Python's own choice of browser, made in a child process: `webbrowser` starts the browser
+# with this process's environment, which still holds what the store needs (the shared store's
+# URL, PGPASSWORD); the child gets the environment every program wxtoken starts gets.
+_PLATFORM_OPEN = "import sys, webbrowser; sys.exit(0 if webbrowser.open(sys.argv[1]) else 3)"
+NO_PLATFORM_BROWSER = 3
+
+
 def _platform_browser(url: str, on_failure: OnFailure) -> None:
     """Python's own choice of browser (it may block until that browser exits)."""
-    import webbrowser
-
     try:
-        if not webbrowser.open(url):
-            on_failure("Python's webbrowser module found no browser")
-    except Exception:  # a broken browser setting must not end the login
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _PLATFORM_OPEN, url],
+            env=child_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+        )
+    except OSError:
+        on_failure("the platform's browser could not be started")
+        return
+    code = proc.wait()
+    if code == NO_PLATFORM_BROWSER:
+        on_failure("Python's webbrowser module found no browser")
+    elif code != 0:  # a broken browser setting must not end the login
         on_failure("the platform's browser could not be started")
