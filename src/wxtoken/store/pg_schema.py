@@ -11,7 +11,12 @@ version it does not know, refuses every command instead of writing rows it does 
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
+
 from .._format import SCHEMA_VERSION
+from ..errors import StorageError
 
 # Version 1: the concepts of the embedded store's first release.
 _V1 = """
@@ -83,3 +88,20 @@ VERSION_KEY = "schema_version"
 def statements(version: int) -> list[str]:
     """The SQL statements of migration `version` (1-based)."""
     return [s.strip() for s in MIGRATIONS[version - 1].split(";") if s.strip()]
+
+
+def known_version(conn: psycopg.Connection[Any], location: str) -> int:
+    """The database's schema version (0: no wxtoken tables), refusing one this release does not
+    know: a newer wxtoken wrote it, and rows it added would be misread."""
+    row = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
+    found = None
+    if row and row[0]:
+        found = conn.execute("SELECT value FROM meta WHERE key = %s", (VERSION_KEY,)).fetchone()
+    version = int(found[0]) if found else 0
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"the store {location} is at schema {version}, written by a newer wxtoken "
+            f"(this one knows {SCHEMA_VERSION}); nothing was read or changed",
+            fix="upgrade wxtoken (pip install -U 'wxtoken[postgres]') on this host too",
+        )
+    return version

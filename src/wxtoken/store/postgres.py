@@ -43,6 +43,7 @@ from .._local import (
 from ..errors import NoTokens, StorageError, UsageError
 from . import pg_schema
 from .flock import lock_timeout
+from .pg_errors import storage_error
 from .pg_pool import Pool, connect
 from .pg_rows import CHANGED_CHANNEL, PgTx
 from .records import FIRST_PROFILE, Event, Leadership, ProfileRow, TokenRecord, TokenRow
@@ -116,20 +117,15 @@ class PostgresRecords:
                 self._schema_ok = self._migrate(conn, create)
 
     def _migrate(self, conn: psycopg.Connection[Any], create: bool) -> bool:
-        version = _version(conn)
+        version = pg_schema.known_version(conn, self._location)
         if version == SCHEMA_VERSION:
             return True
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"the store {self._location} is at schema {version}, written by a newer wxtoken "
-                f"(this one knows {SCHEMA_VERSION}); nothing was read or changed",
-                fix="upgrade wxtoken (pip install -U 'wxtoken[postgres]') on this host too",
-            )
         if version == 0 and not create:
             return False
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (SCHEMA_CLASS,))
-            current = _version(conn)  # another host may have migrated while this one waited
+            # Another host may have migrated while this one waited, perhaps a newer release.
+            current = pg_schema.known_version(conn, self._location)
             for step in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in pg_schema.statements(step):
                     conn.execute(statement)
@@ -211,26 +207,7 @@ class PostgresRecords:
             raise self._storage_error(exc, doing) from None
 
     def _storage_error(self, exc: psycopg.Error, doing: str) -> StorageError:
-        # The server's words may quote a query but never our parameters; the URL is redacted.
-        sqlstate = getattr(exc, "sqlstate", None) or "connection"
-        if isinstance(exc, psycopg.OperationalError) and sqlstate == "connection":
-            return StorageError(
-                f"the store could not {doing}: the database at {self._location} cannot be "
-                "reached or dropped the connection; nothing was changed",
-                fix="check that PostgreSQL runs and accepts this host (pg_isready -h HOST), "
-                "then retry",
-            )
-        if isinstance(exc, pgerrors.InvalidSqlStatementName) and not self.pooled:
-            return StorageError(
-                f"the store could not {doing}: a statement prepared on one server session was "
-                f"gone on the next, as behind PgBouncer in transaction mode ({self._location})",
-                fix=f"set {ENV_STORE_POOLER}=transaction where {ENV_STORE} names a pooler",
-            )
-        return StorageError(
-            f"the store could not {doing}: PostgreSQL answered {sqlstate} "
-            f"({type(exc).__name__}) at {self._location}; nothing was changed",
-            fix="retry; if it repeats, ask the database administrator about that error code",
-        )
+        return storage_error(exc, doing, self._location, pooled=self.pooled)
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -409,13 +386,3 @@ class PostgresRecords:
         # The server owns its disk; a failed write is rolled back whole, so nothing to pre-check
         # beyond reaching it, which the refresh lock has just done.
         return None
-
-
-def _version(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
-    if not row or not row[0]:
-        return 0
-    found = conn.execute(
-        "SELECT value FROM meta WHERE key = %s", (pg_schema.VERSION_KEY,)
-    ).fetchone()
-    return int(found[0]) if found else 0
