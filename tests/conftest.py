@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -277,6 +278,9 @@ def canary(kind: str) -> str:
     return f"{kind}-CANARY-{uuid.uuid4().hex}"
 
 
+WEBEX_TOKEN_TAIL = re.compile(r"(.+)_[A-Za-z0-9]+_[0-9a-f]{8}-[0-9a-f-]{27}")
+
+
 def assert_no_secret(texts: list[str], secrets: list[str]) -> None:
     """The leak scanner: full values, and 12-character slices at a step of 4, so every
     fragment of 16 or more characters contains at least one of them."""
@@ -284,8 +288,10 @@ def assert_no_secret(texts: list[str], secrets: list[str]) -> None:
     import urllib.parse
 
     for full in secrets:
-        # A Webex token ends in `_<cluster>_<org UUID>`: public, shown by `status`. Scan the rest.
-        secret = full.rsplit("_", 2)[0] if full.count("_") >= 2 else full
+        # A Webex token ends in `_<cluster>_<org UUID>`: public, shown by `status`. Scan the rest
+        # (only of a value of that shape: a random code may hold underscores anywhere).
+        webex = WEBEX_TOKEN_TAIL.fullmatch(full)
+        secret = webex.group(1) if webex else full
         probes = {
             secret,
             urllib.parse.quote(secret),
